@@ -1,0 +1,96 @@
+/**
+ * Drop-in for p-limit 7: `import pLimit, { limitFunction } from 'sluice/compat/p-limit'`.
+ *
+ * Same behaviour as p-limit 7 (checked by test/compat-p-limit.test.ts):
+ * functions start in a microtask, `clearQueue()` drops waiting calls (their
+ * promises never settle) unless `rejectOnClear: true`, which rejects them with
+ * an `AbortError`; `map` queues the whole iterable at once. Backed by sluice's
+ * ring-buffer limiter.
+ */
+import { type LimitFunction as CoreLimitFunction, limit } from '../core/limit.js';
+
+export interface Options {
+  /** Concurrency limit: an integer from 1 up, or Infinity. */
+  readonly concurrency: number;
+  /** Reject pending promises with an `AbortError` on `clearQueue()`. @default false */
+  readonly rejectOnClear?: boolean;
+}
+
+export interface LimitFunction {
+  <Arguments extends unknown[], ReturnType>(
+    function_: (...arguments_: Arguments) => PromiseLike<ReturnType> | ReturnType,
+    ...arguments_: Arguments
+  ): Promise<ReturnType>;
+  readonly activeCount: number;
+  readonly pendingCount: number;
+  concurrency: number;
+  clearQueue(): void;
+  map<Input, ReturnType>(
+    iterable: Iterable<Input>,
+    mapperFunction: (input: Input, index: number) => PromiseLike<ReturnType> | ReturnType,
+  ): Promise<ReturnType[]>;
+}
+
+function validateConcurrency(concurrency: unknown): number {
+  if (!((Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) && (concurrency as number) > 0)) {
+    throw new TypeError('Expected `concurrency` to be a number from 1 and up');
+  }
+  return concurrency as number;
+}
+
+export default function pLimit(options: number | Options): LimitFunction {
+  if (typeof options === 'object' && options !== null && options.rejectOnClear !== undefined) {
+    if (typeof options.rejectOnClear !== 'boolean') {
+      throw new TypeError('Expected `rejectOnClear` to be a boolean');
+    }
+  }
+  const core: CoreLimitFunction = limit(options, {
+    deferStart: true,
+    validateConcurrency,
+    clearError: () => AbortSignal.abort().reason,
+  });
+  const generator = ((fn: (...args: unknown[]) => unknown, ...args: unknown[]) =>
+    new Promise<unknown>((resolve) => {
+      // p-limit wraps the call in an async function: a synchronous throw becomes a rejection.
+      resolve(core(async () => fn(...args)));
+    })) as LimitFunction;
+  Object.defineProperties(generator, {
+    activeCount: { get: () => core.activeCount },
+    pendingCount: { get: () => core.pendingCount },
+    concurrency: {
+      get: () => core.concurrency,
+      set(value: number) {
+        core.concurrency = value;
+      },
+    },
+    clearQueue: { value: () => core.clearQueue() },
+    map: {
+      async value(iterable: Iterable<unknown>, fn: (value: unknown, index: number) => unknown) {
+        const promises: Promise<unknown>[] = [];
+        try {
+          Array.from(iterable, (value, index) => {
+            const promise = generator(fn, value, index);
+            promises.push(promise);
+            return promise;
+          });
+        } catch (error) {
+          for (const promise of promises) promise.catch(() => {});
+          throw error;
+        }
+        return Promise.all(promises);
+      },
+    },
+  });
+  return generator;
+}
+
+/** Wrap `fn` so that calls to it go through a new limit. */
+export function limitFunction<Arguments extends unknown[], ReturnType>(
+  function_: (...arguments_: Arguments) => PromiseLike<ReturnType> | ReturnType,
+  options: number | Options,
+): ((...arguments_: Arguments) => Promise<ReturnType>) & { clearQueue(): void } {
+  const limited = pLimit(options);
+  const limitedFunction = (...arguments_: Arguments) => limited(() => function_(...arguments_)) as Promise<ReturnType>;
+  Object.defineProperty(limitedFunction, 'clearQueue', { value: limited.clearQueue });
+  return limitedFunction as typeof limitedFunction & { clearQueue(): void };
+}

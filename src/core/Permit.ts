@@ -1,0 +1,37 @@
+/** The side of a limiter that takes capacity back. Internal. */
+export interface PermitOwner {
+  releasePermit(weight: number): void;
+}
+
+/**
+ * Proof of admission. Give it back exactly once with `release()`, or let
+ * `using permit = await sem.acquire()` give it back at the end of the scope.
+ * Releasing twice is a no-op: it never creates extra capacity.
+ */
+export class Permit implements Disposable {
+  #owner: PermitOwner | undefined;
+  /** The capacity this permit holds. */
+  readonly weight: number;
+
+  constructor(owner: PermitOwner, weight: number) {
+    this.#owner = owner;
+    this.weight = weight;
+  }
+
+  /** Whether `release()` has been called. */
+  get released(): boolean {
+    return this.#owner === undefined;
+  }
+
+  /** Give the capacity back. Idempotent. */
+  release(): void {
+    const owner = this.#owner;
+    if (owner === undefined) return;
+    this.#owner = undefined;
+    owner.releasePermit(this.weight);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}

@@ -1,0 +1,725 @@
+import { EventEmitter } from 'node:events';
+import { type Clock, systemClock } from './clock.js';
+import { Deque } from './Deque.js';
+import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
+import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+
+/** What happens when a task arrives and `maxSize` tasks are already waiting. */
+export type OverflowBehaviour = 'reject' | 'drop-oldest';
+
+/** Options of the {@link TaskQueue} constructor. */
+export interface TaskQueueOptions {
+  /** Most tasks running at once. An integer >= 1, or Infinity. @default Infinity */
+  readonly concurrency?: number;
+  /** Start tasks as soon as they are added; `false` waits for `start()`. @default true */
+  readonly autoStart?: boolean;
+  /**
+   * Per-task run timeout in ms (> 0), counted from when the task starts, not
+   * while it waits. The task's promise rejects with `TimeoutError`
+   * (`SLUICE_TIMEOUT`) and the signal passed to the task aborts. @default none
+   */
+  readonly timeout?: number;
+  /** Most task starts per `interval`. An integer >= 1, or Infinity. @default Infinity */
+  readonly intervalCap?: number;
+  /** Length of a rate-limit window in ms; 0 disables rate limiting. Finite, >= 0. @default 0 */
+  readonly interval?: number;
+  /** Count tasks still running at a window's end against the next window. @default false */
+  readonly carryoverIntervalCount?: boolean;
+  /**
+   * Sliding-window rate limiting: never more than `intervalCap` starts in any
+   * `interval`-long span (the default fixed windows allow up to 2x across a
+   * boundary). Needs a finite `intervalCap` and a non-zero `interval`. @default false
+   */
+  readonly strict?: boolean;
+  /** Most tasks allowed to wait (running tasks do not count). An integer >= 0, or Infinity. @default Infinity */
+  readonly maxSize?: number;
+  /**
+   * At `maxSize`: `'reject'` refuses the new task with `QueueFullError`;
+   * `'drop-oldest'` evicts the task that has waited longest (it rejects with
+   * `QueueFullError`) and queues the new one. @default 'reject'
+   */
+  readonly overflow?: OverflowBehaviour;
+  /** Whether `clear()` rejects the removed tasks with `ClearedError` (else they never settle). @default true */
+  readonly rejectOnClear?: boolean;
+  /** A queue class with p-queue's `queueClass` interface. @default PriorityQueue */
+  readonly queueClass?: new () => Queue<RunFunction, TaskOptions>;
+  /** Time source for timeouts and rate-limit windows. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** Options of {@link TaskQueue.add}. */
+export interface TaskOptions {
+  /** Higher runs first; FIFO among equals. Finite. @default 0 */
+  readonly priority?: number;
+  /** Identifier for `setPriority`. @default an increasing number, as a string */
+  id?: string;
+  /** Abort: a waiting task leaves the queue; a running one rejects (and its work sees the signal). */
+  readonly signal?: AbortSignal | undefined;
+  /** Run timeout for this task in ms (> 0). @default the queue's `timeout` */
+  readonly timeout?: number;
+}
+
+/** What a task function receives. */
+export interface TaskContext {
+  /** Aborts when the caller's signal aborts or the task times out. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A task that is running, as reported by `runningTasks`. */
+export interface RunningTask {
+  readonly id: string;
+  readonly priority: number;
+  /** `Date.now()` when it started. */
+  readonly startTime: number;
+  readonly timeout: number | undefined;
+  readonly timeoutRemaining: number | undefined;
+}
+
+export interface TaskQueueStats {
+  readonly size: number;
+  readonly pending: number;
+  readonly added: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly timedOut: number;
+  /** Refused or evicted by `maxSize`. */
+  readonly rejected: number;
+}
+
+/** Event names and their arguments. */
+export interface TaskQueueEvents {
+  /** A task was added. */
+  add: [];
+  /** A task started. */
+  active: [];
+  /** A task finished, was aborted while waiting, or the queue was cleared. */
+  next: [];
+  /** A task resolved. */
+  completed: [result: unknown];
+  /** A task rejected (emitted only when someone listens). */
+  error: [error: unknown];
+  /** Nothing is waiting. */
+  empty: [];
+  /** Nothing is waiting or running. */
+  idle: [];
+  /** Nothing is running. */
+  pendingZero: [];
+  /** Waiting tasks are held back by `intervalCap`. */
+  rateLimit: [];
+  /** No longer held back by `intervalCap`. */
+  rateLimitCleared: [];
+}
+
+/** Options of the `on*` waiting helpers. */
+export interface WaitOptions {
+  readonly signal?: AbortSignal | undefined;
+}
+
+class Rejection {
+  constructor(readonly error: unknown) {}
+}
+/** Sent to a queued task by a `clear()` that does not reject: forget it. */
+const DROP = Symbol('drop');
+type Command = Rejection | typeof DROP | undefined;
+
+interface TaskRecord {
+  readonly fn: (context: TaskContext) => unknown;
+  readonly id: string;
+  readonly priority: number;
+  readonly timeout: number | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+interface Running {
+  readonly id: string;
+  readonly priority: number;
+  readonly startTime: number;
+  readonly startedAt: number;
+  readonly timeout: number | undefined;
+}
+
+/**
+ * A promise queue with concurrency, priorities, rate limiting and
+ * backpressure hooks: p-queue's model, on a ring-buffer priority queue with
+ * O(1) abort and no timer while idle.
+ *
+ * ```ts
+ * const queue = new TaskQueue({ concurrency: 10, intervalCap: 100, interval: 1000, strict: true });
+ * for await (const row of rows) {
+ *   await queue.onSizeLessThan(100); // backpressure: never more than 100 waiting
+ *   queue.add(({ signal }) => upsert(row, { signal }));
+ * }
+ * await queue.onIdle();
+ * ```
+ *
+ * A task that can start when added starts synchronously inside `add()`.
+ * Queued tasks run in the AsyncLocalStorage context of their `add()` call.
+ */
+export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDisposable {
+  /** Default run timeout for tasks added from now on (ms, > 0), or undefined. */
+  timeout: number | undefined;
+
+  #queue: Queue<RunFunction, TaskOptions>;
+  readonly #queueClass: new () => Queue<RunFunction, TaskOptions>;
+  #pending = 0;
+  #concurrency: number;
+  #paused: boolean;
+  #closed = false;
+  readonly #interval: number;
+  readonly #intervalCap: number;
+  readonly #strict: boolean;
+  readonly #carryover: boolean;
+  readonly #intervalIgnored: boolean;
+  #windowEnd = Number.NEGATIVE_INFINITY;
+  #windowCount = 0;
+  readonly #ticks = new Deque<number>();
+  #resumeTimer: unknown = undefined;
+  #rateLimited = false;
+  readonly #maxSize: number;
+  readonly #overflow: OverflowBehaviour;
+  readonly #rejectOnClear: boolean;
+  readonly #clock: Clock;
+  #nextId = 1;
+  readonly #running = new Set<Running>();
+  #added = 0;
+  #completed = 0;
+  #failed = 0;
+  #timedOut = 0;
+  #rejected = 0;
+
+  constructor(options: TaskQueueOptions = {}) {
+    super();
+    this.#concurrency =
+      options.concurrency === undefined
+        ? Number.POSITIVE_INFINITY
+        : checkCount('concurrency', options.concurrency, 1, true);
+    this.#paused = options.autoStart === undefined ? false : !checkBoolean('autoStart', options.autoStart);
+    this.timeout = options.timeout === undefined ? undefined : checkTimeout(options.timeout);
+    this.#intervalCap =
+      options.intervalCap === undefined
+        ? Number.POSITIVE_INFINITY
+        : checkCount('intervalCap', options.intervalCap, 1, true);
+    this.#interval = options.interval === undefined ? 0 : checkMs('interval', options.interval, false);
+    this.#strict = options.strict === undefined ? false : checkBoolean('strict', options.strict);
+    if (this.#strict && this.#interval === 0) {
+      throw new TypeError('The `strict` option requires a non-zero `interval`');
+    }
+    if (this.#strict && this.#intervalCap === Number.POSITIVE_INFINITY) {
+      throw new TypeError('The `strict` option requires a finite `intervalCap`');
+    }
+    this.#carryover =
+      options.carryoverIntervalCount === undefined
+        ? false
+        : checkBoolean('carryoverIntervalCount', options.carryoverIntervalCount);
+    this.#intervalIgnored = this.#intervalCap === Number.POSITIVE_INFINITY || this.#interval === 0;
+    this.#maxSize =
+      options.maxSize === undefined ? Number.POSITIVE_INFINITY : checkCount('maxSize', options.maxSize, 0, true);
+    const overflow = options.overflow ?? 'reject';
+    if (overflow !== 'reject' && overflow !== 'drop-oldest') {
+      throw new TypeError(`Expected \`overflow\` to be 'reject' or 'drop-oldest', got ${show(overflow)}`);
+    }
+    this.#overflow = overflow;
+    this.#rejectOnClear =
+      options.rejectOnClear === undefined ? true : checkBoolean('rejectOnClear', options.rejectOnClear);
+    if (options.queueClass !== undefined) checkFunction('queueClass', options.queueClass);
+    this.#queueClass = options.queueClass ?? PriorityQueue;
+    if (overflow === 'drop-oldest' && this.#queueClass !== PriorityQueue) {
+      throw new TypeError("The `overflow: 'drop-oldest'` option needs the default `queueClass`");
+    }
+    this.#queue = new this.#queueClass();
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Tasks waiting to start. */
+  get size(): number {
+    return this.#queue.size;
+  }
+  /** Tasks running. */
+  get pending(): number {
+    return this.#pending;
+  }
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+  /** Whether waiting tasks are held back by `intervalCap` right now. */
+  get isRateLimited(): boolean {
+    return this.#rateLimited;
+  }
+  /** Every slot busy (or rate-limited) and tasks waiting. */
+  get isSaturated(): boolean {
+    return (this.#pending >= this.#concurrency && this.#queue.size > 0) || (this.#rateLimited && this.#queue.size > 0);
+  }
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+  set concurrency(value: number) {
+    this.#concurrency = checkCount('concurrency', value, 1, true);
+    this.#process();
+  }
+
+  /** The running tasks, for debugging stuck work. */
+  get runningTasks(): RunningTask[] {
+    const now = this.#clock.now();
+    return [...this.#running].map((task) => ({
+      id: task.id,
+      priority: task.priority,
+      startTime: task.startTime,
+      timeout: task.timeout,
+      timeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
+    }));
+  }
+
+  stats(): TaskQueueStats {
+    return {
+      size: this.#queue.size,
+      pending: this.#pending,
+      added: this.#added,
+      completed: this.#completed,
+      failed: this.#failed,
+      timedOut: this.#timedOut,
+      rejected: this.#rejected,
+    };
+  }
+
+  /** Waiting tasks with the given priority. */
+  sizeBy(options: Readonly<Partial<TaskOptions>>): number {
+    return this.#queue.filter(options).length;
+  }
+
+  /**
+   * Add a task. Resolves or rejects with the task's outcome. Rejects with
+   * `QueueFullError` at `maxSize`, `ClosedError` after `close()`, the signal's
+   * reason on abort, `TimeoutError` on run timeout. Invalid options throw.
+   */
+  add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options: TaskOptions = {}): Promise<Awaited<R>> {
+    checkFunction('fn', fn);
+    const priority = options.priority === undefined ? 0 : checkFiniteNumber('priority', options.priority);
+    const timeout = options.timeout === undefined ? this.timeout : checkTimeout(options.timeout);
+    const signal = checkSignal('signal', options.signal);
+    if (options.id !== undefined && typeof options.id !== 'string') {
+      throw new TypeError(`Expected \`id\` to be a string, got ${show(options.id)}`);
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError(`TaskQueue is closed (${this.#pending} running, ${this.size} waiting)`));
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const task: TaskRecord = {
+      fn: fn as (context: TaskContext) => unknown,
+      id: options.id ?? String(this.#nextId++),
+      priority,
+      timeout,
+      signal,
+    };
+
+    // Fast path: room now and no one ahead. Start synchronously.
+    if (!this.#paused && this.#queue.size === 0 && this.#pending < this.#concurrency) {
+      const now = this.#clock.now();
+      if (this.#intervalAllows(now)) {
+        this.#added++;
+        this.emit('add');
+        this.#take(now);
+        const result = this.#execute(task);
+        this.emit('active');
+        return result as Promise<Awaited<R>>;
+      }
+    }
+
+    if (this.#queue.size >= this.#maxSize) {
+      if (this.#overflow === 'reject' || this.#maxSize === 0) {
+        this.#rejected++;
+        return Promise.reject(
+          new QueueFullError(
+            `TaskQueue is full (${this.#queue.size}/${this.#maxSize} waiting, ${this.#pending} running)`,
+          ),
+        );
+      }
+      const evicted = (this.#queue as PriorityQueue).dequeueOldest();
+      this.#rejected++;
+      (evicted as ((command: Command) => void) | undefined)?.(
+        new Rejection(
+          new QueueFullError(`TaskQueue is full (${this.#maxSize} waiting): the oldest waiting task was dropped`),
+        ),
+      );
+    }
+
+    let go!: (command: Command) => void;
+    const gate = new Promise<Command>((resolve) => {
+      go = resolve;
+    });
+    let onAbort: (() => void) | undefined;
+    const run = ((command?: Command) => {
+      if (onAbort !== undefined) {
+        (signal as AbortSignal).removeEventListener('abort', onAbort);
+        onAbort = undefined;
+      }
+      go(command);
+    }) as RunFunction;
+    if (signal !== undefined) {
+      onAbort = () => {
+        onAbort = undefined;
+        this.#removeQueued(run);
+        go(new Rejection(signal.reason));
+        this.#process();
+        this.emit('next');
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    this.#queue.enqueue(run, { priority, id: task.id, signal } as TaskOptions);
+    this.#added++;
+    this.emit('add');
+    this.#process();
+    return gate.then((command) => {
+      if (command !== undefined) throw (command as Rejection).error;
+      return this.#execute(task);
+    }) as Promise<Awaited<R>>;
+  }
+
+  /** Add several tasks; resolves with all results (rejects with the first error). */
+  addAll<R>(
+    fns: readonly ((context: TaskContext) => R | PromiseLike<R>)[],
+    options?: TaskOptions,
+  ): Promise<Awaited<R>[]> {
+    return Promise.all(fns.map((fn) => this.add(fn, options)));
+  }
+
+  /** Resume (or begin) starting tasks. */
+  start(): this {
+    if (!this.#paused) return this;
+    this.#paused = false;
+    this.#process();
+    return this;
+  }
+
+  /** Stop starting tasks; running ones continue. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Move a waiting task (by `id`) to a new priority. */
+  setPriority(id: string, priority: number): void {
+    checkFiniteNumber('priority', priority);
+    if (typeof this.#queue.setPriority !== 'function') {
+      throw new TypeError('The `queueClass` in use has no `setPriority` method');
+    }
+    this.#queue.setPriority(id, priority);
+  }
+
+  /**
+   * Remove every waiting task. They reject with `ClearedError`
+   * (`SLUICE_CLEARED`) unless `rejectOnClear: false`. Running tasks continue;
+   * rate-limit history is kept.
+   */
+  clear(): void {
+    const old = this.#queue;
+    this.#queue = new this.#queueClass();
+    const command: Command = this.#rejectOnClear
+      ? new Rejection(new ClearedError('The task was removed by clear()'))
+      : DROP;
+    for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
+      (run as (command: Command) => void)(command);
+    }
+    this.#clearResumeTimer();
+    this.#updateRateLimited();
+    this.emit('empty');
+    if (this.#pending === 0) this.emit('idle');
+    this.emit('next');
+  }
+
+  /** Resolves when nothing is waiting. */
+  onEmpty(options?: WaitOptions): Promise<void> {
+    return this.#waitFor(['empty'], () => this.#queue.size === 0, options);
+  }
+  /** Resolves when nothing is waiting or running. */
+  onIdle(options?: WaitOptions): Promise<void> {
+    return this.#waitFor(['idle'], () => this.#queue.size === 0 && this.#pending === 0, options);
+  }
+  /** Resolves when nothing is running (waiting tasks may remain, e.g. while paused). */
+  onPendingZero(options?: WaitOptions): Promise<void> {
+    return this.#waitFor(['pendingZero'], () => this.#pending === 0, options);
+  }
+  /**
+   * Backpressure: resolves when fewer than `limit` tasks are waiting.
+   * `await queue.onSizeLessThan(n)` before each `add` caps the backlog at n.
+   */
+  onSizeLessThan(limit: number, options?: WaitOptions): Promise<void> {
+    checkFiniteNumber('limit', limit);
+    return this.#waitFor(['next', 'active'], () => this.#queue.size < limit, options);
+  }
+  /** Resolves when the queue becomes rate-limited. */
+  onRateLimit(options?: WaitOptions): Promise<void> {
+    return this.#waitFor(['rateLimit'], () => this.#rateLimited, options);
+  }
+  /** Resolves when the queue is no longer rate-limited. */
+  onRateLimitCleared(options?: WaitOptions): Promise<void> {
+    return this.#waitFor(['rateLimitCleared'], () => !this.#rateLimited, options);
+  }
+  /** Rejects with the first task error from now on. */
+  onError(options?: WaitOptions): Promise<never> {
+    return new Promise<never>((_resolve, reject) => {
+      const signal = checkSignal('signal', options?.signal);
+      const onErr = (error: unknown) => {
+        cleanup();
+        reject(error);
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = () => {
+        this.off('error', onErr);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (signal?.aborted) return reject(signal.reason);
+      this.on('error', onErr);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Graceful: refuse new tasks (`ClosedError`), let waiting and running ones
+   * finish; resolves when idle. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed = true;
+    return this.onIdle();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #waitFor(
+    events: readonly (keyof TaskQueueEvents)[],
+    done: () => boolean,
+    options: WaitOptions | undefined,
+  ): Promise<void> {
+    const signal = checkSignal('signal', options?.signal);
+    if (done()) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const listener = () => {
+        if (!done()) return;
+        cleanup();
+        resolve();
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const cleanup = () => {
+        for (const event of events) this.off(event, listener as never);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      for (const event of events) this.on(event, listener as never);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #removeQueued(run: RunFunction): void {
+    this.#queue.remove?.(run);
+  }
+
+  /** Start as many waiting tasks as the limits allow. */
+  #process(): void {
+    while (this.#tryStart()) {
+      // keep starting
+    }
+    this.#updateRateLimited();
+  }
+
+  #tryStart(): boolean {
+    if (this.#queue.size === 0) {
+      this.#clearResumeTimer();
+      this.emit('empty');
+      if (this.#pending === 0) this.emit('idle');
+      return false;
+    }
+    if (this.#paused || this.#pending >= this.#concurrency) return false;
+    const now = this.#clock.now();
+    if (!this.#intervalAllows(now)) {
+      this.#scheduleResume(now);
+      return false;
+    }
+    const run = this.#queue.dequeue() as RunFunction;
+    this.#take(now);
+    run();
+    this.emit('active');
+    return true;
+  }
+
+  #intervalAllows(now: number): boolean {
+    if (this.#intervalIgnored) return true;
+    if (this.#strict) {
+      const ticks = this.#ticks;
+      while (ticks.length > 0 && now - (ticks.peek() as number) >= this.#interval) ticks.shift();
+      return ticks.length < this.#intervalCap;
+    }
+    if (now >= this.#windowEnd) {
+      this.#windowEnd = now + this.#interval;
+      this.#windowCount = this.#carryover ? this.#pending : 0;
+    }
+    return this.#windowCount < this.#intervalCap;
+  }
+
+  /** Count a start against the concurrency and rate limits. */
+  #take(now: number): void {
+    this.#pending++;
+    if (this.#intervalIgnored) return;
+    if (this.#strict) this.#ticks.push(now);
+    else this.#windowCount++;
+  }
+
+  /** Give back the rate-limit slot of a task that never ran (aborted at the start line). */
+  #untake(): void {
+    if (this.#intervalIgnored) return;
+    if (this.#strict) this.#ticks.pop();
+    else if (this.#windowCount > 0) this.#windowCount--;
+  }
+
+  #scheduleResume(now: number): void {
+    if (this.#resumeTimer !== undefined) return;
+    const delay = this.#strict ? (this.#ticks.peek() as number) + this.#interval - now : this.#windowEnd - now;
+    // Kept referenced: tasks are waiting on it.
+    this.#resumeTimer = this.#clock.setTimeout(
+      () => {
+        this.#resumeTimer = undefined;
+        this.#process();
+      },
+      Math.max(0, delay),
+    );
+  }
+
+  #clearResumeTimer(): void {
+    if (this.#resumeTimer === undefined) return;
+    this.#clock.clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = undefined;
+  }
+
+  #updateRateLimited(): void {
+    let limited = false;
+    if (!this.#intervalIgnored && this.#queue.size > 0) {
+      if (this.#strict) {
+        this.#intervalAllows(this.#clock.now());
+        limited = this.#ticks.length >= this.#intervalCap;
+      } else {
+        limited = this.#windowCount >= this.#intervalCap;
+      }
+    }
+    if (limited !== this.#rateLimited) {
+      this.#rateLimited = limited;
+      this.emit(limited ? 'rateLimit' : 'rateLimitCleared');
+    }
+  }
+
+  /** Run a task whose slot is already taken. */
+  #execute(task: TaskRecord): Promise<unknown> {
+    const running: Running = {
+      id: task.id,
+      priority: task.priority,
+      startTime: Date.now(),
+      startedAt: this.#clock.now(),
+      timeout: task.timeout,
+    };
+    this.#running.add(running);
+    const { signal, timeout } = task;
+    if (signal?.aborted) {
+      this.#untake();
+      return this.#fail(running, signal.reason);
+    }
+    if (timeout === undefined && signal === undefined) {
+      let result: unknown;
+      try {
+        result = task.fn({ signal: undefined });
+      } catch (error) {
+        return this.#fail(running, error);
+      }
+      return Promise.resolve(result).then(
+        (value) => this.#succeed(running, value),
+        (error) => this.#fail(running, error),
+      );
+    }
+    return this.#executeGuarded(task, running);
+  }
+
+  /** The slower path: a signal to race and/or a run timeout. */
+  #executeGuarded(task: TaskRecord, running: Running): Promise<unknown> {
+    const { signal, timeout } = task;
+    const controller = timeout === undefined ? undefined : new AbortController();
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: unknown;
+      const cleanup = () => {
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        cleanup();
+        controller?.abort(signal?.reason);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout !== undefined && timeout !== Number.POSITIVE_INFINITY) {
+        timer = this.#clock.setTimeout(() => {
+          timer = undefined;
+          cleanup();
+          this.#timedOut++;
+          const error = new TimeoutError(
+            `Task timed out after ${timeout}ms (queue has ${this.#pending} running, ${this.#queue.size} waiting)`,
+          );
+          controller?.abort(error);
+          reject(error);
+        }, timeout);
+      }
+      let result: unknown;
+      try {
+        result = task.fn({ signal: controller?.signal ?? signal });
+      } catch (error) {
+        cleanup();
+        reject(error);
+        return;
+      }
+      Promise.resolve(result).then(
+        (value) => {
+          cleanup();
+          resolve(value);
+        },
+        (error) => {
+          cleanup();
+          reject(error);
+        },
+      );
+    }).then(
+      (value) => this.#succeed(running, value),
+      (error) => this.#fail(running, error),
+    );
+  }
+
+  #succeed(running: Running, value: unknown): unknown {
+    this.#completed++;
+    this.emit('completed', value);
+    this.#finish(running);
+    return value;
+  }
+
+  #fail(running: Running, error: unknown): Promise<never> {
+    this.#failed++;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.#finish(running);
+    return Promise.reject(error);
+  }
+
+  #finish(running: Running): void {
+    this.#running.delete(running);
+    this.#pending--;
+    if (this.#pending === 0) this.emit('pendingZero');
+    this.#process();
+    this.emit('next');
+  }
+}
+
+function checkTimeout(value: unknown): number {
+  const ms = checkMs('timeout', value);
+  if (ms === 0) throw new RangeError(`Expected \`timeout\` to be a number of milliseconds > 0, got ${show(value)}`);
+  return ms;
+}

@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Fake timers everywhere time matters; the helpers in test/helpers.ts install them.
+    testTimeout: 20_000,
+  },
+});
