@@ -151,7 +151,9 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
       this.#aborted++;
       return Promise.reject(signal.reason);
     }
-    if (this.#queue.size === 0 && this.#inUse + weight <= this.#capacity) {
+    // Admit now if it fits and no one would be ahead of it: the queue is empty,
+    // or this request outranks the (blocked) head by priority.
+    if (this.#inUse + weight <= this.#capacity && (this.#queue.size === 0 || priority > this.#headPriority())) {
       this.#inUse += weight;
       this.#acquired++;
       return Promise.resolve(new Permit(this, weight));
@@ -198,9 +200,18 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
   }
 
   /** Acquire, call `fn({ signal })`, release in `finally`. */
-  async run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
     checkFunction('fn', fn);
-    const permit = await this.acquire(options);
+    // Validate synchronously (bad options throw), then wait.
+    return this.#runWith(this.acquire(options), fn, options);
+  }
+
+  async #runWith<T>(
+    admission: Promise<Permit>,
+    fn: (context: RunContext) => T | PromiseLike<T>,
+    options: AcquireOptions | undefined,
+  ): Promise<T> {
+    const permit = await admission;
     try {
       return await fn({ signal: options?.signal });
     } finally {
@@ -279,6 +290,10 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
       head.resolve(new Permit(this, head.weight));
       head = queue.peek();
     }
+  }
+
+  #headPriority(): number {
+    return (this.#queue.peek() as Waiter).priority;
   }
 
   #cancel(waiter: Waiter, error: unknown): void {

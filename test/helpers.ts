@@ -1,0 +1,64 @@
+import { getEventListeners } from 'node:events';
+import { vi } from 'vitest';
+
+/** Fake every clock sluice reads (setTimeout, Date, performance.now). */
+export function useFakeTime(): void {
+  vi.useFakeTimers({
+    toFake: [
+      'setTimeout',
+      'clearTimeout',
+      'setInterval',
+      'clearInterval',
+      'setImmediate',
+      'clearImmediate',
+      'Date',
+      'performance',
+    ],
+  });
+}
+
+/** Let every queued microtask (and the ones they queue) run. */
+export async function flush(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}
+
+/** How many abort listeners a signal still holds. */
+export function abortListeners(signal: AbortSignal): number {
+  return getEventListeners(signal, 'abort').length;
+}
+
+/** A promise plus its settle functions, and whether it settled. */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Observe a promise's outcome synchronously after a flush. */
+export function track<T>(promise: Promise<T>): {
+  state: 'pending' | 'fulfilled' | 'rejected';
+  value?: T;
+  error?: unknown;
+} {
+  const box: { state: 'pending' | 'fulfilled' | 'rejected'; value?: T; error?: unknown } = { state: 'pending' };
+  promise.then(
+    (value) => {
+      box.state = 'fulfilled';
+      box.value = value;
+    },
+    (error) => {
+      box.state = 'rejected';
+      box.error = error;
+    },
+  );
+  return box;
+}

@@ -1,0 +1,97 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Deque } from '../src/core/Deque.js';
+import { ClearedError, ClosedError, Mutex, QueueFullError, SluiceError, TimeoutError } from '../src/index.js';
+import { flush, track, useFakeTime } from './helpers.js';
+
+beforeEach(() => useFakeTime());
+afterEach(() => vi.useRealTimers());
+
+describe('Mutex', () => {
+  it('runs critical sections one at a time in arrival order', async () => {
+    const mutex = new Mutex();
+    const log: string[] = [];
+    const section = (name: string) =>
+      mutex.run(async () => {
+        log.push(`${name}:in`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        log.push(`${name}:out`);
+      });
+    const all = Promise.all([section('a'), section('b'), section('c')]);
+    expect(mutex.locked).toBe(true);
+    expect(mutex.waiting).toBe(2);
+    await vi.runAllTimersAsync();
+    await all;
+    expect(log).toEqual(['a:in', 'a:out', 'b:in', 'b:out', 'c:in', 'c:out']);
+    expect(mutex.locked).toBe(false);
+  });
+
+  it('lock/tryLock/timeout/close', async () => {
+    const mutex = new Mutex();
+    const permit = await mutex.lock();
+    expect(mutex.tryLock()).toBeUndefined();
+    const timed = track(mutex.lock({ timeout: 100 }));
+    vi.advanceTimersByTime(100);
+    await flush();
+    expect(timed.error).toBeInstanceOf(TimeoutError);
+    const waiting = track(mutex.lock());
+    const closed = mutex.close();
+    await flush();
+    expect(waiting.error).toBeInstanceOf(ClosedError);
+    permit.release();
+    await closed;
+  });
+});
+
+describe('errors', () => {
+  it('carry stable codes and names, and instanceof works by brand', () => {
+    const cases = [
+      [new TimeoutError('t'), 'SLUICE_TIMEOUT', 'TimeoutError', TimeoutError],
+      [new QueueFullError('q'), 'SLUICE_QUEUE_FULL', 'QueueFullError', QueueFullError],
+      [new ClosedError('c'), 'SLUICE_CLOSED', 'ClosedError', ClosedError],
+      [new ClearedError('x'), 'SLUICE_CLEARED', 'ClearedError', ClearedError],
+    ] as const;
+    for (const [error, code, name, type] of cases) {
+      expect(error.code).toBe(code);
+      expect(error.name).toBe(name);
+      expect(error).toBeInstanceOf(SluiceError);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).toBeInstanceOf(type);
+    }
+    expect(new TimeoutError('t')).not.toBeInstanceOf(QueueFullError);
+    expect(new Error('plain')).not.toBeInstanceOf(SluiceError);
+    // An error from another copy of the package: same brand, different class.
+    const foreign = Object.assign(new Error('other copy'), { code: 'SLUICE_TIMEOUT' });
+    Object.defineProperty(foreign, Symbol.for('sluice.error'), { value: true });
+    expect(foreign).toBeInstanceOf(TimeoutError);
+    expect(foreign).toBeInstanceOf(SluiceError);
+    expect(foreign).not.toBeInstanceOf(ClosedError);
+  });
+});
+
+describe('Deque', () => {
+  it('behaves as a double-ended queue across growth and wrap-around', () => {
+    const deque = new Deque<number>(4);
+    const model: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const r = (i * 7919) % 5;
+      if (r === 0) {
+        deque.unshift(i);
+        model.unshift(i);
+      } else if (r === 1) expect(deque.shift()).toBe(model.shift());
+      else if (r === 2) expect(deque.pop()).toBe(model.pop());
+      else {
+        deque.push(i);
+        model.push(i);
+      }
+      expect(deque.length).toBe(model.length);
+      expect(deque.peek()).toBe(model[0]);
+    }
+    expect([...deque]).toEqual(model);
+    deque.filterInPlace((v) => v % 2 === 0);
+    expect([...deque]).toEqual(model.filter((v) => v % 2 === 0));
+    expect(deque.at(0)).toBe(model.filter((v) => v % 2 === 0)[0]);
+    deque.clear();
+    expect(deque.length).toBe(0);
+    expect(deque.shift()).toBeUndefined();
+  });
+});
