@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Permit, Semaphore } from '../src/index.js';
+import { Permit, Semaphore } from '../src/index.js';
 import { abortListeners, flush, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
@@ -198,7 +198,7 @@ describe('Semaphore invariants over random interleavings', () => {
         );
         const closing = sem.close();
         const settled = await Promise.all(outcomes);
-        for (const value of settled) if (typeof value === 'object' && value && 'release' in value) value.release();
+        for (const value of settled) if (value instanceof Permit) value.release();
         await closing;
         for (const c of controllers) expect(abortListeners(c.signal)).toBe(0);
         expect(vi.getTimerCount()).toBe(0);
