@@ -5,7 +5,15 @@
  * test/compat-p-queue.test.ts). Differences that cannot matter to a correct
  * program: `concurrency` and `intervalCap` must be integers (or Infinity), and
  * the queue is sluice's ring-buffer priority queue unless `queueClass` is given.
- * `clear()` drops waiting tasks without settling them, as p-queue does.
+ * `clear()` drops waiting tasks without settling them, as p-queue does, and
+ * every invalid argument throws a `TypeError`, as in p-queue.
+ *
+ * Deliberately more precise than p-queue 9 (a correct program cannot tell
+ * the difference, except that it is told sooner or more accurately):
+ * - `empty` / `onEmpty()` fire as soon as the last waiting task starts; p-queue 9
+ *   fires them at the next task completion after that.
+ * - A timeout's message reports the queue when the timeout fires, not when the task started.
+ * - The deprecated `carryoverConcurrencyCount` works; p-queue 9's defaults shadow it.
  */
 import { TimeoutError } from '../core/errors.js';
 import { type Queue, type RunFunction, PriorityQueue as SluicePriorityQueue } from '../core/PriorityQueue.js';
@@ -18,23 +26,48 @@ export type Options = Omit<TaskQueueOptions, 'maxSize' | 'overflow' | 'rejectOnC
 export type QueueAddOptions = TaskOptions;
 export type { Queue, RunFunction };
 
+/** p-queue reports every bad argument as a TypeError; sluice uses RangeError for bad values. */
+function asTypeError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof RangeError) throw new TypeError(error.message);
+    throw error;
+  }
+}
+
 export default class PQueue extends TaskQueue {
   constructor(options: Options = {}) {
     const { carryoverConcurrencyCount, ...rest } = options;
-    super({
+    const settings: TaskQueueOptions = {
       ...rest,
       carryoverIntervalCount: rest.carryoverIntervalCount ?? carryoverConcurrencyCount ?? false,
       rejectOnClear: false,
+    };
+    asTypeError(() => new TaskQueue(settings)); // validate first, with p-queue's error type
+    super(settings);
+  }
+
+  override get concurrency(): number {
+    return super.concurrency;
+  }
+  override set concurrency(value: number) {
+    asTypeError(() => {
+      super.concurrency = value;
     });
   }
 
   /** As p-queue: invalid per-task options reject instead of throwing. */
   override add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: TaskOptions): Promise<Awaited<R>> {
     try {
-      return super.add(fn, options);
+      return asTypeError(() => super.add(fn, options));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  override setPriority(id: string, priority: number): void {
+    asTypeError(() => super.setPriority(id, priority));
   }
 }
 

@@ -354,7 +354,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
         (signal as AbortSignal).removeEventListener('abort', onAbort);
         onAbort = undefined;
       }
-      go(command);
+      // DROP: forgotten by clear(); the caller's promise stays pending, as in p-queue.
+      if (command !== DROP) go(command);
     }) as RunFunction;
     if (signal !== undefined) {
       onAbort = () => {
