@@ -41,7 +41,12 @@ describe.each(implementations)('$name', ({ PQueue, TimeoutError, isSluice }) => 
   it('concurrency, size, pending, add resolves with the result', async () => {
     const queue = new PQueue({ concurrency: 2 });
     const gates = [deferred(), deferred(), deferred()];
-    const results = gates.map((gate, i) => queue.add(async () => (await gate.promise, i)));
+    const results = gates.map((gate, i) =>
+      queue.add(async () => {
+        await gate.promise;
+        return i;
+      }),
+    );
     expect(queue.pending).toBe(2);
     expect(queue.size).toBe(1);
     expect(queue.concurrency).toBe(2);

@@ -60,12 +60,39 @@ class Rejection {
   constructor(readonly error: unknown) {}
 }
 
+/** A waiting call. `go` is null once it was cancelled (abort) and left as a tombstone. */
 class Task {
-  cancelled = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  constructor(readonly go: (command: Rejection | undefined) => void) {}
+  hook: AbortHook | undefined = undefined;
+  constructor(
+    public go: ((value: Task | Rejection) => void) | null,
+    readonly fn: (...args: never[]) => unknown,
+    /** The argument list (`spread`), or the only argument, or NONE. */
+    readonly args: unknown,
+    readonly spread: boolean,
+  ) {}
 }
+
+/** "Called with no arguments": distinct from a single `undefined` argument. */
+const NONE: unique symbol = Symbol('none');
+
+/** Call without allocating an argument array for the common 0- and 1-argument calls. */
+function invoke(fn: (...args: never[]) => unknown, args: unknown, spread: boolean): unknown {
+  if (spread) return fn(...(args as never[]));
+  if (args === NONE) return fn();
+  return (fn as (arg: unknown) => unknown)(args);
+}
+
+interface AbortHook {
+  readonly signal: AbortSignal;
+  readonly onAbort: () => void;
+}
+
+// `new Promise(capture)` hands the resolver out without allocating a closure
+// (and a context) per queued call: this is most of what a waiting call costs.
+let captured: ((value: Task | Rejection) => void) | undefined;
+const capture = (resolve: (value: Task | Rejection) => void): void => {
+  captured = resolve;
+};
 
 /** Internal knobs for the p-limit drop-in (its timing and clear error differ). */
 export interface LimitInternals {
@@ -133,10 +160,14 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     next();
   };
 
-  const start = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown[]): Promise<Awaited<R>> => {
+  const start = <R>(
+    fn: (...args: never[]) => R | PromiseLike<R>,
+    args: unknown,
+    spread: boolean,
+  ): Promise<Awaited<R>> => {
     let promise: Promise<Awaited<R>>;
     try {
-      promise = Promise.resolve(fn(...(args as never[]))) as Promise<Awaited<R>>;
+      promise = Promise.resolve(invoke(fn, args, spread)) as Promise<Awaited<R>>;
     } catch (error) {
       settled();
       return Promise.reject(error);
@@ -148,15 +179,14 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   const next = (): void => {
     while (active < concurrency && queue.length > 0) {
       const task = queue.shift() as Task;
-      if (task.cancelled) {
+      const go = task.go;
+      if (go === null) {
         dead--;
         continue;
       }
-      if (task.onAbort !== undefined) {
-        (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
-      }
+      if (task.hook !== undefined) task.hook.signal.removeEventListener('abort', task.hook.onAbort);
       active++;
-      task.go(undefined);
+      go(task);
     }
     if (active === 0 && queue.length === 0 && idleResolvers.length > 0) {
       const resolvers = idleResolvers;
@@ -165,9 +195,19 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     }
   };
 
+  /**
+   * Runs in the reaction of the caller's own promise, so in the caller's
+   * AsyncLocalStorage context. One shared function: no closure per call.
+   */
+  const resume = (value: Task | Rejection): Promise<unknown> => {
+    if (value instanceof Rejection) throw value.error;
+    return start(value.fn, value.args, value.spread);
+  };
+
   const enqueue = <R>(
     fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown[],
+    args: unknown,
+    spread: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Awaited<R>> => {
     const pending = queue.length - dead;
@@ -178,55 +218,59 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         ),
       );
     }
-    let go!: (command: Rejection | undefined) => void;
-    const gate = new Promise<Rejection | undefined>((resolve) => {
-      go = resolve;
-    });
-    const task = new Task(go);
+    const gate = new Promise<Task | Rejection>(capture);
+    const task = new Task(captured as (value: Task | Rejection) => void, fn as never, args, spread);
     if (signal !== undefined) {
-      task.signal = signal;
-      task.onAbort = () => {
-        task.cancelled = true;
+      const onAbort = () => {
+        const go = task.go as (value: Task | Rejection) => void;
+        task.go = null;
         dead++;
         go(new Rejection(signal.reason));
         // Tombstones are skipped when they reach the head; compact if they dominate.
         if (dead > 32 && dead > queue.length - dead) {
-          queue.filterInPlace((t) => !t.cancelled);
+          queue.filterInPlace((t) => t.go !== null);
           dead = 0;
         }
       };
-      signal.addEventListener('abort', task.onAbort, { once: true });
+      task.hook = { signal, onAbort };
+      signal.addEventListener('abort', onAbort, { once: true });
     }
     queue.push(task);
-    return gate.then((command) => {
-      if (command !== undefined) throw command.error;
-      return start(fn, args);
-    });
+    return gate.then(resume) as Promise<Awaited<R>>;
   };
 
   const call = <R>(
     fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown[],
+    args: unknown,
+    spread: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Awaited<R>> => {
     if (active < concurrency && queue.length === 0) {
       active++;
-      if (!deferStart) return start(fn, args);
-      return Promise.resolve().then(() => start(fn, args));
+      if (!deferStart) return start(fn, args, spread);
+      return Promise.resolve().then(() => start(fn, args, spread));
     }
-    return enqueue(fn, args, signal);
+    return enqueue(fn, args, spread, signal);
   };
 
-  const generator = (<A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, ...args: A) => {
+  // A plain function (not a rest parameter) so that the common 0- and
+  // 1-argument calls allocate no argument array.
+  const generator = function limited(fn: (...args: never[]) => unknown) {
     checkFunction('fn', fn);
-    return call(fn as never, args, undefined);
-  }) as LimitFunction;
+    // biome-ignore lint/complexity/noArguments: avoids a rest-parameter array per call (measured: -48 B per queued call).
+    const count = arguments.length;
+    if (count === 1) return call(fn, NONE, false, undefined);
+    // biome-ignore lint/complexity/noArguments: see above.
+    if (count === 2) return call(fn, arguments[1], false, undefined);
+    // biome-ignore lint/complexity/noArguments: see above.
+    return call(fn, Array.prototype.slice.call(arguments, 1), true, undefined);
+  } as unknown as LimitFunction;
 
   const run = <R>(fn: (context: RunContext) => R | PromiseLike<R>, options?: LimitRunOptions) => {
     checkFunction('fn', fn);
     const signal = checkSignal('signal', options?.signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return call(fn as never, [{ signal }], signal) as Promise<Awaited<R>>;
+    return call(fn as never, { signal }, false, signal) as Promise<Awaited<R>>;
   };
 
   const map = async <T, R>(
@@ -258,7 +302,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         }
         if (stopped) return;
         const i = index++;
-        results[i] = await call(apply as never, [step.value, i], signal);
+        results[i] = await call(apply as never, [step.value, i], true, signal);
       }
     };
     // One lane per slot: each keeps at most one call of this map in the limiter.
@@ -282,11 +326,11 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     queue.clear();
     dead = 0;
     for (const task of tasks) {
-      if (task.cancelled) continue;
-      if (task.onAbort !== undefined) {
-        (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
-      }
-      if (rejectOnClear) task.go(new Rejection(clearError()));
+      const go = task.go;
+      if (go === null) continue;
+      task.go = null;
+      if (task.hook !== undefined) task.hook.signal.removeEventListener('abort', task.hook.onAbort);
+      if (rejectOnClear) go(new Rejection(clearError()));
     }
     next();
   };

@@ -1,0 +1,344 @@
+/**
+ * `npm run bench`: sluice side by side with the packages it replaces, in one
+ * process. Every scenario runs each implementation several times, in rotating
+ * order, and reports the median. Results go to bench/RESULTS.md.
+ *
+ *   npm run bench              full run (several minutes)
+ *   npm run bench -- --quick   fewer runs, 100k tasks only (a smoke check)
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Mutex as AMMutex, Semaphore as AMSemaphore } from 'async-mutex';
+import { Sema } from 'async-sema';
+import pLimit from 'p-limit';
+import PQueue from 'p-queue';
+import compatPLimit from '../dist/compat/p-limit.js';
+import CompatPQueue from '../dist/compat/p-queue.js';
+import { limit, Mutex, Semaphore, TaskQueue } from '../dist/index.js';
+
+const quick = process.argv.includes('--quick');
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with --expose-gc (npm run bench does)');
+
+type Task = (i: number) => Promise<number>;
+/** Immediately-resolving work: the cost measured is the limiter's. */
+const instant: Task = (i) => Promise.resolve(i);
+/** Work that yields to the event loop once, like a tiny real I/O call. */
+const io: Task = (i) => new Promise((resolve) => setImmediate(resolve, i));
+
+type Runner = (n: number, concurrency: number, task: Task) => Promise<unknown>;
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+const runners: Record<string, Runner> = {
+  'Promise.all (no limit)': (n, _c, task) => Promise.all(ids(n).map(task)),
+  'sluice limit': (n, c, task) => {
+    const l = limit(c);
+    return Promise.all(ids(n).map((i) => l(task, i)));
+  },
+  'p-limit 7': (n, c, task) => {
+    const l = pLimit(c);
+    return Promise.all(ids(n).map((i) => l(task, i)));
+  },
+  'sluice/compat/p-limit': (n, c, task) => {
+    const l = compatPLimit(c);
+    return Promise.all(ids(n).map((i) => l(task, i)));
+  },
+  'sluice TaskQueue': (n, c, task) => {
+    const q = new TaskQueue({ concurrency: c });
+    return Promise.all(ids(n).map((i) => q.add(() => task(i))));
+  },
+  'p-queue 9': (n, c, task) => {
+    const q = new PQueue({ concurrency: c });
+    return Promise.all(ids(n).map((i) => q.add(() => task(i))));
+  },
+  'sluice/compat/p-queue': (n, c, task) => {
+    const q = new CompatPQueue({ concurrency: c });
+    return Promise.all(ids(n).map((i) => q.add(() => task(i))));
+  },
+  'sluice Semaphore (acquire/release)': (n, c, task) => {
+    const s = new Semaphore(c);
+    return Promise.all(
+      ids(n).map(async (i) => {
+        const permit = await s.acquire();
+        try {
+          return await task(i);
+        } finally {
+          permit.release();
+        }
+      }),
+    );
+  },
+  'async-sema 3 (acquire/release)': (n, c, task) => {
+    const s = new Sema(c);
+    return Promise.all(
+      ids(n).map(async (i) => {
+        await s.acquire();
+        try {
+          return await task(i);
+        } finally {
+          s.release();
+        }
+      }),
+    );
+  },
+  'sluice Semaphore.run': (n, c, task) => {
+    const s = new Semaphore(c);
+    return Promise.all(ids(n).map((i) => s.run(() => task(i))));
+  },
+  'async-mutex Semaphore.runExclusive': (n, c, task) => {
+    const s = new AMSemaphore(c);
+    return Promise.all(ids(n).map((i) => s.runExclusive(() => task(i))));
+  },
+};
+
+const mutexRunners: Record<string, Runner> = {
+  'sluice Mutex.run': (n, _c, task) => {
+    const m = new Mutex();
+    return Promise.all(ids(n).map((i) => m.run(() => task(i))));
+  },
+  'async-mutex Mutex.runExclusive': (n, _c, task) => {
+    const m = new AMMutex();
+    return Promise.all(ids(n).map((i) => m.runExclusive(() => task(i))));
+  },
+};
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+interface Row {
+  name: string;
+  medianMs: number;
+  usPerTask: number;
+  runs: number[];
+}
+
+async function scenario(
+  set: Record<string, Runner>,
+  n: number,
+  concurrency: number,
+  task: Task,
+  runs: number,
+): Promise<Row[]> {
+  const names = Object.keys(set);
+  const times = new Map<string, number[]>(names.map((name) => [name, []]));
+  // Warm-up: one small run of each so the JIT has seen every path.
+  for (const name of names) await (set[name] as Runner)(Math.min(n, 10_000), concurrency, task);
+  for (let r = 0; r < runs; r++) {
+    // Rotate the order each run so no implementation always goes first.
+    const order = names.map((_, i) => names[(i + r) % names.length] as string);
+    for (const name of order) {
+      gc?.();
+      const start = process.hrtime.bigint();
+      await (set[name] as Runner)(n, concurrency, task);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      times.get(name)?.push(ms);
+    }
+  }
+  return names.map((name) => {
+    const t = times.get(name) as number[];
+    const m = median(t);
+    return { name, medianMs: m, usPerTask: (m * 1000) / n, runs: t };
+  });
+}
+
+/** Heap retained per queued task: queue n calls behind one that never finishes. */
+async function memoryPerQueuedTask(n: number): Promise<{ name: string; bytes: number }[]> {
+  type Queuer = () => { enqueue(i: number): Promise<unknown>; release(): void };
+  const queuers: Record<string, Queuer> = {
+    'sluice limit': () => {
+      const l = limit(1);
+      let open!: () => void;
+      l(() => new Promise<void>((r) => (open = r)));
+      return { enqueue: (i) => l(instant, i), release: () => open() };
+    },
+    'p-limit 7': () => {
+      const l = pLimit(1);
+      let open!: () => void;
+      l(() => new Promise<void>((r) => (open = r)));
+      return { enqueue: (i) => l(instant, i), release: () => open() };
+    },
+    'sluice TaskQueue': () => {
+      const q = new TaskQueue({ concurrency: 1 });
+      let open!: () => void;
+      q.add(() => new Promise<void>((r) => (open = r)));
+      return { enqueue: (i) => q.add(() => instant(i)), release: () => open() };
+    },
+    'p-queue 9': () => {
+      const q = new PQueue({ concurrency: 1 });
+      let open!: () => void;
+      q.add(() => new Promise<void>((r) => (open = r)));
+      return { enqueue: (i) => q.add(() => instant(i)), release: () => open() };
+    },
+    'sluice Semaphore': () => {
+      const s = new Semaphore(1);
+      const first = s.tryAcquire();
+      return {
+        enqueue: () => s.acquire().then((p) => p.release()),
+        release: () => first?.release(),
+      };
+    },
+    'async-sema 3': () => {
+      const s = new Sema(1);
+      s.tryAcquire();
+      return { enqueue: () => s.acquire().then(() => s.release()), release: () => s.release() };
+    },
+    'async-mutex Semaphore': () => {
+      const s = new AMSemaphore(1);
+      let open!: () => void;
+      s.runExclusive(() => new Promise<void>((r) => (open = r)));
+      return { enqueue: (i) => s.runExclusive(() => instant(i)), release: () => open() };
+    },
+  };
+  const out: { name: string; bytes: number }[] = [];
+  for (const [name, make] of Object.entries(queuers)) {
+    const samples: number[] = [];
+    for (let r = 0; r < (quick ? 1 : 3); r++) {
+      const keep: Promise<unknown>[] = new Array(n);
+      gc?.();
+      gc?.();
+      const before = process.memoryUsage().heapUsed;
+      const q = make();
+      for (let i = 0; i < n; i++) keep[i] = q.enqueue(i);
+      gc?.();
+      gc?.();
+      const after = process.memoryUsage().heapUsed;
+      samples.push((after - before) / n);
+      // Some libraries start even the first call a microtask later: let it start.
+      await new Promise((resolve) => setImmediate(resolve));
+      q.release();
+      await Promise.all(keep);
+    }
+    out.push({ name, bytes: median(samples) });
+    console.log(`memory: ${name} ${Math.round(median(samples))} B`);
+  }
+  return out;
+}
+
+function table(rows: Row[], baseline: string): string {
+  const base = rows.find((r) => r.name === baseline)?.medianMs ?? Number.NaN;
+  const lines = ['| implementation | median ms | µs/task | × sluice time |', '|---|---:|---:|---:|'];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.name} | ${r.medianMs.toFixed(1)} | ${r.usPerTask.toFixed(3)} | ${(r.medianMs / base).toFixed(2)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const report: string[] = [];
+const started = Date.now();
+const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+report.push('# Benchmark results');
+report.push('');
+report.push(
+  `Generated by \`npm run bench\`${quick ? ' (--quick)' : ''} on ${new Date().toISOString().slice(0, 10)}: Node ${process.version}, ${os.platform()} ${os.arch()}, ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB.`,
+);
+report.push('All implementations run in one process; each figure is the median of several runs in rotating order');
+report.push('(after a warm-up run). Times include creating the tasks and awaiting every result. Lower is better.');
+report.push('"× sluice time" divides by the sluice row named in each section: above 1 means slower than sluice.');
+report.push('');
+
+const runs100k = quick ? 3 : 7;
+const runs1m = 3;
+const sizes: [number, number][] = process.argv.includes('--mem-only')
+  ? []
+  : quick
+    ? [[100_000, runs100k]]
+    : [
+        [100_000, runs100k],
+        [1_000_000, runs1m],
+      ];
+const headline: Record<string, Row[]> = {};
+
+for (const [n, runs] of sizes) {
+  for (const c of [1, 10, 100]) {
+    const rows = await scenario(runners, n, c, instant, runs);
+    headline[`${n}:${c}`] = rows;
+    report.push(`## ${n.toLocaleString('en-US')} immediately-resolving tasks, concurrency ${c} (${runs} runs)`);
+    report.push('');
+    report.push(table(rows, 'sluice limit'));
+    report.push('');
+    console.log(`done: ${n} x c=${c}`);
+  }
+}
+
+if (!process.argv.includes('--mem-only')) {
+  const n = 100_000;
+  const rows = await scenario(runners, n, 100, io, quick ? 3 : 5);
+  report.push(
+    `## Mixed workload: ${n.toLocaleString('en-US')} tasks that each wait for one \`setImmediate\`, concurrency 100`,
+  );
+  report.push('');
+  report.push(table(rows, 'sluice limit'));
+  report.push('');
+  const mutexRows = await scenario(mutexRunners, n, 1, instant, quick ? 3 : 5);
+  report.push(`## Mutex: ${n.toLocaleString('en-US')} immediately-resolving critical sections`);
+  report.push('');
+  report.push(table(mutexRows, 'sluice Mutex.run'));
+  report.push('');
+  console.log('done: mixed + mutex');
+}
+
+const memN = process.argv.includes('--mem-only') ? 100_000 : 1_000_000;
+const memory = await memoryPerQueuedTask(memN);
+report.push(`## Heap per queued task (${memN.toLocaleString('en-US')} calls queued behind a blocked one)`);
+report.push('');
+report.push(
+  'Heap growth after GC divided by the number of queued calls; includes the caller’s promise and its slot in an array.',
+);
+report.push('');
+report.push('| implementation | bytes per queued task |');
+report.push('|---|---:|');
+for (const m of memory) report.push(`| ${m.name} | ${Math.round(m.bytes)} |`);
+report.push('');
+
+// The targets of the foundation issue, checked against the figures above.
+const at = (key: string, name: string) => headline[key]?.find((r) => r.name === name)?.medianMs ?? Number.NaN;
+const mem = (name: string) => memory.find((m) => m.name === name)?.bytes ?? Number.NaN;
+const k = '100000:100';
+const checks: [string, number, string, boolean][] = [
+  [
+    '`limit` vs p-limit, 100k tasks, c=100 (target ≥ 3× faster)',
+    at(k, 'p-limit 7') / at(k, 'sluice limit'),
+    '×',
+    at(k, 'p-limit 7') / at(k, 'sluice limit') >= 3,
+  ],
+  [
+    '`limit` vs raw Promise.all, same work (target ≤ 3× slower)',
+    at(k, 'sluice limit') / at(k, 'Promise.all (no limit)'),
+    '× slower',
+    at(k, 'sluice limit') / at(k, 'Promise.all (no limit)') <= 3,
+  ],
+  [
+    '`TaskQueue` vs p-queue, 100k tasks, c=100 (target ≥ 2× faster)',
+    at(k, 'p-queue 9') / at(k, 'sluice TaskQueue'),
+    '×',
+    at(k, 'p-queue 9') / at(k, 'sluice TaskQueue') >= 2,
+  ],
+  [
+    'Heap per queued task, `limit` vs p-limit (target ≤ 0.5)',
+    mem('sluice limit') / mem('p-limit 7'),
+    '',
+    mem('sluice limit') / mem('p-limit 7') <= 0.5,
+  ],
+  [
+    '`Semaphore` acquire/release vs async-sema, 100k, c=100 (target ≥ 1× as fast)',
+    at(k, 'async-sema 3 (acquire/release)') / at(k, 'sluice Semaphore (acquire/release)'),
+    '×',
+    at(k, 'async-sema 3 (acquire/release)') / at(k, 'sluice Semaphore (acquire/release)') >= 1,
+  ],
+];
+const targetLines = ['## Targets', '', '| target | measured | met |', '|---|---:|:---:|'];
+for (const [label, value, unit, ok] of checks)
+  targetLines.push(`| ${label} | ${value.toFixed(2)}${unit} | ${ok ? 'yes' : 'NO'} |`);
+report.splice(7, 0, ...targetLines, '');
+report.push(`Total benchmark time: ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+
+const out = new URL(quick ? './RESULTS.quick.md' : './RESULTS.md', import.meta.url);
+writeFileSync(out, `${report.join('\n')}\n`);
+console.log(report.slice(0, 16).join('\n'));
+console.log(`written to ${out.pathname.split('/').slice(-2).join('/')}`);
