@@ -1,3 +1,4 @@
+import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, QueueFullError } from './errors.js';
 import type { RunContext } from './Semaphore.js';
@@ -60,15 +61,39 @@ class Rejection {
   constructor(readonly error: unknown) {}
 }
 
-/** A waiting call. `go` is null once it was cancelled (abort) and left as a tombstone. */
-class Task {
-  hook: AbortHook | undefined = undefined;
+/**
+ * Waiting calls are stored flat in the ring buffer, four slots each:
+ * `[go, fn, args, direct]`, with no object per call (retained bytes are what a
+ * big backlog costs, mostly in GC time). `go` resolves the caller's gate
+ * promise, or, for a `direct` call, the caller's promise itself.
+ * A call that can be aborted is one `Abortable` in the first slot instead, so
+ * that abort can mark it; `args` is the only argument, NONE, or a `Spread`.
+ */
+type Go = (value: Started | Rejection) => void;
+
+class Abortable {
+  go: Go | null;
   constructor(
-    public go: ((value: Task | Rejection) => void) | null,
+    go: Go,
     readonly fn: (...args: never[]) => unknown,
-    /** The argument list (`spread`), or the only argument, or NONE. */
     readonly args: unknown,
-    readonly spread: boolean,
+    readonly signal: AbortSignal,
+  ) {
+    this.go = go;
+  }
+  onAbort: () => void = () => {};
+}
+
+/** More than one argument. */
+class Spread {
+  constructor(readonly list: unknown[]) {}
+}
+
+/** What a gate is resolved with when its call may start. Short-lived. */
+class Started {
+  constructor(
+    readonly fn: (...args: never[]) => unknown,
+    readonly args: unknown,
   ) {}
 }
 
@@ -76,21 +101,16 @@ class Task {
 const NONE: unique symbol = Symbol('none');
 
 /** Call without allocating an argument array for the common 0- and 1-argument calls. */
-function invoke(fn: (...args: never[]) => unknown, args: unknown, spread: boolean): unknown {
-  if (spread) return fn(...(args as never[]));
+function invoke(fn: (...args: never[]) => unknown, args: unknown): unknown {
   if (args === NONE) return fn();
+  if (args instanceof Spread) return fn(...(args.list as never[]));
   return (fn as (arg: unknown) => unknown)(args);
 }
 
-interface AbortHook {
-  readonly signal: AbortSignal;
-  readonly onAbort: () => void;
-}
-
 // `new Promise(capture)` hands the resolver out without allocating a closure
-// (and a context) per queued call: this is most of what a waiting call costs.
-let captured: ((value: Task | Rejection) => void) | undefined;
-const capture = (resolve: (value: Task | Rejection) => void): void => {
+// (and a context) per queued call.
+let captured: Go | undefined;
+const capture = (resolve: Go): void => {
   captured = resolve;
 };
 
@@ -152,7 +172,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   let active = 0;
   /** Cancelled tasks still sitting in the queue. */
   let dead = 0;
-  const queue = new Deque<Task>();
+  const queue = new Deque<unknown>(48);
   let idleResolvers: (() => void)[] = [];
 
   const settled = (): void => {
@@ -160,14 +180,10 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     next();
   };
 
-  const start = <R>(
-    fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown,
-    spread: boolean,
-  ): Promise<Awaited<R>> => {
+  const start = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown): Promise<Awaited<R>> => {
     let promise: Promise<Awaited<R>>;
     try {
-      promise = Promise.resolve(invoke(fn, args, spread)) as Promise<Awaited<R>>;
+      promise = Promise.resolve(invoke(fn, args)) as Promise<Awaited<R>>;
     } catch (error) {
       settled();
       return Promise.reject(error);
@@ -176,17 +192,61 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     return promise;
   };
 
+  // For a call that waited: release the slot in the same reaction that
+  // settles the caller's promise (one promise fewer per call than `start`).
+  const passValue = (value: unknown): unknown => {
+    settled();
+    return value;
+  };
+  const passError = (error: unknown): never => {
+    settled();
+    throw error;
+  };
+
+  /** Live waiting calls (queue slots / 4, minus aborted tombstones). */
+  const waitingCount = (): number => queue.length / 4 - dead;
+
+  /** Reject a waiting call, gated or direct. */
+  const reject = (go: Go, direct: boolean, error: unknown): void => {
+    if (direct) (go as (value: unknown) => void)(Promise.reject(error));
+    else go(new Rejection(error));
+  };
+
+  /** Start a `direct` call: its result settles the caller's promise through `go`. */
+  const startDirect = (go: Go, fn: (...args: never[]) => unknown, args: unknown): void => {
+    let result: unknown;
+    try {
+      result = invoke(fn, args);
+    } catch (error) {
+      settled();
+      (go as (value: unknown) => void)(Promise.reject(error));
+      return;
+    }
+    (go as (value: unknown) => void)(Promise.resolve(result).then(passValue, passError));
+  };
+
   const next = (): void => {
     while (active < concurrency && queue.length > 0) {
-      const task = queue.shift() as Task;
-      const go = task.go;
+      const head = queue.shift() as Go | Abortable;
+      const fn = queue.shift() as (...args: never[]) => unknown;
+      const args = queue.shift();
+      const direct = queue.shift() as boolean;
+      if (typeof head === 'function') {
+        active++;
+        if (direct) startDirect(head, fn, args);
+        else head(new Started(fn, args));
+        continue;
+      }
+      const go = head.go;
       if (go === null) {
         dead--;
         continue;
       }
-      if (task.hook !== undefined) task.hook.signal.removeEventListener('abort', task.hook.onAbort);
+      head.go = null;
+      head.signal.removeEventListener('abort', head.onAbort);
       active++;
-      go(task);
+      if (direct) startDirect(go, head.fn, head.args);
+      else go(new Started(head.fn, head.args));
     }
     if (active === 0 && queue.length === 0 && idleResolvers.length > 0) {
       const resolvers = idleResolvers;
@@ -199,18 +259,43 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
    * Runs in the reaction of the caller's own promise, so in the caller's
    * AsyncLocalStorage context. One shared function: no closure per call.
    */
-  const resume = (value: Task | Rejection): Promise<unknown> => {
+  const resume = (value: Started | Rejection): unknown => {
     if (value instanceof Rejection) throw value.error;
-    return start(value.fn, value.args, value.spread);
+    let result: unknown;
+    try {
+      result = invoke(value.fn, value.args);
+    } catch (error) {
+      settled();
+      throw error;
+    }
+    if (result instanceof Promise) return result.then(passValue, passError);
+    if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
+      return Promise.resolve(result).then(passValue, passError);
+    }
+    settled();
+    return result;
+  };
+
+  const compact = (): void => {
+    const slots = [...queue];
+    queue.clear();
+    for (let i = 0; i < slots.length; i += 4) {
+      const head = slots[i];
+      if (head instanceof Abortable && head.go === null) continue;
+      queue.push(head);
+      queue.push(slots[i + 1]);
+      queue.push(slots[i + 2]);
+      queue.push(slots[i + 3]);
+    }
+    dead = 0;
   };
 
   const enqueue = <R>(
     fn: (...args: never[]) => R | PromiseLike<R>,
     args: unknown,
-    spread: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Awaited<R>> => {
-    const pending = queue.length - dead;
+    const pending = waitingCount();
     if (pending >= maxPending) {
       return Promise.reject(
         new QueueFullError(
@@ -218,39 +303,50 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         ),
       );
     }
-    const gate = new Promise<Task | Rejection>(capture);
-    const task = new Task(captured as (value: Task | Rejection) => void, fn as never, args, spread);
-    if (signal !== undefined) {
-      const onAbort = () => {
-        const go = task.go as (value: Task | Rejection) => void;
-        task.go = null;
+    // A waiting call runs in its caller's AsyncLocalStorage context: it waits
+    // on a gate promise created here and runs in that promise's reaction. When
+    // there is no context to carry (see context.ts), the caller's own promise
+    // is resolved directly: one promise and ~100 retained bytes fewer per call.
+    const direct = contextFree();
+    const gate = new Promise<Started | Rejection>(capture);
+    const go = captured as Go;
+    if (signal === undefined) {
+      queue.push(go);
+      queue.push(fn);
+      queue.push(args);
+      queue.push(direct);
+    } else {
+      const entry = new Abortable(go, fn as never, args, signal);
+      entry.onAbort = () => {
+        const resolveGate = entry.go;
+        if (resolveGate === null) return;
+        entry.go = null;
         dead++;
-        go(new Rejection(signal.reason));
+        reject(resolveGate, direct, signal.reason);
         // Tombstones are skipped when they reach the head; compact if they dominate.
-        if (dead > 32 && dead > queue.length - dead) {
-          queue.filterInPlace((t) => t.go !== null);
-          dead = 0;
-        }
+        if (dead > 32 && dead > waitingCount()) compact();
       };
-      task.hook = { signal, onAbort };
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+      queue.push(entry);
+      queue.push(undefined);
+      queue.push(undefined);
+      queue.push(direct);
     }
-    queue.push(task);
+    if (direct) return gate as unknown as Promise<Awaited<R>>;
     return gate.then(resume) as Promise<Awaited<R>>;
   };
 
   const call = <R>(
     fn: (...args: never[]) => R | PromiseLike<R>,
     args: unknown,
-    spread: boolean,
     signal: AbortSignal | undefined,
   ): Promise<Awaited<R>> => {
     if (active < concurrency && queue.length === 0) {
       active++;
-      if (!deferStart) return start(fn, args, spread);
-      return Promise.resolve().then(() => start(fn, args, spread));
+      if (!deferStart) return start(fn, args);
+      return Promise.resolve().then(() => start(fn, args));
     }
-    return enqueue(fn, args, spread, signal);
+    return enqueue(fn, args, signal);
   };
 
   // A plain function (not a rest parameter) so that the common 0- and
@@ -259,18 +355,18 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     checkFunction('fn', fn);
     // biome-ignore lint/complexity/noArguments: avoids a rest-parameter array per call (measured: -48 B per queued call).
     const count = arguments.length;
-    if (count === 1) return call(fn, NONE, false, undefined);
+    if (count === 1) return call(fn, NONE, undefined);
     // biome-ignore lint/complexity/noArguments: see above.
-    if (count === 2) return call(fn, arguments[1], false, undefined);
+    if (count === 2) return call(fn, arguments[1], undefined);
     // biome-ignore lint/complexity/noArguments: see above.
-    return call(fn, Array.prototype.slice.call(arguments, 1), true, undefined);
+    return call(fn, new Spread(Array.prototype.slice.call(arguments, 1)), undefined);
   } as unknown as LimitFunction;
 
   const run = <R>(fn: (context: RunContext) => R | PromiseLike<R>, options?: LimitRunOptions) => {
     checkFunction('fn', fn);
     const signal = checkSignal('signal', options?.signal);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return call(fn as never, { signal }, false, signal) as Promise<Awaited<R>>;
+    return call(fn as never, { signal }, signal) as Promise<Awaited<R>>;
   };
 
   const map = async <T, R>(
@@ -302,7 +398,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         }
         if (stopped) return;
         const i = index++;
-        results[i] = await call(apply as never, [step.value, i], true, signal);
+        results[i] = await call(apply as never, new Spread([step.value, i]), signal);
       }
     };
     // One lane per slot: each keeps at most one call of this map in the limiter.
@@ -322,27 +418,33 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   };
 
   const clearQueue = (): void => {
-    const tasks = [...queue];
+    const slots = [...queue];
     queue.clear();
     dead = 0;
-    for (const task of tasks) {
-      const go = task.go;
-      if (go === null) continue;
-      task.go = null;
-      if (task.hook !== undefined) task.hook.signal.removeEventListener('abort', task.hook.onAbort);
-      if (rejectOnClear) go(new Rejection(clearError()));
+    const error = rejectOnClear ? new Rejection(clearError()) : undefined;
+    for (let i = 0; i < slots.length; i += 4) {
+      const head = slots[i] as Go | Abortable;
+      let go: Go | null;
+      if (typeof head === 'function') go = head;
+      else {
+        go = head.go;
+        if (go === null) continue;
+        head.go = null;
+        head.signal.removeEventListener('abort', head.onAbort);
+      }
+      if (error !== undefined) reject(go, slots[i + 3] as boolean, error.error);
     }
     next();
   };
 
   const onIdle = (): Promise<void> => {
-    if (active === 0 && queue.length - dead === 0) return Promise.resolve();
+    if (active === 0 && waitingCount() === 0) return Promise.resolve();
     return new Promise((resolve) => idleResolvers.push(resolve));
   };
 
   Object.defineProperties(generator, {
     activeCount: { get: () => active },
-    pendingCount: { get: () => queue.length - dead },
+    pendingCount: { get: waitingCount },
     concurrency: {
       get: () => concurrency,
       set(value: number) {
