@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from './clock.js';
+import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+import { type WaitEntry, WaitQueue } from './WaitQueue.js';
 
 /** What happens when a task arrives and `maxSize` tasks are already waiting. */
 export type OverflowBehaviour = 'reject' | 'drop-oldest';
@@ -121,23 +123,89 @@ class Rejection {
 }
 /** Sent to a queued task by a `clear()` that does not reject: forget it. */
 const DROP = Symbol('drop');
-type Command = Rejection | typeof DROP | undefined;
 
-interface TaskRecord {
-  readonly fn: (context: TaskContext) => unknown;
-  readonly id: string;
-  readonly priority: number;
-  readonly timeout: number | undefined;
-  readonly signal: AbortSignal | undefined;
+/** What a task function receives when it has no signal: one shared object. */
+const NO_SIGNAL: TaskContext = Object.freeze({ signal: undefined });
+
+/**
+ * One task, from `add()` to its end: the queue entry while it waits (the
+ * default queue stores these directly; a custom `queueClass` receives them as
+ * its "run functions"), then a node in the intrusive list of running tasks.
+ * One object per task keeps a large backlog cheap.
+ */
+class QueuedTask implements WaitEntry {
+  cancelled = false;
+  /** Resolves the caller's gate promise (or, `direct`, the caller's promise). */
+  go: ((value: unknown) => void) | undefined = undefined;
+  direct = false;
+  onAbort: (() => void) | undefined = undefined;
+  /** Arrival number while waiting; clock time (whole ms) once running. */
+  startedAt = 0;
+  prev: QueuedTask | undefined = undefined;
+  next: QueuedTask | undefined = undefined;
+  constructor(
+    readonly fn: (context: TaskContext) => unknown,
+    public priority: number,
+    /** The caller's id, or a number assigned in order. */
+    readonly key: string | number,
+    readonly timeout: number | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+  /** p-queue's ids: the caller's, or an increasing number as a string. */
+  get id(): string {
+    return typeof this.key === 'string' ? this.key : String(this.key);
+  }
 }
 
-interface Running {
-  readonly id: string;
-  readonly priority: number;
-  readonly startTime: number;
-  readonly startedAt: number;
-  readonly timeout: number | undefined;
+/** The default queue: priority levels of ring buffers holding the tasks themselves. */
+class NativeQueue implements Queue<RunFunction, TaskOptions> {
+  readonly waiting = new WaitQueue<QueuedTask>();
+  get size(): number {
+    return this.waiting.size;
+  }
+  enqueue(run: RunFunction): void {
+    this.waiting.push(run as unknown as QueuedTask);
+  }
+  dequeue(): RunFunction | undefined {
+    return this.waiting.shift() as unknown as RunFunction | undefined;
+  }
+  remove(run: string | RunFunction): void {
+    const task = run as unknown as QueuedTask;
+    if (!task.cancelled) this.waiting.cancel(task);
+  }
+  setPriority(id: string, priority: number): void {
+    for (const task of this.waiting) {
+      if (task.id === id) {
+        this.waiting.reprioritize(task, priority);
+        return;
+      }
+    }
+    throw new ReferenceError(`No promise function with the id "${id}" exists in the queue.`);
+  }
+  filter(options: Readonly<Partial<TaskOptions>>): RunFunction[] {
+    const out: RunFunction[] = [];
+    for (const task of this.waiting) {
+      if (options.priority === undefined || task.priority === options.priority)
+        out.push(task as unknown as RunFunction);
+    }
+    return out;
+  }
+  /** The task that has waited longest, any priority. O(levels). */
+  dequeueOldest(): QueuedTask | undefined {
+    let oldest: QueuedTask | undefined;
+    // While a task waits, `startedAt` holds its arrival number (see add()).
+    for (const task of this.waiting.heads())
+      if (oldest === undefined || task.startedAt < oldest.startedAt) oldest = task;
+    if (oldest !== undefined) this.waiting.cancel(oldest);
+    return oldest;
+  }
 }
+
+// `new Promise(capture)` hands out the resolver without a closure per task.
+let captured: ((value: unknown) => void) | undefined;
+const capture = (resolve: (value: unknown) => void): void => {
+  captured = resolve;
+};
 
 /**
  * A promise queue with concurrency, priorities, rate limiting and
@@ -161,7 +229,8 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
   timeout: number | undefined;
 
   #queue: Queue<RunFunction, TaskOptions>;
-  readonly #queueClass: new () => Queue<RunFunction, TaskOptions>;
+  /** The custom `queueClass`, or undefined for the native queue. */
+  readonly #queueClass: (new () => Queue<RunFunction, TaskOptions>) | undefined;
   #pending = 0;
   #concurrency: number;
   #paused: boolean;
@@ -181,7 +250,9 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
   readonly #rejectOnClear: boolean;
   readonly #clock: Clock;
   #nextId = 1;
-  readonly #running = new Set<Running>();
+  #arrivals = 0;
+  /** Running tasks: an intrusive doubly linked list (O(1) add/remove, no Map). */
+  #runHead: QueuedTask | undefined = undefined;
   #added = 0;
   #completed = 0;
   #failed = 0;
@@ -223,11 +294,13 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     this.#rejectOnClear =
       options.rejectOnClear === undefined ? true : checkBoolean('rejectOnClear', options.rejectOnClear);
     if (options.queueClass !== undefined) checkFunction('queueClass', options.queueClass);
-    this.#queueClass = options.queueClass ?? PriorityQueue;
-    if (overflow === 'drop-oldest' && this.#queueClass !== PriorityQueue) {
+    // The exported PriorityQueue is the documented default; the native queue
+    // implements the same ordering on the task records themselves.
+    this.#queueClass = options.queueClass === PriorityQueue ? undefined : options.queueClass;
+    if (overflow === 'drop-oldest' && this.#queueClass !== undefined) {
       throw new TypeError("The `overflow: 'drop-oldest'` option needs the default `queueClass`");
     }
-    this.#queue = new this.#queueClass();
+    this.#queue = this.#newQueue();
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -261,13 +334,18 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
   /** The running tasks, for debugging stuck work. */
   get runningTasks(): RunningTask[] {
     const now = this.#clock.now();
-    return [...this.#running].map((task) => ({
-      id: task.id,
-      priority: task.priority,
-      startTime: task.startTime,
-      timeout: task.timeout,
-      timeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
-    }));
+    const wall = Date.now();
+    const out: RunningTask[] = [];
+    for (let task = this.#runHead; task !== undefined; task = task.next) {
+      out.push({
+        id: task.id,
+        priority: task.priority,
+        startTime: wall - (now - task.startedAt),
+        timeout: task.timeout,
+        timeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
+      });
+    }
+    return out.reverse();
   }
 
   stats(): TaskQueueStats {
@@ -305,18 +383,18 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
       return Promise.reject(new ClosedError(`TaskQueue is closed (${this.#pending} running, ${this.size} waiting)`));
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const task: TaskRecord = {
-      fn: fn as (context: TaskContext) => unknown,
-      id: options.id ?? String(this.#nextId++),
+    const task = new QueuedTask(
+      fn as (context: TaskContext) => unknown,
       priority,
+      options.id ?? this.#nextId++,
       timeout,
       signal,
-    };
+    );
 
     // Fast path: room now and no one ahead. Start synchronously.
     if (!this.#paused && this.#queue.size === 0 && this.#pending < this.#concurrency) {
-      const now = this.#clock.now();
-      if (this.#intervalAllows(now)) {
+      const now = this.#intervalIgnored ? 0 : this.#clock.now();
+      if (this.#intervalIgnored || this.#intervalAllows(now)) {
         this.#added++;
         this.emit('add');
         this.#take(now);
@@ -335,46 +413,67 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
           ),
         );
       }
-      const evicted = (this.#queue as PriorityQueue).dequeueOldest();
+      const evicted = (this.#queue as NativeQueue).dequeueOldest();
       this.#rejected++;
-      (evicted as ((command: Command) => void) | undefined)?.(
-        new Rejection(
+      if (evicted !== undefined) {
+        this.#rejectQueued(
+          evicted,
           new QueueFullError(`TaskQueue is full (${this.#maxSize} waiting): the oldest waiting task was dropped`),
-        ),
-      );
+        );
+      }
     }
 
-    let go!: (command: Command) => void;
-    const gate = new Promise<Command>((resolve) => {
-      go = resolve;
-    });
-    let onAbort: (() => void) | undefined;
-    const run = ((command?: Command) => {
-      if (onAbort !== undefined) {
-        (signal as AbortSignal).removeEventListener('abort', onAbort);
-        onAbort = undefined;
-      }
-      // DROP: forgotten by clear(); the caller's promise stays pending, as in p-queue.
-      if (command !== DROP) go(command);
-    }) as RunFunction;
+    // Queued. The caller's promise waits on a gate created here, in the
+    // caller's AsyncLocalStorage context (or, with no context to carry, is
+    // itself the gate: see context.ts).
+    const gate = new Promise(capture);
+    task.go = captured;
+    task.startedAt = this.#arrivals++;
+    task.direct = contextFree();
     if (signal !== undefined) {
-      onAbort = () => {
-        onAbort = undefined;
-        this.#removeQueued(run);
-        go(new Rejection(signal.reason));
+      task.onAbort = () => {
+        task.onAbort = undefined;
+        this.#queue.remove?.(task as unknown as RunFunction);
+        this.#rejectQueued(task, signal.reason);
         this.#process();
         this.emit('next');
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', task.onAbort, { once: true });
     }
-    this.#queue.enqueue(run, { priority, id: task.id, signal } as TaskOptions);
+    if (this.#queueClass === undefined) this.#queue.enqueue(task as unknown as RunFunction);
+    else this.#queue.enqueue(task as unknown as RunFunction, { priority, id: task.id, signal });
     this.#added++;
     this.emit('add');
     this.#process();
-    return gate.then((command) => {
-      if (command !== undefined) throw (command as Rejection).error;
-      return this.#execute(task);
-    }) as Promise<Awaited<R>>;
+    if (task.direct) return gate as Promise<Awaited<R>>;
+    return gate.then(this.#resumeGated) as Promise<Awaited<R>>;
+  }
+
+  /** Runs in the reaction of a gate, in the caller's context. Shared by all tasks. */
+  readonly #resumeGated = (value: unknown): Promise<unknown> => {
+    if (value instanceof Rejection) throw value.error;
+    return this.#execute(value as QueuedTask) as Promise<unknown>;
+  };
+
+  /** Settle a task that never started. */
+  #rejectQueued(task: QueuedTask, error: unknown): void {
+    this.#detachAbort(task);
+    const go = task.go;
+    task.go = undefined;
+    if (go === undefined) return;
+    if (task.direct) go(Promise.reject(error));
+    else go(new Rejection(error));
+  }
+
+  #detachAbort(task: QueuedTask): void {
+    if (task.onAbort !== undefined) {
+      (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
+      task.onAbort = undefined;
+    }
+  }
+
+  #newQueue(): Queue<RunFunction, TaskOptions> {
+    return this.#queueClass === undefined ? new NativeQueue() : new this.#queueClass();
   }
 
   /** Add several tasks; resolves with all results (rejects with the first error). */
@@ -414,12 +513,15 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
    */
   clear(): void {
     const old = this.#queue;
-    this.#queue = new this.#queueClass();
-    const command: Command = this.#rejectOnClear
-      ? new Rejection(new ClearedError('The task was removed by clear()'))
-      : DROP;
+    this.#queue = this.#newQueue();
+    const error = this.#rejectOnClear ? new ClearedError('The task was removed by clear()') : DROP;
     for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
-      (run as (command: Command) => void)(command);
+      const task = run as unknown as QueuedTask;
+      if (error === DROP) {
+        // Forgotten, as in p-queue: the caller's promise stays pending.
+        this.#detachAbort(task);
+        task.go = undefined;
+      } else this.#rejectQueued(task, error);
     }
     this.#clearResumeTimer();
     this.#updateRateLimited();
@@ -518,10 +620,6 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     });
   }
 
-  #removeQueued(run: RunFunction): void {
-    this.#queue.remove?.(run);
-  }
-
   /** Start as many waiting tasks as the limits allow. */
   #process(): void {
     while (this.#tryStart()) {
@@ -538,14 +636,24 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
       return false;
     }
     if (this.#paused || this.#pending >= this.#concurrency) return false;
-    const now = this.#clock.now();
-    if (!this.#intervalAllows(now)) {
+    // Read the clock only when a rate limit needs it.
+    const now = this.#intervalIgnored ? 0 : this.#clock.now();
+    if (!this.#intervalIgnored && !this.#intervalAllows(now)) {
       this.#scheduleResume(now);
       return false;
     }
-    const run = this.#queue.dequeue() as RunFunction;
+    const task = this.#queue.dequeue() as unknown as QueuedTask;
     this.#take(now);
-    run();
+    this.#detachAbort(task);
+    if (task.direct) {
+      // `go` stays on the task: #succeed/#fail settle the caller's promise
+      // with the outcome itself (no promise adoption, one microtask fewer).
+      this.#execute(task);
+    } else {
+      const go = task.go as (value: unknown) => void;
+      task.go = undefined;
+      go(task);
+    }
     this.emit('active');
     return true;
   }
@@ -614,38 +722,39 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     }
   }
 
-  /** Run a task whose slot is already taken. */
-  #execute(task: TaskRecord): Promise<unknown> {
-    const running: Running = {
-      id: task.id,
-      priority: task.priority,
-      startTime: Date.now(),
-      startedAt: this.#clock.now(),
-      timeout: task.timeout,
-    };
-    this.#running.add(running);
+  /**
+   * Run a task whose slot is already taken. Returns the outcome as a promise,
+   * except for a `direct` task, whose caller is settled through `go` instead.
+   */
+  #execute(task: QueuedTask): Promise<unknown> | undefined {
+    // Whole milliseconds: a small integer is stored inline, a fraction would box.
+    task.startedAt = Math.trunc(this.#clock.now());
+    // Link at the head of the running list.
+    task.next = this.#runHead;
+    if (this.#runHead !== undefined) this.#runHead.prev = task;
+    this.#runHead = task;
     const { signal, timeout } = task;
     if (signal?.aborted) {
       this.#untake();
-      return this.#fail(running, signal.reason);
+      return this.#fail(task, signal.reason);
     }
     if (timeout === undefined && signal === undefined) {
       let result: unknown;
       try {
-        result = task.fn({ signal: undefined });
+        result = task.fn(NO_SIGNAL);
       } catch (error) {
-        return this.#fail(running, error);
+        return this.#fail(task, error);
       }
-      return Promise.resolve(result).then(
-        (value) => this.#succeed(running, value),
-        (error) => this.#fail(running, error),
+      return Promise.resolve(result).then<unknown, unknown>(
+        (value) => this.#succeed(task, value),
+        (error) => this.#fail(task, error),
       );
     }
-    return this.#executeGuarded(task, running);
+    return this.#executeGuarded(task);
   }
 
   /** The slower path: a signal to race and/or a run timeout. */
-  #executeGuarded(task: TaskRecord, running: Running): Promise<unknown> {
+  #executeGuarded(task: QueuedTask): Promise<unknown> | undefined {
     const { signal, timeout } = task;
     const controller = timeout === undefined ? undefined : new AbortController();
     return new Promise<unknown>((resolve, reject) => {
@@ -690,28 +799,42 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
           reject(error);
         },
       );
-    }).then(
-      (value) => this.#succeed(running, value),
-      (error) => this.#fail(running, error),
+    }).then<unknown, unknown>(
+      (value) => this.#succeed(task, value),
+      (error) => this.#fail(task, error),
     );
   }
 
-  #succeed(running: Running, value: unknown): unknown {
+  #succeed(task: QueuedTask, value: unknown): unknown {
     this.#completed++;
+    const go = task.go;
+    if (go !== undefined) {
+      task.go = undefined;
+      go(value);
+    }
     this.emit('completed', value);
-    this.#finish(running);
+    this.#finish(task);
     return value;
   }
 
-  #fail(running: Running, error: unknown): Promise<never> {
+  #fail(task: QueuedTask, error: unknown): Promise<never> | undefined {
     this.#failed++;
+    const go = task.go;
+    if (go !== undefined) task.go = undefined;
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    this.#finish(running);
-    return Promise.reject(error);
+    this.#finish(task);
+    if (go === undefined) return Promise.reject(error);
+    go(Promise.reject(error));
+    return undefined;
   }
 
-  #finish(running: Running): void {
-    this.#running.delete(running);
+  #finish(task: QueuedTask): void {
+    // Unlink from the running list.
+    if (task.prev !== undefined) task.prev.next = task.next;
+    else this.#runHead = task.next;
+    if (task.next !== undefined) task.next.prev = task.prev;
+    task.prev = undefined;
+    task.next = undefined;
     this.#pending--;
     if (this.#pending === 0) this.emit('pendingZero');
     this.#process();
