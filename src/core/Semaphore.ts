@@ -50,16 +50,33 @@ export interface RunContext {
 
 class Waiter implements WaitEntry {
   cancelled = false;
-  timer: unknown = undefined;
-  onAbort: (() => void) | undefined = undefined;
+  /** Signal and timer, when the request has either (most have neither). */
+  guard: Guard | undefined = undefined;
   constructor(
     readonly weight: number,
     public priority: number,
-    readonly resolve: (permit: Permit) => void,
-    readonly reject: (error: unknown) => void,
-    readonly signal: AbortSignal | undefined,
+    /**
+     * Settles the caller's promise. Rejections go through it too
+     * (`resolve(Promise.reject(e))`), so no reject function is kept per waiter.
+     */
+    readonly resolve: (value: Permit | Promise<never>) => void,
   ) {}
+  reject(error: unknown): void {
+    this.resolve(Promise.reject(error));
+  }
 }
+
+class Guard {
+  timer: unknown = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(readonly signal: AbortSignal | undefined) {}
+}
+
+// `new Promise(capture)` hands out the resolver without a closure per waiter.
+let captured: ((value: Permit | Promise<never>) => void) | undefined;
+const capture = (resolve: (value: Permit | Promise<never>) => void): void => {
+  captured = resolve;
+};
 
 /**
  * A counting semaphore with weighted, strictly FIFO admission.
@@ -170,24 +187,28 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
         ),
       );
     }
-    return new Promise<Permit>((resolve, reject) => {
-      const waiter = new Waiter(weight, priority, resolve, reject, signal);
-      this.#queue.push(waiter);
+    const promise = new Promise<Permit>(capture);
+    const waiter = new Waiter(weight, priority, captured as (value: Permit | Promise<never>) => void);
+    this.#queue.push(waiter);
+    if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) {
+      const guard = new Guard(signal);
+      waiter.guard = guard;
       if (signal !== undefined) {
-        waiter.onAbort = () => {
+        guard.onAbort = () => {
           this.#aborted++;
           this.#cancel(waiter, signal.reason);
         };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
+        signal.addEventListener('abort', guard.onAbort, { once: true });
       }
       if (timeout !== Number.POSITIVE_INFINITY) {
-        waiter.timer = this.#clock.setTimeout(() => {
-          waiter.timer = undefined;
+        guard.timer = this.#clock.setTimeout(() => {
+          guard.timer = undefined;
           this.#timedOut++;
           this.#cancel(waiter, this.#timeoutError(timeout, weight));
         }, timeout);
       }
-    });
+    }
+    return promise;
   }
 
   /** Admission now, or `undefined`. Never jumps ahead of a waiting request. */
@@ -283,7 +304,7 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
     const queue = this.#queue;
     let head = queue.peek();
     while (head !== undefined && this.#inUse + head.weight <= this.#capacity) {
-      queue.shift();
+      queue.dropHead();
       this.#inUse += head.weight;
       this.#acquired++;
       this.#settle(head);
@@ -307,13 +328,16 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
   }
 
   #settle(waiter: Waiter): void {
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
+    const guard = waiter.guard;
+    if (guard === undefined) return;
+    waiter.guard = undefined;
+    if (guard.onAbort !== undefined) {
+      (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
+      guard.onAbort = undefined;
     }
-    if (waiter.timer !== undefined) {
-      this.#clock.clearTimeout(waiter.timer);
-      waiter.timer = undefined;
+    if (guard.timer !== undefined) {
+      this.#clock.clearTimeout(guard.timer);
+      guard.timer = undefined;
     }
   }
 

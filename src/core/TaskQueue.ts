@@ -138,7 +138,6 @@ class QueuedTask implements WaitEntry {
   /** Resolves the caller's gate promise (or, `direct`, the caller's promise). */
   go: ((value: unknown) => void) | undefined = undefined;
   direct = false;
-  onAbort: (() => void) | undefined = undefined;
   /** Arrival number while waiting; clock time (whole ms) once running. */
   startedAt = 0;
   prev: QueuedTask | undefined = undefined;
@@ -148,13 +147,27 @@ class QueuedTask implements WaitEntry {
     public priority: number,
     /** The caller's id, or a number assigned in order. */
     readonly key: string | number,
-    readonly timeout: number | undefined,
-    readonly signal: AbortSignal | undefined,
+    /** Timeout and signal, when either is set (most tasks have neither). */
+    readonly guard: Guard | undefined,
   ) {}
+  get timeout(): number | undefined {
+    return this.guard?.timeout;
+  }
+  get signal(): AbortSignal | undefined {
+    return this.guard?.signal;
+  }
   /** p-queue's ids: the caller's, or an increasing number as a string. */
   get id(): string {
     return typeof this.key === 'string' ? this.key : String(this.key);
   }
+}
+
+class Guard {
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly timeout: number | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
 }
 
 /** The default queue: priority levels of ring buffers holding the tasks themselves. */
@@ -387,8 +400,7 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
       fn as (context: TaskContext) => unknown,
       priority,
       options.id ?? this.#nextId++,
-      timeout,
-      signal,
+      timeout === undefined && signal === undefined ? undefined : new Guard(timeout, signal),
     );
 
     // Fast path: room now and no one ahead. Start synchronously.
@@ -431,14 +443,15 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     task.startedAt = this.#arrivals++;
     task.direct = contextFree();
     if (signal !== undefined) {
-      task.onAbort = () => {
-        task.onAbort = undefined;
+      const guard = task.guard as Guard;
+      guard.onAbort = () => {
+        guard.onAbort = undefined;
         this.#queue.remove?.(task as unknown as RunFunction);
         this.#rejectQueued(task, signal.reason);
         this.#process();
         this.emit('next');
       };
-      signal.addEventListener('abort', task.onAbort, { once: true });
+      signal.addEventListener('abort', guard.onAbort, { once: true });
     }
     if (this.#queueClass === undefined) this.#queue.enqueue(task as unknown as RunFunction);
     else this.#queue.enqueue(task as unknown as RunFunction, { priority, id: task.id, signal });
@@ -466,9 +479,10 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
   }
 
   #detachAbort(task: QueuedTask): void {
-    if (task.onAbort !== undefined) {
-      (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
-      task.onAbort = undefined;
+    const guard = task.guard;
+    if (guard?.onAbort !== undefined) {
+      (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
+      guard.onAbort = undefined;
     }
   }
 
@@ -733,12 +747,13 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     task.next = this.#runHead;
     if (this.#runHead !== undefined) this.#runHead.prev = task;
     this.#runHead = task;
-    const { signal, timeout } = task;
-    if (signal?.aborted) {
+    const guard = task.guard;
+    if (guard?.signal?.aborted) {
+      const signal = guard.signal;
       this.#untake();
       return this.#fail(task, signal.reason);
     }
-    if (timeout === undefined && signal === undefined) {
+    if (guard === undefined) {
       let result: unknown;
       try {
         result = task.fn(NO_SIGNAL);

@@ -49,6 +49,12 @@ export class WaitQueue<T extends WaitEntry> {
     return undefined;
   }
 
+  /** Remove the head just returned by `peek()` (no second scan). */
+  dropHead(): void {
+    (this.levels[0] as Deque<T>).shift();
+    this.size--;
+  }
+
   shift(): T | undefined {
     const head = this.peek();
     if (head === undefined) return undefined;
