@@ -86,6 +86,13 @@ const runners: Record<string, Runner> = {
     const s = new Semaphore(c);
     return Promise.all(ids(n).map((i) => s.run(() => task(i))));
   },
+};
+
+// async-mutex is ~40x slower per task (its queue costs O(n) per operation) and
+// allocates for seconds per run; in the rotation above it would perturb the
+// others' medians, so it is compared in a section of its own, at 100k only.
+const asyncMutexRunners: Record<string, Runner> = {
+  'sluice Semaphore.run': runners['sluice Semaphore.run'] as Runner,
   'async-mutex Semaphore.runExclusive': (n, c, task) => {
     const s = new AMSemaphore(c);
     return Promise.all(ids(n).map((i) => s.runExclusive(() => task(i))));
@@ -131,6 +138,7 @@ async function scenario(
     // Rotate the order each run so no implementation always goes first.
     const order = names.map((_, i) => names[(i + r) % names.length] as string);
     for (const name of order) {
+      gc?.();
       gc?.();
       const start = process.hrtime.bigint();
       await (set[name] as Runner)(n, concurrency, task);
@@ -196,7 +204,7 @@ async function memoryPerQueuedTask(n: number): Promise<{ name: string; bytes: nu
   const out: { name: string; bytes: number }[] = [];
   for (const [name, make] of Object.entries(queuers)) {
     const samples: number[] = [];
-    // async-mutex again: 1M queued calls take minutes to drain; 100k shows its per-task heap.
+    // async-mutex: 1M queued calls take minutes to drain (O(n) queue); 100k shows its per-task heap.
     const count = name.startsWith('async-mutex') ? Math.min(n, 100_000) : n;
     for (let r = 0; r < (quick ? 1 : 3); r++) {
       const keep: Promise<unknown>[] = new Array(count);
@@ -259,15 +267,9 @@ const sizes: [number, number][] = process.argv.includes('--mem-only')
       ];
 const headline: Record<string, Row[]> = {};
 
-// async-mutex's queue costs O(n) per operation (~45 µs/task at 100k); at 1M one
-// run takes minutes, so it is measured at 100k only.
-const withoutAsyncMutex = Object.fromEntries(
-  Object.entries(runners).filter(([name]) => !name.startsWith('async-mutex')),
-);
-
 for (const [n, runs] of sizes) {
   for (const c of [1, 10, 100]) {
-    const rows = await scenario(n > 100_000 ? withoutAsyncMutex : runners, n, c, instant, runs);
+    const rows = await scenario(runners, n, c, instant, runs);
     headline[`${n}:${c}`] = rows;
     report.push(`## ${n.toLocaleString('en-US')} immediately-resolving tasks, concurrency ${c} (${runs} runs)`);
     report.push('');
@@ -285,6 +287,13 @@ if (!process.argv.includes('--mem-only')) {
   );
   report.push('');
   report.push(table(rows, 'sluice limit'));
+  report.push('');
+  const amRows = await scenario(asyncMutexRunners, n, 100, instant, quick ? 3 : 5);
+  report.push(
+    `## async-mutex: ${n.toLocaleString('en-US')} immediately-resolving tasks, concurrency 100 (measured apart)`,
+  );
+  report.push('');
+  report.push(table(amRows, 'sluice Semaphore.run'));
   report.push('');
   const mutexRows = await scenario(mutexRunners, n, 1, instant, quick ? 3 : 5);
   report.push(`## Mutex: ${n.toLocaleString('en-US')} immediately-resolving critical sections`);

@@ -603,6 +603,28 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     return this.onIdle();
   }
 
+  /**
+   * Immediate: refuse new tasks and reject every waiting task with
+   * `ClosedError` (`cause` = `reason`). Running tasks cannot be revoked; their
+   * signals are the way to stop them. Resolves when they have finished.
+   * Idempotent.
+   */
+  destroy(reason?: unknown): Promise<void> {
+    this.#closed = true;
+    const old = this.#queue;
+    this.#queue = this.#newQueue();
+    const error = new ClosedError(`TaskQueue was destroyed (${old.size} waiting rejected)`, { cause: reason });
+    for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
+      this.#rejectQueued(run as unknown as QueuedTask, error);
+    }
+    this.#clearResumeTimer();
+    this.#updateRateLimited();
+    this.emit('empty');
+    if (this.#pending === 0) this.emit('idle');
+    this.emit('next');
+    return this.onIdle();
+  }
+
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

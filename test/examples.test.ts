@@ -1,0 +1,34 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+// Executable documentation: every example runs in its own process, against the
+// built package (examples import 'sluice' by name), and prints what it claims.
+const run = (file: string) =>
+  spawnSync(process.execPath, ['--import', 'tsx', `examples/${file}`], { encoding: 'utf8', timeout: 60_000 });
+
+describe('examples', () => {
+  it.each([
+    [
+      'limit.ts',
+      [/fetched 1000 users; first user-1, last user-1000/, /one call: user-42/, /with maxPending 3: 5 ran, 5 shed/],
+    ],
+    [
+      'semaphore.ts',
+      [
+        /big running with 8 GiB/,
+        /SLUICE_TIMEOUT: Semaphore acquire timed out after 10 ms/,
+        /aborted: client went away/,
+        /capacity 20, available 20/,
+        /closed/,
+      ],
+    ],
+    ['mutex.ts', [/outcomes \[true,false,true\], balance 10/]],
+    ['task-queue.ts', [/urgent work ran ahead of the backlog/, /100 rows in/, /"completed":101/]],
+    ['compat.ts', [/p-limit drop-in: \[2,4,6,8,10\]/, /p-queue drop-in completed: a/]],
+  ])('%s runs and prints what it shows', (file, patterns) => {
+    const result = run(file);
+    expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');
+    expect(result.status).toBe(0);
+    for (const pattern of patterns) expect(result.stdout).toMatch(pattern);
+  });
+});

@@ -1,0 +1,105 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+// The built package, loaded by name through its `exports` map (self-reference),
+// the way a user's ESM and CommonJS code would load it. `npm test` builds first.
+const node = (args: string[]) => spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
+
+const expectedExports = [
+  'ClearedError',
+  'ClosedError',
+  'Mutex',
+  'Permit',
+  'PriorityQueue',
+  'QueueFullError',
+  'Semaphore',
+  'SluiceError',
+  'TaskQueue',
+  'TimeoutError',
+  'limit',
+  'systemClock',
+];
+
+describe('package', () => {
+  it('ESM: import from "sluice" and the compat subpaths', () => {
+    const script = `
+      const core = await import('sluice');
+      const pLimit = (await import('sluice/compat/p-limit')).default;
+      const PQueue = (await import('sluice/compat/p-queue')).default;
+      const l = pLimit(1); const q = new PQueue({ concurrency: 1 });
+      const out = [await l(() => 1), await q.add(() => 2), await core.limit(1)(() => 3)];
+      console.log(JSON.stringify({ keys: Object.keys(core).sort(), out }));`;
+    const result = node(['--input-type=module', '-e', script]);
+    expect(result.stderr).toBe('');
+    const parsed = JSON.parse(result.stdout) as { keys: string[]; out: number[] };
+    expect(parsed.keys).toEqual(expectedExports);
+    expect(parsed.out).toEqual([1, 2, 3]);
+  });
+
+  it('CommonJS: require("sluice") and the compat subpaths', () => {
+    const script = `
+      const core = require('sluice');
+      const pLimit = require('sluice/compat/p-limit').default;
+      const { TimeoutError } = require('sluice/compat/p-queue');
+      console.log(JSON.stringify({ keys: Object.keys(core).sort(), pLimit: typeof pLimit, same: TimeoutError === core.TimeoutError }));`;
+    const result = node(['-e', script]);
+    expect(result.stderr).toBe('');
+    const parsed = JSON.parse(result.stdout) as { keys: string[]; pLimit: string; same: boolean };
+    expect(parsed.keys).toEqual(expectedExports);
+    expect(parsed.pLimit).toBe('function');
+    expect(parsed.same).toBe(true);
+  });
+
+  it('an error from the ESM build is instanceof the CJS build’s class (two copies)', () => {
+    const script = `
+      const cjs = require('sluice');
+      import('sluice').then((esm) => {
+        const e = new esm.TimeoutError('x');
+        console.log(JSON.stringify([e instanceof cjs.TimeoutError, e instanceof cjs.SluiceError, e instanceof cjs.ClosedError]));
+      });`;
+    const result = node(['-e', script]);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual([true, true, false]);
+  });
+
+  it('an idle limiter keeps no process alive', () => {
+    // After real work (including rate-limit windows and acquire timeouts), the
+    // process must exit on its own: no timer or handle left behind. The spawn
+    // timeout is only a safety net; the assertion is the clean exit.
+    const script = `
+      const { limit, Semaphore, TaskQueue, Mutex } = await import('sluice');
+      const l = limit(2); await l.map([1, 2, 3], async (x) => x);
+      const s = new Semaphore(1); const p = await s.acquire();
+      await s.acquire({ timeout: 5 }).catch(() => {}); p.release();
+      await s.acquire({ timeout: 60_000 }).then((permit) => permit.release());
+      const q = new TaskQueue({ concurrency: 1, intervalCap: 1, interval: 20, timeout: 60_000 });
+      await q.addAll([() => 1, () => 2]);
+      const m = new Mutex(); await m.run(() => 1);
+      console.log('done');`;
+    const result = node(['--input-type=module', '-e', script]);
+    expect(result.error).toBeUndefined();
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe('done');
+  });
+
+  it('internals are not reachable through the exports map', () => {
+    const result = node(['-e', "require('sluice/dist/core/Deque.js')"]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  });
+
+  it('declares types first in every export condition and no runtime dependencies', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      exports: Record<string, Record<string, Record<string, string>> | string>;
+      dependencies?: Record<string, string>;
+      engines: { node: string };
+    };
+    for (const [path, entry] of Object.entries(pkg.exports)) {
+      if (typeof entry === 'string') continue;
+      for (const condition of Object.values(entry)) expect(Object.keys(condition)[0], path).toBe('types');
+    }
+    expect(pkg.dependencies ?? {}).toEqual({});
+    expect(pkg.engines.node).toBe('>=20');
+  });
+});
