@@ -55,4 +55,5 @@ server.listen(0, '127.0.0.1', () => {
   const address = server.address();
   if (address && typeof address === 'object') process.send?.({ port: address.port });
 });
-process.on('disconnect', () => server.close(() => process.exit(0)));
+// The demo kills or disconnects us when it is done; do not wait for stalled clients.
+process.on('disconnect', () => process.exit(0));
