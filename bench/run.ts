@@ -4,7 +4,8 @@
  * order, and reports the median. Results go to bench/RESULTS.md.
  *
  *   npm run bench              full run (several minutes)
- *   npm run bench -- --quick   fewer runs, 100k tasks only (a smoke check)
+ *   npm run bench -- --quick   fewer runs, 100k tasks only (a smoke check; written to
+ *                              bench/RESULTS.quick.md, which is not kept)
  */
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
