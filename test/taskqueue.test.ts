@@ -60,23 +60,7 @@ describe('TaskQueue', () => {
     expect(order).toEqual(['crab', 'a', 'b']);
   });
 
-  it('pause/start and autoStart: false', async () => {
-    const queue = new TaskQueue({ autoStart: false, concurrency: 2 });
-    const fn = vi.fn(async () => 'x');
-    const result = queue.add(fn);
-    expect(queue.isPaused).toBe(true);
-    await flush();
-    expect(fn).not.toHaveBeenCalled();
-    queue.start();
-    expect(await result).toBe('x');
-    queue.pause();
-    const later = track(queue.add(fn));
-    await flush();
-    expect(later.state).toBe('pending');
-    queue.start();
-    await flush();
-    expect(later.state).toBe('fulfilled');
-  });
+  // pause/start/autoStart run on this engine in test/compat-p-queue.test.ts.
 
   it('times out a running task, aborts its signal and frees the slot', async () => {
     const queue = new TaskQueue({ concurrency: 1, timeout: 100 });
