@@ -17,6 +17,16 @@ export function useFakeTime(): void {
   });
 }
 
+/**
+ * The fake clock's time in ms. Throws when fake time is not installed, so a
+ * test can never read the wall clock by accident.
+ */
+export function fakeNow(): number {
+  const now = vi.getMockedSystemTime();
+  if (now === null) throw new Error('fake time is not installed: call useFakeTime() first');
+  return now.getTime();
+}
+
 /** Let every queued microtask (and the ones they queue) run. */
 export async function flush(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ClearedError, ClosedError, QueueFullError, TaskQueue, TimeoutError } from '../src/index.js';
-import { abortListeners, deferred, flush, track, useFakeTime } from './helpers.js';
+import { abortListeners, deferred, fakeNow, flush, track, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
 afterEach(() => {
@@ -364,7 +364,7 @@ describe('TaskQueue', () => {
         ),
         async (concurrency, intervalCap, interval, tasks) => {
           const queue = new TaskQueue({ concurrency, intervalCap, interval, strict: true });
-          const t0 = Date.now();
+          const t0 = fakeNow();
           const starts: number[] = [];
           let running = 0;
           let maxRunning = 0;
@@ -374,7 +374,7 @@ describe('TaskQueue', () => {
               done.push(
                 queue.add(
                   async () => {
-                    starts.push(Date.now() - t0);
+                    starts.push(fakeNow() - t0);
                     running++;
                     maxRunning = Math.max(maxRunning, running);
                     await sleep(task.duration);
