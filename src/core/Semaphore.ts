@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from './clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { pending, takeResolver } from './gate.js';
 import { Permit, type PermitOwner } from './Permit.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
 import { type WaitEntry, WaitQueue } from './WaitQueue.js';
@@ -71,12 +72,6 @@ class Guard {
   onAbort: (() => void) | undefined = undefined;
   constructor(readonly signal: AbortSignal | undefined) {}
 }
-
-// `new Promise(capture)` hands out the resolver without a closure per waiter.
-let captured: ((value: Permit | Promise<never>) => void) | undefined;
-const capture = (resolve: (value: Permit | Promise<never>) => void): void => {
-  captured = resolve;
-};
 
 /**
  * A counting semaphore with weighted, strictly FIFO admission.
@@ -187,8 +182,8 @@ export class Semaphore implements PermitOwner, AsyncDisposable {
         ),
       );
     }
-    const promise = new Promise<Permit>(capture);
-    const waiter = new Waiter(weight, priority, captured as (value: Permit | Promise<never>) => void);
+    const promise = pending<Permit>();
+    const waiter = new Waiter(weight, priority, takeResolver<Permit | Promise<never>>());
     this.#queue.push(waiter);
     if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) {
       const guard = new Guard(signal);

@@ -3,6 +3,7 @@ import { type Clock, systemClock } from './clock.js';
 import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
 import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
 import { type WaitEntry, WaitQueue } from './WaitQueue.js';
@@ -118,9 +119,6 @@ export interface WaitOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-class Rejection {
-  constructor(readonly error: unknown) {}
-}
 /** Sent to a queued task by a `clear()` that does not reject: forget it. */
 const DROP = Symbol('drop');
 
@@ -216,12 +214,6 @@ class NativeQueue implements Queue<RunFunction, TaskOptions> {
     return oldest;
   }
 }
-
-// `new Promise(capture)` hands out the resolver without a closure per task.
-let captured: ((value: unknown) => void) | undefined;
-const capture = (resolve: (value: unknown) => void): void => {
-  captured = resolve;
-};
 
 /**
  * The engine behind {@link TaskQueue}: all state and logic, with events sent to
@@ -432,8 +424,8 @@ class TaskQueueEngine {
     // Queued. The caller's promise waits on a gate created here, in the
     // caller's AsyncLocalStorage context (or, with no context to carry, is
     // itself the gate: see context.ts).
-    const gate = new Promise(capture);
-    task.go = captured;
+    const gate = pending<unknown>();
+    task.go = takeResolver<unknown>();
     task.startedAt = this.#arrivals++;
     task.direct = contextFree();
     if (signal !== undefined) {
@@ -467,9 +459,7 @@ class TaskQueueEngine {
     this.#detachAbort(task);
     const go = task.go;
     task.go = undefined;
-    if (go === undefined) return;
-    if (task.direct) go(Promise.reject(error));
-    else go(new Rejection(error));
+    if (go !== undefined) rejectWaiting(go, task.direct, error);
   }
 
   #detachAbort(task: QueuedTask): void {
@@ -519,9 +509,13 @@ class TaskQueueEngine {
    * rate-limit history is kept.
    */
   clear(): void {
+    this.#removeWaiting(this.#rejectOnClear ? new ClearedError('The task was removed by clear()') : DROP);
+  }
+
+  /** Empty the queue, settling each removed task with `error` (or forgetting it), and tell the waiters. */
+  #removeWaiting(error: unknown): void {
     const old = this.#queue;
     this.#queue = this.#newQueue();
-    const error = this.#rejectOnClear ? new ClearedError('The task was removed by clear()') : DROP;
     for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
       const task = run as unknown as QueuedTask;
       if (error === DROP) {
@@ -604,17 +598,8 @@ class TaskQueueEngine {
    */
   destroy(reason?: unknown): Promise<void> {
     this.#closed = true;
-    const old = this.#queue;
-    this.#queue = this.#newQueue();
-    const error = new ClosedError(`TaskQueue was destroyed (${old.size} waiting rejected)`, { cause: reason });
-    for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
-      this.#rejectQueued(run as unknown as QueuedTask, error);
-    }
-    this.#clearResumeTimer();
-    this.#updateRateLimited();
-    this.#events.emit('empty');
-    if (this.#pending === 0) this.#events.emit('idle');
-    this.#events.emit('next');
+    const error = new ClosedError(`TaskQueue was destroyed (${this.#queue.size} waiting rejected)`, { cause: reason });
+    this.#removeWaiting(error);
     return this.onIdle();
   }
 

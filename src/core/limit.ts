@@ -1,6 +1,7 @@
 import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, QueueFullError } from './errors.js';
+import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
 import type { RunContext } from './Semaphore.js';
 import { checkBoolean, checkCount, checkFunction, checkSignal, show } from './validate.js';
 
@@ -56,11 +57,6 @@ export interface LimitFunction {
   onIdle(): Promise<void>;
 }
 
-/** Sent through a task's gate instead of "go" to reject it. */
-class Rejection {
-  constructor(readonly error: unknown) {}
-}
-
 /**
  * Waiting calls are stored flat in the ring buffer, four slots each:
  * `[go, fn, args, direct]`, with no object per call (retained bytes are what a
@@ -81,8 +77,11 @@ class Abortable {
   ) {
     this.go = go;
   }
-  onAbort: () => void = () => {};
+  /** Set right after construction (it needs the entry). */
+  onAbort: () => void = noop;
 }
+
+const noop = (): void => {};
 
 /** More than one argument. */
 class Spread {
@@ -106,13 +105,6 @@ function invoke(fn: (...args: never[]) => unknown, args: unknown): unknown {
   if (args instanceof Spread) return fn(...(args.list as never[]));
   return (fn as (arg: unknown) => unknown)(args);
 }
-
-// `new Promise(capture)` hands the resolver out without allocating a closure
-// (and a context) per queued call.
-let captured: Go | undefined;
-const capture = (resolve: Go): void => {
-  captured = resolve;
-};
 
 /** Internal knobs for the p-limit drop-in (its timing and clear error differ). */
 export interface LimitInternals {
@@ -205,12 +197,6 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
 
   /** Live waiting calls (queue slots / 4, minus aborted tombstones). */
   const waitingCount = (): number => queue.length / 4 - dead;
-
-  /** Reject a waiting call, gated or direct. */
-  const reject = (go: Go, direct: boolean, error: unknown): void => {
-    if (direct) (go as (value: unknown) => void)(Promise.reject(error));
-    else go(new Rejection(error));
-  };
 
   /** Start a `direct` call: its result settles the caller's promise through `go`. */
   const startDirect = (go: Go, fn: (...args: never[]) => unknown, args: unknown): void => {
@@ -308,11 +294,11 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     args: unknown,
     signal: AbortSignal | undefined,
   ): Promise<Awaited<R>> => {
-    const pending = waitingCount();
-    if (pending >= maxPending) {
+    const waiting = waitingCount();
+    if (waiting >= maxPending) {
       return Promise.reject(
         new QueueFullError(
-          `limit() queue is full (${pending}/${maxPending} pending, ${active}/${concurrency} running)`,
+          `limit() queue is full (${waiting}/${maxPending} pending, ${active}/${concurrency} running)`,
         ),
       );
     }
@@ -321,8 +307,8 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     // there is no context to carry (see context.ts), the caller's own promise
     // is resolved directly: one promise and ~100 retained bytes fewer per call.
     const direct = contextFree();
-    const gate = new Promise<Started | Rejection>(capture);
-    const go = captured as Go;
+    const gate = pending<Started | Rejection>();
+    const go = takeResolver<Started | Rejection>();
     if (signal === undefined) {
       queue.push(go);
       queue.push(fn);
@@ -335,7 +321,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         if (resolveGate === null) return;
         entry.go = null;
         dead++;
-        reject(resolveGate, direct, signal.reason);
+        rejectWaiting(resolveGate, direct, signal.reason);
         // Tombstones are skipped when they reach the head; compact if they dominate.
         if (dead > 32 && dead > waitingCount()) compact();
       };
@@ -434,7 +420,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     const slots = [...queue];
     queue.clear();
     dead = 0;
-    const error = rejectOnClear ? new Rejection(clearError()) : undefined;
+    const error = rejectOnClear ? clearError() : undefined;
     for (let i = 0; i < slots.length; i += 4) {
       const head = slots[i] as Go | Abortable;
       let go: Go | null;
@@ -445,7 +431,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         head.go = null;
         head.signal.removeEventListener('abort', head.onAbort);
       }
-      if (error !== undefined) reject(go, slots[i + 3] as boolean, error.error);
+      if (rejectOnClear) rejectWaiting(go, slots[i + 3] as boolean, error);
     }
     next();
   };
