@@ -1,5 +1,5 @@
 /**
- * A growable ring buffer: O(1) push/shift at both ends, no per-item node
+ * A growable ring buffer: O(1) push, shift and pop, no per-item node
  * allocation, and no `Array#shift` (O(n) once V8 leaves its fast path).
  * Every queue in sluice sits on one of these. Internal: not exported.
  */
@@ -19,13 +19,6 @@ export class Deque<T> {
   push(value: T): void {
     if (this.length === this.buffer.length) this.grow();
     this.buffer[(this.head + this.length) & this.mask] = value;
-    this.length++;
-  }
-
-  unshift(value: T): void {
-    if (this.length === this.buffer.length) this.grow();
-    this.head = (this.head - 1) & this.mask;
-    this.buffer[this.head] = value;
     this.length++;
   }
 
@@ -49,11 +42,6 @@ export class Deque<T> {
 
   peek(): T | undefined {
     return this.length === 0 ? undefined : this.buffer[this.head];
-  }
-
-  at(index: number): T | undefined {
-    if (index < 0 || index >= this.length) return undefined;
-    return this.buffer[(this.head + index) & this.mask];
   }
 
   clear(): void {

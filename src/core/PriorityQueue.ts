@@ -28,7 +28,6 @@ class Entry implements WaitEntry {
     readonly run: RunFunction,
     public priority: number,
     readonly id: string | undefined,
-    readonly seq: number,
   ) {}
 }
 
@@ -41,14 +40,13 @@ export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
   #queue = new WaitQueue<Entry>();
   #byRun = new Map<RunFunction, Entry>();
   #byId = new Map<string, Entry>();
-  #seq = 0;
 
   get size(): number {
     return this.#queue.size;
   }
 
   enqueue(run: RunFunction, options?: Partial<QueueAddOptions> & { readonly signal?: unknown }): void {
-    const entry = new Entry(run, options?.priority ?? 0, options?.id, this.#seq++);
+    const entry = new Entry(run, options?.priority ?? 0, options?.id);
     this.#queue.push(entry);
     // Only a task that can be aborted while queued needs finding by its function.
     if (options?.signal !== undefined) this.#byRun.set(run, entry);
@@ -88,16 +86,6 @@ export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
       throw new ReferenceError(`No promise function with the id "${id}" exists in the queue.`);
     }
     this.#queue.reprioritize(entry, priority);
-  }
-
-  /** Remove and return the task that has waited longest (any priority). O(levels). */
-  dequeueOldest(): RunFunction | undefined {
-    let oldest: Entry | undefined;
-    for (const entry of this.#queue.heads()) if (oldest === undefined || entry.seq < oldest.seq) oldest = entry;
-    if (oldest === undefined) return undefined;
-    this.#queue.cancel(oldest);
-    this.#forget(oldest);
-    return oldest.run;
   }
 
   filter(options: Readonly<Partial<QueueAddOptions>>): RunFunction[] {
