@@ -52,6 +52,8 @@ describe.each(implementations)('$name', ({ pLimit, limitFunction }) => {
     });
     await expect(result).rejects.toThrow('sync');
     expect(limit.activeCount).toBe(0);
+    await expect(limit('not a function' as never)).rejects.toBeInstanceOf(TypeError);
+    expect(limit.activeCount).toBe(0);
   });
 
   it('activeCount and pendingCount', async () => {

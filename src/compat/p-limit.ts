@@ -49,11 +49,12 @@ export default function pLimit(options: number | Options): LimitFunction {
     validateConcurrency,
     clearError: () => AbortSignal.abort().reason,
   });
+  // The core already turns a synchronous throw into a rejection; only a
+  // non-function differs: p-limit reports it as a rejection, the core throws.
   const generator = ((fn: (...args: unknown[]) => unknown, ...args: unknown[]) =>
-    new Promise<unknown>((resolve) => {
-      // p-limit wraps the call in an async function: a synchronous throw becomes a rejection.
-      resolve(core(async () => fn(...args)));
-    })) as LimitFunction;
+    typeof fn === 'function'
+      ? core(fn, ...args)
+      : Promise.reject(new TypeError(`${String(fn)} is not a function`))) as LimitFunction;
   Object.defineProperties(generator, {
     activeCount: { get: () => core.activeCount },
     pendingCount: { get: () => core.pendingCount },

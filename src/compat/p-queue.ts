@@ -44,8 +44,13 @@ export default class PQueue extends TaskQueue {
       carryoverIntervalCount: rest.carryoverIntervalCount ?? carryoverConcurrencyCount ?? false,
       rejectOnClear: false,
     };
-    asTypeError(() => new TaskQueue(settings)); // validate first, with p-queue's error type
-    super(settings);
+    try {
+      super(settings);
+    } catch (error) {
+      // p-queue's error type for a bad value; nothing was constructed.
+      if (error instanceof RangeError) throw new TypeError(error.message);
+      throw error;
+    }
   }
 
   override get concurrency(): number {
