@@ -45,8 +45,11 @@ export interface LimitFunction {
   /**
    * Map over an iterable (or async iterable) through this limit, results in
    * input order. Items are pulled only as slots free up, so a million-item
-   * source does not become a million queued calls. Rejects with the first
-   * error and stops pulling; calls already running finish in the background.
+   * source does not become a million queued calls: `map` keeps one call per
+   * slot in the limiter (as many as `concurrency` when it starts; 1024 when
+   * that is Infinity; a later change of `concurrency` does not change it).
+   * Rejects with the first error and stops pulling; calls already running
+   * finish in the background.
    */
   map<T, R>(
     iterable: Iterable<T> | AsyncIterable<T>,
@@ -134,7 +137,7 @@ function normalize(options: number | LimitOptions): Required<LimitOptions> {
 
 /**
  * Bounded concurrency for plain async functions: the p-limit shape, about
- * 4-5x cheaper per call, with a bounded backlog and cancellable waits.
+ * 3-4x cheaper per call (bench/RESULTS.md), with a bounded backlog and cancellable waits.
  *
  * ```ts
  * const limited = limit(20);
@@ -142,9 +145,10 @@ function normalize(options: number | LimitOptions): Required<LimitOptions> {
  * ```
  *
  * A call that finds a free slot and no one waiting starts synchronously;
- * otherwise it waits in FIFO order. Waiting calls resume in the caller's
+ * otherwise it waits in FIFO order. Waiting calls run in the caller's
  * AsyncLocalStorage context: the queue holds a promise created by the caller,
- * and the work runs in that promise's reaction.
+ * and the work runs in that promise's reaction (skipped when no
+ * AsyncLocalStorage can observe the difference: see context.ts).
  */
 export function limit(options: number | LimitOptions, internals: LimitInternals = {}): LimitFunction {
   const validateConcurrency =
