@@ -30,3 +30,16 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
+export type { NormalizedLimit, RateAlgorithm, RateLimit } from './rate/RateLimit.js';
+export {
+  KeyedRateLimiter,
+  type RateAcquireOptions,
+  type RateDecision,
+  type RateKey,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RateLimiterStats,
+  type RateTryOptions,
+} from './rate/RateLimiter.js';
+export { rateLimitHeaders } from './rate/rateLimitHeaders.js';
+export { type Throttled, type ThrottleOptions, throttle } from './rate/throttle.js';

@@ -1,0 +1,84 @@
+import { checkCount, checkMs, show } from '../core/validate.js';
+
+/** Which algorithm enforces a limit. */
+export type RateAlgorithm = 'gcra' | 'token-bucket' | 'sliding-window';
+
+/**
+ * One rate limit: `limit` units of weight per `interval` ms.
+ *
+ * | algorithm | state per key | guarantee |
+ * | --- | --- | --- |
+ * | `gcra` (default) | one number | at most `burst` at once, then one every `interval / limit` ms; in any window of W ms at most `burst + W * limit / interval` |
+ * | `token-bucket` | two numbers | the same decisions as `gcra` (a bucket of `burst` tokens refilled at `limit / interval`) |
+ * | `sliding-window` | one entry per admission in the last `interval` | never more than `limit` in any window of `interval` ms |
+ */
+export interface RateLimit {
+  /** Units of weight per `interval`. An integer >= 1. */
+  readonly limit: number;
+  /** The period of `limit`, in ms. A finite number > 0. */
+  readonly interval: number;
+  /** @default 'gcra' */
+  readonly algorithm?: RateAlgorithm;
+  /**
+   * `gcra` and `token-bucket`: how much weight may go back to back after a
+   * quiet period (the bucket size). An integer >= 1. Not allowed with
+   * `sliding-window`, whose burst is `limit`. @default limit
+   */
+  readonly burst?: number;
+}
+
+/** A validated limit with its defaults filled in. Internal. */
+export interface NormalizedLimit {
+  readonly limit: number;
+  readonly interval: number;
+  readonly algorithm: RateAlgorithm;
+  readonly burst: number;
+}
+
+const ALGORITHMS: readonly RateAlgorithm[] = ['gcra', 'token-bucket', 'sliding-window'];
+
+/** Validate `limits` (one limit or a non-empty list) and fill in defaults. */
+export function normalizeLimits(limits: unknown, name = 'limits'): NormalizedLimit[] {
+  const list = Array.isArray(limits) ? limits : [limits];
+  if (list.length === 0) {
+    throw new RangeError(`Expected \`${name}\` to hold at least one limit, got an empty array`);
+  }
+  return list.map((spec, i) => normalizeLimit(spec, Array.isArray(limits) ? `${name}[${i}]` : name));
+}
+
+function normalizeLimit(spec: unknown, name: string): NormalizedLimit {
+  if (typeof spec !== 'object' || spec === null) {
+    throw new TypeError(`Expected \`${name}\` to be a limit like { limit: 10, interval: 1000 }, got ${show(spec)}`);
+  }
+  const raw = spec as RateLimit;
+  const limit = checkCount(`${name}.limit`, raw.limit, 1, false);
+  const interval = checkMs(`${name}.interval`, raw.interval, false);
+  if (interval === 0) {
+    throw new RangeError(
+      `Expected \`${name}.interval\` to be a finite number of milliseconds > 0, got ${show(interval)}`,
+    );
+  }
+  const algorithm = raw.algorithm ?? 'gcra';
+  if (!ALGORITHMS.includes(algorithm)) {
+    throw new TypeError(
+      `Expected \`${name}.algorithm\` to be one of ${ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${show(algorithm)}`,
+    );
+  }
+  let burst = limit;
+  if (raw.burst !== undefined) {
+    if (algorithm === 'sliding-window') {
+      throw new RangeError(
+        `\`${name}.burst\` applies to 'gcra' and 'token-bucket'; a 'sliding-window' limit's burst is its \`limit\`, got burst ${show(raw.burst)}`,
+      );
+    }
+    burst = checkCount(`${name}.burst`, raw.burst, 1, false);
+  }
+  return { limit, interval, algorithm, burst };
+}
+
+/** The largest weight one call may ask for: more could never be admitted. */
+export function maxWeight(limits: readonly NormalizedLimit[]): number {
+  let max = Number.POSITIVE_INFINITY;
+  for (const l of limits) max = Math.min(max, l.algorithm === 'sliding-window' ? l.limit : l.burst);
+  return max;
+}

@@ -1,0 +1,561 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
+import { pending, takeResolver } from '../core/gate.js';
+import { Permit, type PermitOwner } from '../core/Permit.js';
+import type { RunContext } from '../core/Semaphore.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
+import { maxWeight, type NormalizedLimit, normalizeLimits, type RateLimit } from './RateLimit.js';
+import { type Rule, ruleFor } from './Rule.js';
+
+/** A key of a keyed limit: one independent set of limits per distinct key. */
+export type RateKey = string | number;
+
+/** Options of the {@link RateLimiter} constructor. */
+export interface RateLimiterOptions {
+  /**
+   * One limit, or several that every call must pass at once (all-or-nothing:
+   * a call consumes from every limit or from none), e.g.
+   * `[{ limit: 10, interval: 1000 }, { limit: 500, interval: 60_000 }]`.
+   */
+  readonly limits: RateLimit | readonly RateLimit[];
+  /**
+   * Most calls allowed to wait per key; one more rejects with `QueueFullError`
+   * (`SLUICE_QUEUE_FULL`). An integer >= 0 or Infinity. @default Infinity
+   */
+  readonly maxWaiting?: number;
+  /** Time source. @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** Options of {@link RateLimiter.acquire} and {@link RateLimiter.run}. */
+export interface RateAcquireOptions {
+  /** Which key's limits apply. @default undefined (one shared key) */
+  readonly key?: RateKey | undefined;
+  /** The call's cost. An integer from 1 to the smallest burst of the limits. @default 1 */
+  readonly weight?: number;
+  /** Abort the wait: the call leaves the queue and rejects with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Most ms the call may wait. A call whose admission time (known in advance:
+   * see the class notes) lies further away is refused at once with a
+   * `TimeoutError`, instead of waiting and failing later. @default Infinity
+   */
+  readonly timeout?: number;
+}
+
+/** Options of the non-waiting calls. */
+export interface RateTryOptions {
+  readonly key?: RateKey | undefined;
+  readonly weight?: number;
+}
+
+/** The answer of {@link RateLimiter.consume}: enough for `Retry-After` and `RateLimit-*` headers. */
+export interface RateDecision {
+  readonly allowed: boolean;
+  /** Ms until the same call would be admitted; 0 when `allowed`. Infinity after `close()`. */
+  readonly retryAfterMs: number;
+  /** Weight still admissible now, after this decision (the tightest limit's). */
+  readonly remaining: number;
+  /** The `limit` of the tightest limit (the one `remaining` comes from). */
+  readonly limit: number;
+  /** Ms until every limit is back to its full burst. */
+  readonly resetMs: number;
+}
+
+export interface RateLimiterStats {
+  /** Keys holding state. Idle keys are evicted (their state is "full", so nothing is lost). */
+  readonly keys: number;
+  readonly waiting: number;
+  readonly admitted: number;
+  /** Non-waiting calls (`tryAcquire`, `consume`) that were refused. */
+  readonly denied: number;
+  readonly timedOut: number;
+  readonly aborted: number;
+  /** Refused because a key's wait queue was full, or the limiter was closed. */
+  readonly rejected: number;
+}
+
+/** Whole ms, ignoring float noise (33.0000001 is 33: the rules treat it as conforming too). */
+function ceil(ms: number): number {
+  return Math.ceil(ms - 1e-6);
+}
+
+/** Rate permits hold nothing: releasing one is a no-op (the time slot is spent). */
+const NO_OWNER: PermitOwner = { releasePermit() {} };
+
+class Waiter implements WaitEntry {
+  priority = 0;
+  cancelled = false;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  timer: unknown = undefined;
+  constructor(
+    readonly cost: number,
+    readonly resolve: (value: Permit | Promise<never>) => void,
+  ) {}
+}
+
+class KeyState {
+  /** Present while calls wait on this key. */
+  queue: WaitQueue<Waiter> | undefined = undefined;
+  /** The one timer of this key: when the head of its queue conforms. */
+  timer: unknown = undefined;
+  /** The states once every queued call has been admitted at its predicted time. */
+  future: unknown[] | undefined = undefined;
+  /** Predicted admission time of the last queued call. */
+  tailAt = 0;
+  /**
+   * A queued call left early, so `future` over-estimates: predictions are
+   * upper bounds until the queue empties.
+   */
+  stale = false;
+  constructor(
+    readonly key: RateKey | undefined,
+    readonly states: unknown[],
+  ) {}
+}
+
+/**
+ * Rate limits (GCRA by default, token bucket, sliding-window log), one or
+ * several at once, optionally per key, speaking the admission protocol.
+ *
+ * Fairness: per key, waiting calls are admitted in arrival order; a heavy call
+ * at the head is not overtaken. `tryAcquire` and `consume` never jump a queue.
+ *
+ * No timer per waiter: each key with waiting calls has one timer, for the
+ * moment its head conforms. Because admission is FIFO and the rules are
+ * deterministic, the limiter knows when a new waiting call will be admitted
+ * the moment it arrives; a call whose `timeout` ends before that is refused at
+ * once. (After a waiting call is aborted, predictions become upper bounds, and
+ * a call whose bound exceeds its timeout gets its own timer until the queue
+ * next empties.)
+ *
+ * Keys: state is kept per key and evicted once it is back to "full" (as if
+ * the key had never been used), so eviction never changes a decision. Each
+ * call checks two keys, so memory follows the keys active within about one
+ * `interval`, not every key ever seen.
+ *
+ * Cancel safety: aborting a waiting call removes it and lets the calls behind
+ * it move up. A permit that was granted is spent; `release()` is a no-op.
+ */
+export class RateLimiter {
+  readonly #rules: Rule[];
+  readonly #limits: readonly NormalizedLimit[];
+  readonly #maxWeight: number;
+  readonly #maxWaiting: number;
+  readonly #clock: Clock;
+  readonly #keys = new Map<RateKey | undefined, KeyState>();
+  #cursor: IterableIterator<KeyState> = this.#keys.values();
+  #closed = false;
+  #closeReason: unknown = undefined;
+  #waiting = 0;
+  #admitted = 0;
+  #denied = 0;
+  #timedOut = 0;
+  #aborted = 0;
+  #rejected = 0;
+
+  constructor(options: RateLimiterOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Expected \`options\` to be an object with \`limits\`, got ${show(options)}`);
+    }
+    this.#limits = normalizeLimits(options.limits);
+    this.#rules = this.#limits.map(ruleFor);
+    this.#maxWeight = maxWeight(this.#limits);
+    this.#maxWaiting =
+      options.maxWaiting === undefined
+        ? Number.POSITIVE_INFINITY
+        : checkCount('maxWaiting', options.maxWaiting, 0, true);
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** The limits in force, with defaults filled in. */
+  get limits(): readonly NormalizedLimit[] {
+    return this.#limits;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  stats(): RateLimiterStats {
+    return {
+      keys: this.#keys.size,
+      waiting: this.#waiting,
+      admitted: this.#admitted,
+      denied: this.#denied,
+      timedOut: this.#timedOut,
+      aborted: this.#aborted,
+      rejected: this.#rejected,
+    };
+  }
+
+  /** The same limiter bound to one key. */
+  for(key: RateKey): KeyedRateLimiter {
+    return new KeyedRateLimiter(this, key);
+  }
+
+  /** Wait for admission. See the class notes for fairness, timeouts and cancel safety. */
+  acquire(options?: RateAcquireOptions): Promise<Permit> {
+    let key: RateKey | undefined;
+    let cost = 1;
+    let timeout = Number.POSITIVE_INFINITY;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      key = this.#checkKey(options.key);
+      if (options.weight !== undefined) cost = this.#checkWeight(options.weight);
+      if (options.timeout !== undefined) timeout = checkMs('timeout', options.timeout);
+      signal = checkSignal('signal', options.signal);
+    }
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(this.#closedError());
+    }
+    if (signal?.aborted) {
+      this.#aborted++;
+      return Promise.reject(signal.reason);
+    }
+    const now = this.#clock.now();
+    const state = this.#state(key, now);
+    let at: number;
+    let ownTimer = false;
+    if (state.queue === undefined) {
+      const wait = this.#wait(state.states, now, cost);
+      if (wait === 0) {
+        this.#take(state.states, now, cost);
+        this.#admitted++;
+        return Promise.resolve(new Permit(NO_OWNER, cost));
+      }
+      at = now + wait;
+    } else {
+      const from = Math.max(now, state.tailAt);
+      at = from + this.#wait(state.future as unknown[], from, cost);
+      if (at - now > timeout) ownTimer = state.stale;
+    }
+    if (at - now > timeout && !ownTimer) {
+      this.#timedOut++;
+      return Promise.reject(
+        new TimeoutError(
+          `Rate limit admission in ${ceil(at - now)} ms exceeds the timeout of ${timeout} ms (${this.#describe(state)})`,
+        ),
+      );
+    }
+    const queued = state.queue?.size ?? 0;
+    if (queued >= this.#maxWaiting) {
+      this.#rejected++;
+      return Promise.reject(
+        new QueueFullError(`Rate limiter queue is full (${queued}/${this.#maxWaiting} waiting${this.#keyText(key)})`),
+      );
+    }
+    if (state.queue === undefined) {
+      state.queue = new WaitQueue<Waiter>();
+      state.future = this.#rules.map((rule, i) => rule.clone(state.states[i]));
+      state.timer = this.#clock.setTimeout(() => this.#drain(state), Math.ceil(at - now));
+    }
+    this.#take(state.future as unknown[], at, cost);
+    state.tailAt = at;
+    const promise = pending<Permit>();
+    const waiter = new Waiter(cost, takeResolver<Permit | Promise<never>>());
+    state.queue.push(waiter);
+    this.#waiting++;
+    if (signal !== undefined) {
+      waiter.signal = signal;
+      waiter.onAbort = () => {
+        this.#aborted++;
+        this.#cancel(state, waiter, signal.reason);
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    }
+    if (ownTimer) {
+      waiter.timer = this.#clock.setTimeout(() => {
+        waiter.timer = undefined;
+        this.#timedOut++;
+        this.#cancel(
+          state,
+          waiter,
+          new TimeoutError(`Rate limit wait timed out after ${timeout} ms (${this.#describe(state)})`),
+        );
+      }, timeout);
+    }
+    return promise;
+  }
+
+  /** Admission now, or `undefined`. Never jumps ahead of a waiting call of the same key. */
+  tryAcquire(options?: RateTryOptions): Permit | undefined {
+    const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
+    const key = options === undefined ? undefined : this.#checkKey(options.key);
+    if (this.#closed) return undefined;
+    const now = this.#clock.now();
+    const state = this.#state(key, now);
+    if (state.queue === undefined && this.#wait(state.states, now, cost) === 0) {
+      this.#take(state.states, now, cost);
+      this.#admitted++;
+      return new Permit(NO_OWNER, cost);
+    }
+    this.#denied++;
+    return undefined;
+  }
+
+  /**
+   * Admission now or not, with what an HTTP server needs to answer either way
+   * (`retryAfterMs`, `remaining`, `resetMs`; see `rateLimitHeaders`). Never
+   * waits and never jumps a queue: while calls wait on the key, `retryAfterMs`
+   * is when this call would be admitted behind them.
+   */
+  consume(options?: RateTryOptions): RateDecision {
+    const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
+    const key = options === undefined ? undefined : this.#checkKey(options.key);
+    if (this.#closed) {
+      this.#denied++;
+      const first = this.#limits[0] as NormalizedLimit;
+      return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, remaining: 0, limit: first.limit, resetMs: 0 };
+    }
+    const now = this.#clock.now();
+    const state = this.#state(key, now);
+    let wait: number;
+    if (state.queue === undefined) {
+      wait = this.#wait(state.states, now, cost);
+      if (wait === 0) {
+        this.#take(state.states, now, cost);
+        this.#admitted++;
+      }
+    } else {
+      const from = Math.max(now, state.tailAt);
+      wait = from + this.#wait(state.future as unknown[], from, cost) - now;
+      if (wait === 0) wait = Number.MIN_VALUE; // queued calls go first
+    }
+    if (wait > 0) this.#denied++;
+    return this.#decision(state, now, wait);
+  }
+
+  /** Acquire, then call `fn({ signal })`. */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: RateAcquireOptions): Promise<T> {
+    checkFunction('fn', fn);
+    const admission = this.acquire(options);
+    const signal = options?.signal;
+    return admission.then(() => fn({ signal }));
+  }
+
+  /**
+   * Evict every idle key now (normally done a little at a time by each call).
+   * Returns how many were evicted.
+   */
+  evictIdle(): number {
+    const now = this.#clock.now();
+    let evicted = 0;
+    for (const state of [...this.#keys.values()]) {
+      if (this.#isIdle(state, now)) {
+        this.#keys.delete(state.key);
+        evicted++;
+      }
+    }
+    return evicted;
+  }
+
+  /**
+   * Stop admitting: waiting calls reject with `ClosedError` (`SLUICE_CLOSED`,
+   * `cause` = `reason`), later `acquire` calls reject at once, `tryAcquire`
+   * returns `undefined` and `consume` refuses. Idempotent; resolves at once
+   * (rate permits hold nothing to wait for).
+   */
+  close(reason?: unknown): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.#closeReason = reason;
+    const error = this.#closedError();
+    for (const state of this.#keys.values()) {
+      if (state.queue === undefined) continue;
+      const waiters = state.queue.drain();
+      this.#clock.clearTimeout(state.timer);
+      this.#reset(state);
+      for (const waiter of waiters) {
+        this.#rejected++;
+        this.#waiting--;
+        this.#settle(waiter);
+        waiter.resolve(Promise.reject(error));
+      }
+    }
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #drain(state: KeyState): void {
+    state.timer = undefined;
+    const queue = state.queue as WaitQueue<Waiter>;
+    const now = this.#clock.now();
+    let head = queue.peek();
+    while (head !== undefined) {
+      const wait = this.#wait(state.states, now, head.cost);
+      if (wait > 0) {
+        state.timer = this.#clock.setTimeout(() => this.#drain(state), Math.ceil(wait));
+        return;
+      }
+      queue.dropHead();
+      this.#take(state.states, now, head.cost);
+      this.#admitted++;
+      this.#waiting--;
+      this.#settle(head);
+      head.resolve(new Permit(NO_OWNER, head.cost));
+      head = queue.peek();
+    }
+    this.#reset(state);
+  }
+
+  #cancel(state: KeyState, waiter: Waiter, error: unknown): void {
+    const queue = state.queue;
+    if (queue === undefined || waiter.cancelled) return;
+    const wasHead = queue.peek() === waiter;
+    queue.cancel(waiter);
+    this.#waiting--;
+    this.#settle(waiter);
+    waiter.resolve(Promise.reject(error));
+    if (queue.size === 0) {
+      this.#clock.clearTimeout(state.timer);
+      this.#reset(state);
+    } else {
+      state.stale = true;
+      if (wasHead) {
+        this.#clock.clearTimeout(state.timer);
+        this.#drain(state);
+      }
+    }
+  }
+
+  #reset(state: KeyState): void {
+    state.queue = undefined;
+    state.future = undefined;
+    state.timer = undefined;
+    state.stale = false;
+  }
+
+  #settle(waiter: Waiter): void {
+    if (waiter.onAbort !== undefined) {
+      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
+      waiter.onAbort = undefined;
+    }
+    if (waiter.timer !== undefined) {
+      this.#clock.clearTimeout(waiter.timer);
+      waiter.timer = undefined;
+    }
+  }
+
+  #state(key: RateKey | undefined, now: number): KeyState {
+    // Sweep before the lookup, so the state this call uses is never the one evicted.
+    if (this.#keys.size > 1) this.#sweep(now);
+    let state = this.#keys.get(key);
+    if (state === undefined) {
+      state = new KeyState(
+        key,
+        this.#rules.map((rule) => rule.create(now)),
+      );
+      this.#keys.set(key, state);
+    }
+    return state;
+  }
+
+  /** Look at two keys (resuming where the last call stopped) and drop them if idle. */
+  #sweep(now: number): void {
+    for (let i = 0; i < 2; i++) {
+      let next = this.#cursor.next();
+      if (next.done) {
+        this.#cursor = this.#keys.values();
+        next = this.#cursor.next();
+        if (next.done) return;
+      }
+      const state = next.value;
+      if (this.#isIdle(state, now)) this.#keys.delete(state.key);
+    }
+  }
+
+  #isIdle(state: KeyState, now: number): boolean {
+    if (state.queue !== undefined) return false;
+    for (let i = 0; i < this.#rules.length; i++) {
+      if ((this.#rules[i] as Rule).resetMs(state.states[i], now) > 0) return false;
+    }
+    return true;
+  }
+
+  #wait(states: unknown[], now: number, cost: number): number {
+    const rules = this.#rules;
+    let wait = 0;
+    for (let i = 0; i < rules.length; i++) {
+      const w = (rules[i] as Rule).wait(states[i], now, cost);
+      if (w > wait) wait = w;
+    }
+    return wait;
+  }
+
+  #take(states: unknown[], now: number, cost: number): void {
+    const rules = this.#rules;
+    for (let i = 0; i < rules.length; i++) (rules[i] as Rule).take(states[i], now, cost);
+  }
+
+  #decision(state: KeyState, now: number, wait: number): RateDecision {
+    const rules = this.#rules;
+    let remaining = Number.POSITIVE_INFINITY;
+    let limit = 0;
+    let resetMs = 0;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as Rule;
+      const left = rule.remaining(state.states[i], now);
+      if (left < remaining) {
+        remaining = left;
+        limit = rule.spec.limit;
+      }
+      resetMs = Math.max(resetMs, rule.resetMs(state.states[i], now));
+    }
+    if (state.queue !== undefined) remaining = 0;
+    return { allowed: wait === 0, retryAfterMs: ceil(wait), remaining, limit, resetMs: ceil(resetMs) };
+  }
+
+  #checkWeight(weight: unknown): number {
+    checkCount('weight', weight, 1, false);
+    if ((weight as number) > this.#maxWeight) {
+      throw new RangeError(
+        `Expected \`weight\` to be at most ${this.#maxWeight} (the smallest burst of the limits), got ${show(weight)}`,
+      );
+    }
+    return weight as number;
+  }
+
+  #checkKey(key: unknown): RateKey | undefined {
+    if (key === undefined || typeof key === 'string' || typeof key === 'number') return key;
+    throw new TypeError(`Expected \`key\` to be a string or a number, got ${show(key)}`);
+  }
+
+  #keyText(key: RateKey | undefined): string {
+    return key === undefined ? '' : ` for key ${show(key)}`;
+  }
+
+  #describe(state: KeyState): string {
+    const waiting = state.queue?.size ?? 0;
+    return `${waiting} waiting${this.#keyText(state.key)}`;
+  }
+
+  #closedError(): ClosedError {
+    return new ClosedError('Rate limiter is closed', { cause: this.#closeReason });
+  }
+}
+
+/** A {@link RateLimiter} bound to one key (see `RateLimiter.for`). */
+export class KeyedRateLimiter {
+  constructor(
+    readonly limiter: RateLimiter,
+    readonly key: RateKey,
+  ) {}
+  acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
+    return this.limiter.acquire({ ...options, key: this.key });
+  }
+  tryAcquire(options?: Omit<RateTryOptions, 'key'>): Permit | undefined {
+    return this.limiter.tryAcquire({ ...options, key: this.key });
+  }
+  consume(options?: Omit<RateTryOptions, 'key'>): RateDecision {
+    return this.limiter.consume({ ...options, key: this.key });
+  }
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Omit<RateAcquireOptions, 'key'>): Promise<T> {
+    return this.limiter.run(fn, { ...options, key: this.key });
+  }
+}
