@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'compat/p-limit': 'src/compat/p-limit.ts',
     'compat/p-queue': 'src/compat/p-queue.ts',
+    'redis/index': 'src/redis/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -1,8 +1,10 @@
 // The public surface of `sluice`. Everything exported is listed by name.
 export { type Clock, systemClock } from './core/clock.js';
 export {
+  BackendUnavailableError,
   ClearedError,
   ClosedError,
+  LeaseLostError,
   QueueFullError,
   SluiceError,
   type SluiceErrorCode,

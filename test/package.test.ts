@@ -7,18 +7,24 @@ import { describe, expect, it } from 'vitest';
 const node = (args: string[]) => spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
 
 const expectedExports = [
+  'BackendUnavailableError',
   'ClearedError',
   'ClosedError',
+  'KeyedRateLimiter',
+  'LeaseLostError',
   'Mutex',
   'Permit',
   'PriorityQueue',
   'QueueFullError',
+  'RateLimiter',
   'Semaphore',
   'SluiceError',
   'TaskQueue',
   'TimeoutError',
   'limit',
+  'rateLimitHeaders',
   'systemClock',
+  'throttle',
 ];
 
 describe('package', () => {

@@ -9,7 +9,13 @@
 const BRAND: unique symbol = Symbol.for('sluice.error') as never;
 
 /** Stable error codes. New codes may be added; existing ones never change meaning. */
-export type SluiceErrorCode = 'SLUICE_TIMEOUT' | 'SLUICE_QUEUE_FULL' | 'SLUICE_CLOSED' | 'SLUICE_CLEARED';
+export type SluiceErrorCode =
+  | 'SLUICE_TIMEOUT'
+  | 'SLUICE_QUEUE_FULL'
+  | 'SLUICE_CLOSED'
+  | 'SLUICE_CLEARED'
+  | 'SLUICE_BACKEND_UNAVAILABLE'
+  | 'SLUICE_LEASE_LOST';
 
 export class SluiceError extends Error {
   /** The stable machine-readable code, e.g. `SLUICE_TIMEOUT`. */
@@ -66,5 +72,31 @@ export class ClearedError extends SluiceError {
   override readonly name = 'ClearedError';
   constructor(message: string, options?: ErrorOptions) {
     super('SLUICE_CLEARED', message, options);
+  }
+}
+
+/**
+ * The shared backend (Redis) did not answer in time or could not be reached,
+ * and the part fails closed. Code `SLUICE_BACKEND_UNAVAILABLE`; `cause` holds
+ * the client's error, if any.
+ */
+export class BackendUnavailableError extends SluiceError {
+  static readonly errorCode = 'SLUICE_BACKEND_UNAVAILABLE';
+  override readonly name = 'BackendUnavailableError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('SLUICE_BACKEND_UNAVAILABLE', message, options);
+  }
+}
+
+/**
+ * A distributed lease expired or was taken away before it was released: the
+ * holder must stop touching what the lease protected. The reason of a lease's
+ * `signal`. Code `SLUICE_LEASE_LOST`.
+ */
+export class LeaseLostError extends SluiceError {
+  static readonly errorCode = 'SLUICE_LEASE_LOST';
+  override readonly name = 'LeaseLostError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('SLUICE_LEASE_LOST', message, options);
   }
 }

@@ -1,0 +1,148 @@
+import { show } from '../core/validate.js';
+
+/**
+ * What sluice needs from a Redis client: send one command, and receive
+ * pub/sub messages on a second connection. Pass an ioredis client, a
+ * node-redis (v4+) client, or your own implementation of this interface.
+ */
+export interface RedisAdapter {
+  /** Send one command; resolve with the reply, reject with the server's or the connection's error. */
+  command(args: readonly string[]): Promise<unknown>;
+  /**
+   * Call `onMessage` for each message published on `channel` (on a dedicated
+   * subscriber connection). Resolves once subscribed, with a function that
+   * unsubscribes.
+   */
+  subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>>;
+}
+
+/** The parts of an ioredis client sluice uses. */
+export interface IoRedisLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+  duplicate(): IoRedisLike;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  disconnect(): void;
+}
+
+/** The parts of a node-redis (v4+) client sluice uses. */
+export interface NodeRedisLike {
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisLike;
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  quit?(): Promise<unknown>;
+  close?(): Promise<unknown>;
+  destroy?(): unknown;
+}
+
+/** A client sluice can talk through. */
+export type RedisClient = RedisAdapter | IoRedisLike | NodeRedisLike;
+
+function isAdapter(client: object): client is RedisAdapter {
+  return typeof (client as RedisAdapter).command === 'function';
+}
+function isIoRedis(client: object): client is IoRedisLike {
+  return typeof (client as IoRedisLike).call === 'function' && typeof (client as IoRedisLike).duplicate === 'function';
+}
+function isNodeRedis(client: object): client is NodeRedisLike {
+  return typeof (client as NodeRedisLike).sendCommand === 'function';
+}
+
+/**
+ * One subscriber connection per adapter, shared by every channel, opened on
+ * first use and closed when the last channel is unsubscribed.
+ */
+class Subscriptions {
+  #connection:
+    | Promise<{
+        add(channel: string): Promise<unknown>;
+        remove(channel: string): Promise<unknown>;
+        close(): Promise<void>;
+      }>
+    | undefined;
+  readonly #listeners = new Map<string, Set<() => void>>();
+  constructor(
+    readonly open: (deliver: (channel: string) => void) => Promise<{
+      add(channel: string): Promise<unknown>;
+      remove(channel: string): Promise<unknown>;
+      close(): Promise<void>;
+    }>,
+  ) {}
+
+  async subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>> {
+    this.#connection ??= this.open((ch) => {
+      for (const listener of this.#listeners.get(ch) ?? []) listener();
+    });
+    const connection = await this.#connection;
+    let set = this.#listeners.get(channel);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(channel, set);
+      await connection.add(channel);
+    }
+    set.add(onMessage);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      const listeners = this.#listeners.get(channel);
+      listeners?.delete(onMessage);
+      if (listeners?.size === 0) {
+        this.#listeners.delete(channel);
+        if (this.#listeners.size === 0) {
+          this.#connection = undefined;
+          await connection.close();
+        } else await connection.remove(channel);
+      }
+    };
+  }
+}
+
+/** Wrap an ioredis or node-redis client (or pass an adapter through). */
+export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
+  if (typeof client !== 'object' || client === null) {
+    throw new TypeError(`Expected \`${name}\` to be an ioredis or node-redis client, got ${show(client)}`);
+  }
+  // Clients first: both ioredis and node-redis also have a `command` method (the COMMAND command).
+  if (isIoRedis(client)) {
+    const subscriptions = new Subscriptions(async (deliver) => {
+      const sub = client.duplicate();
+      sub.on('message', (channel) => deliver(channel));
+      return {
+        add: (channel) => sub.subscribe(channel),
+        remove: (channel) => sub.unsubscribe(channel),
+        close: async () => sub.disconnect(),
+      };
+    });
+    return {
+      command: ([command, ...args]) => client.call(command as string, ...args),
+      subscribe: (channel, onMessage) => subscriptions.subscribe(channel, onMessage),
+    };
+  }
+  if (isNodeRedis(client)) {
+    const subscriptions = new Subscriptions(async (deliver) => {
+      const sub = client.duplicate();
+      await sub.connect();
+      return {
+        add: (channel) => sub.subscribe(channel, (_message, ch) => deliver(ch ?? channel)),
+        remove: (channel) => sub.unsubscribe(channel),
+        close: async () => {
+          if (typeof sub.close === 'function') await sub.close();
+          else if (typeof sub.quit === 'function') await sub.quit();
+          else sub.destroy?.();
+        },
+      };
+    });
+    return {
+      command: (args) => client.sendCommand([...args]),
+      subscribe: (channel, onMessage) => subscriptions.subscribe(channel, onMessage),
+    };
+  }
+  if (isAdapter(client)) return client;
+  throw new TypeError(
+    `Expected \`${name}\` to be an ioredis client (with \`call\`), a node-redis client (with \`sendCommand\`) or an adapter (with \`command\`), got ${show(client)}`,
+  );
+}

@@ -1,0 +1,407 @@
+import { randomBytes } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
+import { Deque } from '../core/Deque.js';
+import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
+import { pending, takeResolver } from '../core/gate.js';
+import { Permit, type PermitOwner } from '../core/Permit.js';
+import type { RunContext } from '../core/Semaphore.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { maxWeight, type NormalizedLimit, normalizeLimits, type RateLimit } from '../rate/RateLimit.js';
+import {
+  type RateAcquireOptions,
+  type RateDecision,
+  type RateKey,
+  RateLimiter,
+  type RateTryOptions,
+} from '../rate/RateLimiter.js';
+import { type RedisClient, toRedisAdapter } from './RedisAdapter.js';
+import { Script, withDeadline } from './Script.js';
+import { RATE_SCRIPT } from './scripts.js';
+
+/**
+ * What a Redis-backed part does when Redis cannot be reached or does not
+ * answer within `commandTimeout`:
+ * - `'fail-closed'`: refuse, with `BackendUnavailableError` (`SLUICE_BACKEND_UNAVAILABLE`);
+ * - `'fail-open'`: admit (the limit is not enforced during the outage);
+ * - `'local'`: decide with an in-process limiter instead (per process, so N
+ *   processes admit up to N times `localLimits` together).
+ */
+export type UnavailablePolicy = 'fail-closed' | 'fail-open' | 'local';
+
+/** Options of the {@link RedisRateLimiter} constructor. */
+export interface RedisRateLimiterOptions {
+  /** An ioredis or node-redis client, or a `RedisAdapter`. */
+  readonly client: RedisClient;
+  /** Names the shared limit: every process using the same name and limits shares one state. */
+  readonly name: string;
+  /** As for `RateLimiter`: one limit or several, all-or-nothing. */
+  readonly limits: RateLimit | readonly RateLimit[];
+  /** Prefix of every Redis key. @default 'sluice:rate:' */
+  readonly prefix?: string;
+  /** @default 'fail-closed' */
+  readonly onUnavailable?: UnavailablePolicy;
+  /** With `onUnavailable: 'local'`: the limits each process enforces alone. @default limits */
+  readonly localLimits?: RateLimit | readonly RateLimit[];
+  /** Most ms to wait for one Redis call before the failure policy applies. A number > 0. @default 1000 */
+  readonly commandTimeout?: number;
+  /** Most calls waiting per key in this process. An integer >= 0 or Infinity. @default Infinity */
+  readonly maxWaiting?: number;
+  /** Time source for local timers (decisions use the Redis server's clock). @default systemClock */
+  readonly clock?: Clock;
+}
+
+export interface RedisRateLimiterStats {
+  /** Decisions Redis made. */
+  readonly decisions: number;
+  readonly admitted: number;
+  readonly denied: number;
+  /** Calls that met an unavailable Redis (whatever the policy then did). */
+  readonly unavailable: number;
+  /** Times the server had lost the script and it was sent again. */
+  readonly scriptReloads: number;
+  readonly waiting: number;
+}
+
+const NO_OWNER: PermitOwner = { releasePermit() {} };
+const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'local'];
+const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's' } as const;
+const script = new Script(RATE_SCRIPT);
+
+class Waiter {
+  done = false;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly cost: number,
+    readonly deadline: number,
+    readonly timeout: number,
+    readonly resolve: (value: Permit | Promise<never>) => void,
+  ) {}
+}
+
+class KeyQueue {
+  readonly waiters = new Deque<Waiter>();
+  pumping = false;
+  timer: unknown = undefined;
+  wake: (() => void) | undefined = undefined;
+}
+
+/**
+ * The rate limits of `RateLimiter`, shared by every process that uses the
+ * same Redis, `name` and limits. Each decision is one atomic Lua script call
+ * on the Redis server's clock, all-or-nothing across several limits.
+ *
+ * Differences from the in-process `RateLimiter`, all due to the network:
+ * `tryAcquire` and `consume` return promises; waiting calls are FIFO within
+ * this process (each key's head asks Redis again when its `retryAfterMs` has
+ * passed, so there is no polling), but processes compete when a slot frees.
+ * `timeout` refuses at once when Redis's `retryAfterMs` already exceeds it.
+ *
+ * Bounds (documented, tested): a Redis restart without persistence forgets
+ * every count, so up to one extra burst per limit can pass after it. A call
+ * that timed out on the client may still have been applied by the server: it
+ * then counts against the limit without being admitted (never the reverse).
+ */
+export class RedisRateLimiter {
+  readonly #redis;
+  readonly #limits: readonly NormalizedLimit[];
+  readonly #keyPrefix: string;
+  readonly #limitArgs: string[];
+  readonly #maxWeight: number;
+  readonly #policy: UnavailablePolicy;
+  readonly #localLimits: readonly NormalizedLimit[];
+  #local: RateLimiter | undefined = undefined;
+  readonly #commandTimeout: number;
+  readonly #maxWaiting: number;
+  readonly #clock: Clock;
+  readonly #queues = new Map<RateKey | undefined, KeyQueue>();
+  readonly #idPrefix = randomBytes(6).toString('base64url');
+  #seq = 0;
+  #closed = false;
+  #decisions = 0;
+  #admitted = 0;
+  #denied = 0;
+  #unavailable = 0;
+  #waiting = 0;
+
+  constructor(options: RedisRateLimiterOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(
+        `Expected \`options\` to be an object with \`client\`, \`name\` and \`limits\`, got ${show(options)}`,
+      );
+    }
+    this.#redis = toRedisAdapter(options.client);
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
+    }
+    this.#limits = normalizeLimits(options.limits);
+    this.#maxWeight = maxWeight(this.#limits);
+    const prefix = options.prefix ?? 'sluice:rate:';
+    if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${show(prefix)}`);
+    // The limits are part of the key: a changed configuration starts fresh
+    // instead of reading state written under other rules.
+    const signature = this.#limits
+      .map((l) => `${ALGORITHM_CODE[l.algorithm]}${l.limit}/${l.interval}/${l.burst}`)
+      .join(',');
+    this.#keyPrefix = `${prefix}{${options.name}}:${signature}:`;
+    this.#limitArgs = this.#limits.flatMap((l) => [
+      ALGORITHM_CODE[l.algorithm],
+      String(l.limit),
+      String(l.interval),
+      String(l.burst),
+    ]);
+    const policy = options.onUnavailable ?? 'fail-closed';
+    if (!POLICIES.includes(policy)) {
+      throw new TypeError(
+        `Expected \`onUnavailable\` to be one of ${POLICIES.map((p) => `'${p}'`).join(', ')}, got ${show(policy)}`,
+      );
+    }
+    this.#policy = policy;
+    this.#localLimits =
+      options.localLimits === undefined ? this.#limits : normalizeLimits(options.localLimits, 'localLimits');
+    this.#commandTimeout =
+      options.commandTimeout === undefined ? 1000 : checkMs('commandTimeout', options.commandTimeout, false);
+    if (this.#commandTimeout === 0) {
+      throw new RangeError(`Expected \`commandTimeout\` to be a finite number of milliseconds > 0, got ${show(0)}`);
+    }
+    this.#maxWaiting =
+      options.maxWaiting === undefined
+        ? Number.POSITIVE_INFINITY
+        : checkCount('maxWaiting', options.maxWaiting, 0, true);
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  get limits(): readonly NormalizedLimit[] {
+    return this.#limits;
+  }
+
+  stats(): RedisRateLimiterStats {
+    return {
+      decisions: this.#decisions,
+      admitted: this.#admitted,
+      denied: this.#denied,
+      unavailable: this.#unavailable,
+      scriptReloads: script.reloads,
+      waiting: this.#waiting,
+    };
+  }
+
+  /** The same limiter bound to one key. */
+  for(key: RateKey): KeyedRedisRateLimiter {
+    return new KeyedRedisRateLimiter(this, key);
+  }
+
+  /**
+   * One decision now: admitted (and counted) or not, with `retryAfterMs`,
+   * `remaining` and `resetMs` from the server. Applies the failure policy when
+   * Redis is unavailable (`fail-open` answers `allowed: true, remaining: 0`).
+   */
+  consume(options?: RateTryOptions): Promise<RateDecision> {
+    const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
+    const key = options === undefined ? undefined : checkKey(options.key);
+    if (this.#closed) return Promise.reject(new ClosedError('Rate limiter is closed'));
+    return this.#decide(key, cost);
+  }
+
+  /** Admission now, or `undefined` (also when calls of this process wait on the key: no queue jumping). */
+  async tryAcquire(options?: RateTryOptions): Promise<Permit | undefined> {
+    const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
+    const key = options === undefined ? undefined : checkKey(options.key);
+    if (this.#closed || this.#queues.has(key)) return undefined;
+    const decision = await this.#decide(key, cost);
+    return decision.allowed ? new Permit(NO_OWNER, cost) : undefined;
+  }
+
+  /** Wait for admission (FIFO per key within this process). */
+  acquire(options?: RateAcquireOptions): Promise<Permit> {
+    let key: RateKey | undefined;
+    let cost = 1;
+    let timeout = Number.POSITIVE_INFINITY;
+    let signal: AbortSignal | undefined;
+    if (options !== undefined) {
+      key = checkKey(options.key);
+      if (options.weight !== undefined) cost = this.#checkWeight(options.weight);
+      if (options.timeout !== undefined) timeout = checkMs('timeout', options.timeout);
+      signal = checkSignal('signal', options.signal);
+    }
+    if (this.#closed) return Promise.reject(new ClosedError('Rate limiter is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let queue = this.#queues.get(key);
+    if (queue === undefined) {
+      queue = new KeyQueue();
+      this.#queues.set(key, queue);
+    }
+    if (queue.waiters.length >= this.#maxWaiting) {
+      return Promise.reject(
+        new QueueFullError(
+          `Rate limiter queue is full (${queue.waiters.length}/${this.#maxWaiting} waiting${key === undefined ? '' : ` for key ${show(key)}`})`,
+        ),
+      );
+    }
+    const promise = pending<Permit>();
+    const waiter = new Waiter(cost, this.#clock.now() + timeout, timeout, takeResolver<Permit | Promise<never>>());
+    queue.waiters.push(waiter);
+    this.#waiting++;
+    if (signal !== undefined) {
+      waiter.signal = signal;
+      waiter.onAbort = () => this.#finish(queue, waiter, Promise.reject(signal.reason));
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    }
+    if (!queue.pumping) void this.#pump(key, queue);
+    return promise;
+  }
+
+  /** Acquire, then call `fn({ signal })`. */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: RateAcquireOptions): Promise<T> {
+    checkFunction('fn', fn);
+    const admission = this.acquire(options);
+    return admission.then(() => fn({ signal: options?.signal }));
+  }
+
+  /** Reject the calls waiting in this process with `ClosedError`; refuse later calls. Idempotent. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const queue of this.#queues.values()) {
+        for (const waiter of queue.waiters) {
+          this.#finish(queue, waiter, Promise.reject(new ClosedError('Rate limiter is closed')));
+        }
+        queue.wake?.();
+      }
+    }
+    return Promise.resolve();
+  }
+
+  async #pump(key: RateKey | undefined, queue: KeyQueue): Promise<void> {
+    queue.pumping = true;
+    const waiters = queue.waiters;
+    while (true) {
+      while (waiters.length > 0 && (waiters.peek() as Waiter).done) waiters.shift();
+      const head = waiters.peek();
+      if (head === undefined) break;
+      let decision: RateDecision;
+      try {
+        decision = await this.#decide(key, head.cost);
+      } catch (error) {
+        this.#finish(queue, head, Promise.reject(error));
+        continue;
+      }
+      // A head aborted while Redis decided: an admission it got is spent.
+      if (head.done) continue;
+      if (decision.allowed) {
+        this.#finish(queue, head, new Permit(NO_OWNER, head.cost));
+        continue;
+      }
+      const now = this.#clock.now();
+      if (now + decision.retryAfterMs > head.deadline) {
+        this.#finish(
+          queue,
+          head,
+          Promise.reject(
+            new TimeoutError(
+              `Rate limit admission in ${decision.retryAfterMs} ms exceeds the timeout of ${head.timeout} ms (${waiters.length} waiting${key === undefined ? '' : ` for key ${show(key)}`})`,
+            ),
+          ),
+        );
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        queue.wake = resolve;
+        queue.timer = this.#clock.setTimeout(resolve, Math.max(1, decision.retryAfterMs));
+      });
+      this.#clock.clearTimeout(queue.timer);
+      queue.timer = undefined;
+      queue.wake = undefined;
+    }
+    queue.pumping = false;
+    if (this.#queues.get(key) === queue) this.#queues.delete(key);
+  }
+
+  #finish(queue: KeyQueue, waiter: Waiter, outcome: Permit | Promise<never>): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    this.#waiting--;
+    if (waiter.onAbort !== undefined) {
+      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
+      waiter.onAbort = undefined;
+    }
+    if (!(outcome instanceof Permit)) outcome.catch(() => {});
+    waiter.resolve(outcome);
+    // The head left while sleeping: let the next one ask now.
+    if (queue.waiters.peek() === waiter) queue.wake?.();
+  }
+
+  async #decide(key: RateKey | undefined, cost: number): Promise<RateDecision> {
+    const base = `${this.#keyPrefix}${key === undefined ? '' : String(key)}`;
+    const keys: string[] = [];
+    for (let i = 0; i < this.#limits.length; i++) keys.push(`${base}:${i}`, `${base}:${i}:n`);
+    const id = `${this.#idPrefix}${(this.#seq++).toString(36)}`;
+    let reply: unknown;
+    try {
+      reply = await withDeadline(this.#clock, this.#commandTimeout, 'a rate limit decision', () =>
+        script.run(this.#redis, keys, [String(cost), String(this.#limits.length), id, ...this.#limitArgs]),
+      );
+    } catch (error) {
+      if (!(error instanceof BackendUnavailableError)) throw error;
+      this.#unavailable++;
+      return this.#fallback(key, cost, error);
+    }
+    const [allowed, wait, remaining, limit, reset] = reply as [number, string, number, number, string];
+    this.#decisions++;
+    const decision: RateDecision = {
+      allowed: allowed === 1,
+      retryAfterMs: allowed === 1 ? 0 : Math.ceil(Number(wait)),
+      remaining: Number(remaining),
+      limit: Number(limit),
+      resetMs: Math.ceil(Number(reset)),
+    };
+    if (decision.allowed) this.#admitted++;
+    else this.#denied++;
+    return decision;
+  }
+
+  #fallback(key: RateKey | undefined, cost: number, error: BackendUnavailableError): RateDecision {
+    if (this.#policy === 'fail-closed') throw error;
+    if (this.#policy === 'fail-open') {
+      const first = this.#limits[0] as NormalizedLimit;
+      return { allowed: true, retryAfterMs: 0, remaining: 0, limit: first.limit, resetMs: 0 };
+    }
+    this.#local ??= new RateLimiter({ limits: this.#localLimits, clock: this.#clock });
+    return this.#local.consume({ key, weight: Math.min(cost, maxWeight(this.#localLimits)) });
+  }
+
+  #checkWeight(weight: unknown): number {
+    checkCount('weight', weight, 1, false);
+    if ((weight as number) > this.#maxWeight) {
+      throw new RangeError(
+        `Expected \`weight\` to be at most ${this.#maxWeight} (the smallest burst of the limits), got ${show(weight)}`,
+      );
+    }
+    return weight as number;
+  }
+}
+
+function checkKey(key: unknown): RateKey | undefined {
+  if (key === undefined || typeof key === 'string' || typeof key === 'number') return key;
+  throw new TypeError(`Expected \`key\` to be a string or a number, got ${show(key)}`);
+}
+
+/** A {@link RedisRateLimiter} bound to one key. */
+export class KeyedRedisRateLimiter {
+  constructor(
+    readonly limiter: RedisRateLimiter,
+    readonly key: RateKey,
+  ) {}
+  acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
+    return this.limiter.acquire({ ...options, key: this.key });
+  }
+  tryAcquire(options?: Omit<RateTryOptions, 'key'>): Promise<Permit | undefined> {
+    return this.limiter.tryAcquire({ ...options, key: this.key });
+  }
+  consume(options?: Omit<RateTryOptions, 'key'>): Promise<RateDecision> {
+    return this.limiter.consume({ ...options, key: this.key });
+  }
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Omit<RateAcquireOptions, 'key'>): Promise<T> {
+    return this.limiter.run(fn, { ...options, key: this.key });
+  }
+}

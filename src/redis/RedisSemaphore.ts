@@ -1,0 +1,508 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
+import { BackendUnavailableError, ClosedError, LeaseLostError, TimeoutError } from '../core/errors.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
+import { toRedisAdapter } from './RedisAdapter.js';
+import { Script, withDeadline } from './Script.js';
+import { SEM_ACQUIRE, SEM_CANCEL, SEM_RELEASE, SEM_RENEW } from './scripts.js';
+
+/** Options of the {@link RedisSemaphore} constructor. */
+export interface RedisSemaphoreOptions {
+  /** An ioredis or node-redis client, or a `RedisAdapter`. */
+  readonly client: RedisClient;
+  /** Names the semaphore: every process using the same name shares its permits. */
+  readonly name: string;
+  /** At most this many holders across all processes. An integer >= 1. */
+  readonly permits: number;
+  /**
+   * How long a lease lives without renewal. A holder renews it every
+   * `leaseMs / 3` while it runs, so this is how long a crashed holder's permit
+   * stays taken. A finite number >= 100. @default 30000
+   */
+  readonly leaseMs?: number;
+  /**
+   * How long a waiting caller keeps its place in the Redis-side queue without
+   * refreshing it (it refreshes every `waitTtlMs / 3`), so how long a crashed
+   * waiter can hold up the queue. A finite number >= 100. @default 10000
+   */
+  readonly waitTtlMs?: number;
+  /** Prefix of every Redis key and channel. @default 'sluice:sem:' */
+  readonly prefix?: string;
+  /** Most ms to wait for one Redis call; past it the call fails with `SLUICE_BACKEND_UNAVAILABLE`. @default 1000 */
+  readonly commandTimeout?: number;
+  /** Time source for local timers (leases use the Redis server's clock). @default systemClock */
+  readonly clock?: Clock;
+}
+
+export interface RedisSemaphoreAcquireOptions {
+  /** Abort the wait: the caller leaves the queue and the promise rejects with `signal.reason`. */
+  readonly signal?: AbortSignal | undefined;
+  /** Give up after this many ms with a `TimeoutError` (`SLUICE_TIMEOUT`). @default Infinity */
+  readonly timeout?: number;
+}
+
+/** What `run` passes to the work. */
+export interface LeaseContext {
+  /** Aborts when the caller's signal does or the lease is lost (reason: `LeaseLostError`). */
+  readonly signal: AbortSignal;
+  /** The lease's fencing token. */
+  readonly token: number;
+}
+
+export interface RedisSemaphoreStats {
+  /** Leases this process holds. */
+  readonly held: number;
+  /** Callers of this process waiting. */
+  readonly waiting: number;
+  readonly acquired: number;
+  readonly lost: number;
+  readonly timedOut: number;
+  readonly aborted: number;
+  /** Calls that failed because Redis was unavailable. */
+  readonly unavailable: number;
+}
+
+const acquireScript = new Script(SEM_ACQUIRE);
+const releaseScript = new Script(SEM_RELEASE);
+const renewScript = new Script(SEM_RENEW);
+const cancelScript = new Script(SEM_CANCEL);
+
+/**
+ * A permit of a {@link RedisSemaphore}. Release it with `release()` (or
+ * `await using`); if it is not released, it expires `leaseMs` after the last
+ * renewal.
+ */
+export class RedisLease implements AsyncDisposable {
+  /**
+   * The fencing token: a number that grows with every lease granted by this
+   * semaphore, ever. Pass it to the protected system with each write and have
+   * it refuse tokens lower than the highest it has seen: a holder that paused
+   * (GC, network) past its lease then cannot overwrite a newer holder's work.
+   */
+  readonly token: number;
+  /** Aborts (reason `LeaseLostError`) when the lease is lost before release. */
+  readonly signal: AbortSignal;
+  readonly #controller: AbortController;
+  #released: Promise<void> | undefined = undefined;
+  readonly #release: () => Promise<void>;
+
+  /** @internal */
+  constructor(token: number, controller: AbortController, release: () => Promise<void>) {
+    this.token = token;
+    this.#controller = controller;
+    this.signal = controller.signal;
+    this.#release = release;
+  }
+
+  /** Whether `release()` was called. */
+  get released(): boolean {
+    return this.#released !== undefined;
+  }
+
+  /** Give the permit back (wakes waiters everywhere). Idempotent; resolves when Redis has it back or is unreachable. */
+  release(): Promise<void> {
+    this.#released ??= this.#release();
+    return this.#released;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  /** @internal */
+  lose(reason: string): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(new LeaseLostError(reason));
+  }
+}
+
+class Waiter {
+  done = false;
+  timer: unknown = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  constructor(
+    readonly id: string,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (lease: RedisLease) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
+/**
+ * At most `permits` holders across every process that uses the same Redis and
+ * `name`.
+ *
+ * - Fair: waiting callers take a ticket in a Redis-side queue and are admitted
+ *   in ticket order across processes.
+ * - No tight polling: a release publishes on a channel that wakes the waiting
+ *   processes; each waiting process also re-asks when the earliest lease would
+ *   expire and every `waitTtlMs / 3` to keep its place.
+ * - Leases renew themselves every `leaseMs / 3`; a crashed holder's permit
+ *   comes back `leaseMs` after its last renewal.
+ * - Every lease carries a fencing token, and a `signal` that aborts if the
+ *   lease is lost (renewal refused, or Redis unreachable for `leaseMs`).
+ *
+ * Fails closed: when Redis is unavailable, calls reject with
+ * `BackendUnavailableError` within `commandTimeout`. (Admitting without Redis
+ * would break the one promise a semaphore makes.)
+ *
+ * Where Redis's guarantees end: with asynchronous replication, a failover can
+ * lose recent grants, so two holders may briefly overlap; the fencing token is
+ * what lets the protected system refuse the stale one. The token counter key
+ * never expires, so tokens keep growing across idle periods.
+ */
+export class RedisSemaphore implements AsyncDisposable {
+  readonly #redis: RedisAdapter;
+  readonly #permits: number;
+  readonly #leaseMs: number;
+  readonly #waitTtlMs: number;
+  readonly #keyTtlMs: number;
+  readonly #commandTimeout: number;
+  readonly #clock: Clock;
+  readonly #keys: { holders: string; queue: string; waits: string; ticket: string; fence: string };
+  readonly #channel: string;
+  readonly #waiters: Waiter[] = [];
+  readonly #leases = new Set<RedisLease>();
+  #unsubscribe: Promise<() => Promise<void>> | undefined = undefined;
+  #round: Promise<void> | undefined = undefined;
+  #again = false;
+  #wakes = 0;
+  #roundTimer: unknown = undefined;
+  #closed = false;
+  #idle: (() => void)[] = [];
+  #acquired = 0;
+  #lost = 0;
+  #timedOut = 0;
+  #aborted = 0;
+  #unavailable = 0;
+
+  constructor(options: RedisSemaphoreOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(
+        `Expected \`options\` to be an object with \`client\`, \`name\` and \`permits\`, got ${show(options)}`,
+      );
+    }
+    this.#redis = toRedisAdapter(options.client);
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
+    }
+    this.#permits = checkCount('permits', options.permits, 1, false);
+    this.#leaseMs = atLeast('leaseMs', options.leaseMs ?? 30_000, 100);
+    this.#waitTtlMs = atLeast('waitTtlMs', options.waitTtlMs ?? 10_000, 100);
+    this.#keyTtlMs = 2 * Math.max(this.#leaseMs, this.#waitTtlMs);
+    this.#commandTimeout = atLeast('commandTimeout', options.commandTimeout ?? 1000, 1);
+    this.#clock = options.clock ?? systemClock;
+    const prefix = options.prefix ?? 'sluice:sem:';
+    if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${show(prefix)}`);
+    const base = `${prefix}{${options.name}}:`;
+    this.#keys = {
+      holders: `${base}holders`,
+      queue: `${base}queue`,
+      waits: `${base}waits`,
+      ticket: `${base}ticket`,
+      fence: `${base}fence`,
+    };
+    this.#channel = `${base}wake`;
+  }
+
+  get permits(): number {
+    return this.#permits;
+  }
+
+  stats(): RedisSemaphoreStats {
+    return {
+      held: this.#leases.size,
+      waiting: this.#waiters.length,
+      acquired: this.#acquired,
+      lost: this.#lost,
+      timedOut: this.#timedOut,
+      aborted: this.#aborted,
+      unavailable: this.#unavailable,
+    };
+  }
+
+  /**
+   * How many leases are held right now across all processes (expired ones
+   * not counted). For monitoring and tests.
+   */
+  async holders(): Promise<number> {
+    const reply = await this.#call('a holder count', () =>
+      this.#redis.command(['ZCOUNT', this.#keys.holders, '-inf', '+inf']),
+    );
+    return Number(reply);
+  }
+
+  /** Wait for a permit. Aborting or timing out leaves the Redis-side queue. */
+  async acquire(options?: RedisSemaphoreAcquireOptions): Promise<RedisLease> {
+    const signal = checkSignal('signal', options?.signal);
+    const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
+    if (this.#closed) throw new ClosedError('Redis semaphore is closed');
+    signal?.throwIfAborted();
+    // Subscribe before the first attempt, so no release can slip between them.
+    this.#unsubscribe ??= this.#call('a subscription', () =>
+      this.#redis.subscribe(this.#channel, () => this.#wake()),
+    ).catch((error: unknown) => {
+      this.#unsubscribe = undefined;
+      throw error;
+    });
+    await this.#unsubscribe;
+    const id = randomUUID();
+    const wakes = this.#wakes;
+    const first = await this.#attemptRaw(id, timeout === 0 ? 'try' : 'wait');
+    if (this.#closed) {
+      // Closed during the round trip: give back what Redis granted or leave its queue.
+      if (first.lease !== undefined) await first.lease.release();
+      else
+        this.#leave(
+          new Waiter(
+            id,
+            undefined,
+            () => {},
+            () => {},
+          ),
+          undefined,
+        );
+      throw new ClosedError('Redis semaphore is closed');
+    }
+    if (first.lease !== undefined) return first.lease;
+    if (timeout === 0) {
+      this.#timedOut++;
+      throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
+    }
+    return new Promise<RedisLease>((resolve, reject) => {
+      const waiter = new Waiter(id, signal, resolve, reject);
+      this.#waiters.push(waiter);
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          this.#aborted++;
+          this.#leave(waiter, signal.reason);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      if (timeout !== Number.POSITIVE_INFINITY) {
+        waiter.timer = this.#clock.setTimeout(() => {
+          waiter.timer = undefined;
+          this.#timedOut++;
+          this.#leave(
+            waiter,
+            new TimeoutError(
+              `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.length} waiting here)`,
+            ),
+          );
+        }, timeout);
+      }
+      // A release published while the first attempt was on its way would be missed.
+      if (this.#wakes !== wakes) void this.#runRound();
+      else this.#schedule(Math.min(first.hint, this.#waitTtlMs / 3));
+    });
+  }
+
+  /** A permit now, or `undefined`. Never jumps the Redis-side queue. */
+  async tryAcquire(): Promise<RedisLease | undefined> {
+    if (this.#closed) return undefined;
+    return (await this.#attemptRaw(randomUUID(), 'try')).lease;
+  }
+
+  /** Acquire, call `fn({ signal, token })`, release in `finally`. */
+  async run<T>(fn: (context: LeaseContext) => T | PromiseLike<T>, options?: RedisSemaphoreAcquireOptions): Promise<T> {
+    checkFunction('fn', fn);
+    const lease = await this.acquire(options);
+    try {
+      const signal = options?.signal === undefined ? lease.signal : AbortSignal.any([lease.signal, options.signal]);
+      return await fn({ signal, token: lease.token });
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Stop admitting: waiters of this process reject with `ClosedError` and
+   * leave the queue; resolves once this process's leases are released.
+   * Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const waiter of [...this.#waiters]) this.#leave(waiter, new ClosedError('Redis semaphore is closed'));
+      this.#clock.clearTimeout(this.#roundTimer);
+    }
+    if (this.#leases.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    if (unsubscribe !== undefined) await (await unsubscribe.catch(() => async () => {}))();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #wake(): void {
+    this.#wakes++;
+    if (this.#waiters.length > 0) void this.#runRound();
+  }
+
+  #schedule(ms: number): void {
+    this.#clock.clearTimeout(this.#roundTimer);
+    this.#roundTimer = this.#clock.setTimeout(
+      () => {
+        this.#roundTimer = undefined;
+        void this.#runRound();
+      },
+      Math.max(1, Math.ceil(ms)),
+    );
+  }
+
+  /** Every waiter asks again (in order); rounds never overlap. */
+  async #runRound(): Promise<void> {
+    if (this.#round !== undefined) {
+      this.#again = true;
+      return this.#round;
+    }
+    this.#round = (async () => {
+      do {
+        this.#again = false;
+        let next = this.#waitTtlMs / 3;
+        const waiters = this.#waiters.filter((w) => !w.done);
+        const results = await Promise.allSettled(waiters.map((w) => this.#attemptRaw(w.id, 'wait')));
+        results.forEach((result, i) => {
+          const waiter = waiters[i] as Waiter;
+          if (result.status === 'rejected') {
+            this.#leave(waiter, result.reason, false);
+            return;
+          }
+          const reply = result.value;
+          if (reply.lease !== undefined) {
+            if (waiter.done) {
+              void reply.lease.release(); // it left while Redis granted: give it back
+              return;
+            }
+            this.#settle(waiter);
+            waiter.resolve(reply.lease);
+          } else next = Math.min(next, reply.hint);
+        });
+        if (this.#waiters.length > 0 && !this.#closed) this.#schedule(next);
+      } while (this.#again && this.#waiters.length > 0);
+    })().finally(() => {
+      this.#round = undefined;
+    });
+    return this.#round;
+  }
+
+  async #attemptRaw(id: string, mode: 'wait' | 'try'): Promise<{ lease?: RedisLease; hint: number }> {
+    const k = this.#keys;
+    const reply = (await this.#call('an acquire', () =>
+      acquireScript.run(
+        this.#redis,
+        [k.holders, k.queue, k.waits, k.ticket, k.fence],
+        [id, String(this.#permits), String(this.#leaseMs), String(this.#waitTtlMs), mode, String(this.#keyTtlMs)],
+      ),
+    )) as [number, number, number?];
+    if (reply[0] === 1) return { lease: this.#grant(id, Number(reply[1])), hint: 0 };
+    return { hint: Math.max(1, Number(reply[2] ?? this.#leaseMs)) };
+  }
+
+  #grant(id: string, token: number): RedisLease {
+    this.#acquired++;
+    const controller = new AbortController();
+    let renewTimer: unknown;
+    let confirmedAt = this.#clock.now();
+    let stopped = false;
+    const stop = () => {
+      stopped = true;
+      this.#clock.clearTimeout(renewTimer);
+      this.#leases.delete(lease);
+      if (this.#leases.size === 0 && this.#idle.length > 0) {
+        for (const resolve of this.#idle.splice(0)) resolve();
+      }
+    };
+    const renew = async () => {
+      if (stopped) return;
+      try {
+        const ok = await this.#call('a lease renewal', () =>
+          renewScript.run(this.#redis, [this.#keys.holders], [id, String(this.#leaseMs), String(this.#keyTtlMs)]),
+        );
+        if (stopped) return;
+        if (Number(ok) === 1) confirmedAt = this.#clock.now();
+        else {
+          this.#lost++;
+          lease.lose(`Lease ${token} of Redis semaphore expired before it was renewed`);
+          stop();
+          return;
+        }
+      } catch {
+        if (stopped) return;
+        if (this.#clock.now() - confirmedAt >= this.#leaseMs) {
+          this.#lost++;
+          lease.lose(
+            `Lease ${token} of Redis semaphore could not be renewed for ${this.#leaseMs} ms (Redis unreachable)`,
+          );
+          stop();
+          return;
+        }
+      }
+      renewTimer = this.#clock.setTimeout(renew, this.#leaseMs / 3, false);
+    };
+    const lease = new RedisLease(token, controller, async () => {
+      const wasStopped = stopped;
+      stop();
+      if (wasStopped) return;
+      try {
+        await this.#call('a release', () =>
+          releaseScript.run(this.#redis, [this.#keys.holders, this.#keys.queue], [id, this.#channel]),
+        );
+      } catch {
+        // Unreachable Redis: the lease expires by itself within leaseMs.
+      }
+    });
+    this.#leases.add(lease);
+    renewTimer = this.#clock.setTimeout(renew, this.#leaseMs / 3, false);
+    return lease;
+  }
+
+  /** Take a waiter out (locally and, unless Redis failed, from the Redis-side queue) and reject it. */
+  #leave(waiter: Waiter, error: unknown, tellRedis = true): void {
+    if (waiter.done) return;
+    this.#settle(waiter);
+    if (error instanceof BackendUnavailableError) this.#unavailable++;
+    waiter.reject(error);
+    if (tellRedis) {
+      void this.#call('a cancel', () =>
+        cancelScript.run(this.#redis, [this.#keys.queue, this.#keys.waits], [waiter.id, this.#channel]),
+      ).catch(() => {
+        // Its queue entry expires by itself after waitTtlMs.
+      });
+    }
+  }
+
+  #settle(waiter: Waiter): void {
+    waiter.done = true;
+    const index = this.#waiters.indexOf(waiter);
+    if (index >= 0) this.#waiters.splice(index, 1);
+    if (waiter.onAbort !== undefined) {
+      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
+      waiter.onAbort = undefined;
+    }
+    if (waiter.timer !== undefined) {
+      this.#clock.clearTimeout(waiter.timer);
+      waiter.timer = undefined;
+    }
+    if (this.#waiters.length === 0) {
+      this.#clock.clearTimeout(this.#roundTimer);
+      this.#roundTimer = undefined;
+    }
+  }
+
+  #call<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return withDeadline(this.#clock, this.#commandTimeout, what, call).catch((error: unknown) => {
+      if (error instanceof BackendUnavailableError) this.#unavailable++;
+      throw error;
+    });
+  }
+}
+
+function atLeast(name: string, value: unknown, min: number): number {
+  const ms = checkMs(name, value, false);
+  if (ms < min)
+    throw new RangeError(`Expected \`${name}\` to be a finite number of milliseconds >= ${min}, got ${show(ms)}`);
+  return ms;
+}
