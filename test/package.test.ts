@@ -82,11 +82,37 @@ describe('package', () => {
       const q = new TaskQueue({ concurrency: 1, intervalCap: 1, interval: 20, timeout: 60_000 });
       await q.addAll([() => 1, () => 2]);
       const m = new Mutex(); await m.run(() => 1);
+      const { RateLimiter } = await import('sluice');
+      const r = new RateLimiter({ limits: { limit: 1, interval: 20 } });
+      await r.acquire({ key: 'a' }); await r.acquire({ key: 'a' }); r.consume({ key: 'b' });
       console.log('done');`;
     const result = node(['--input-type=module', '-e', script]);
     expect(result.error).toBeUndefined();
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe('done');
+  });
+
+  it('sluice/redis loads by name (ESM and CommonJS) and leaves no handle behind once closed', () => {
+    const names = ['KeyedRedisRateLimiter', 'RedisLease', 'RedisRateLimiter', 'RedisSemaphore', 'toRedisAdapter'];
+    const cjs = node(['-e', "console.log(JSON.stringify(Object.keys(require('sluice/redis')).sort()))"]);
+    expect(cjs.stderr).toBe('');
+    expect(JSON.parse(cjs.stdout)).toEqual(names);
+    const script = `
+      const { RedisRateLimiter, RedisSemaphore } = await import('sluice/redis');
+      const { Redis } = await import('ioredis');
+      const client = new Redis(${JSON.stringify(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')});
+      const name = 'package-test-' + process.pid;
+      const limiter = new RedisRateLimiter({ client, name, limits: { limit: 5, interval: 1000 } });
+      await limiter.acquire(); await limiter.consume({ key: 'x' });
+      const sem = new RedisSemaphore({ client, name, permits: 1 });
+      await sem.run(async () => {});
+      await sem.close(); await limiter.close();
+      await client.quit();
+      console.log(JSON.stringify(Object.keys(await import('sluice/redis')).sort()));`;
+    const esm = node(['--input-type=module', '-e', script]);
+    expect(esm.stderr).toBe('');
+    expect(esm.status).toBe(0);
+    expect(JSON.parse(esm.stdout)).toEqual(names);
   });
 
   it('internals are not reachable through the exports map', () => {

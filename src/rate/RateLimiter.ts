@@ -78,7 +78,7 @@ export interface RateLimiterStats {
 
 /** Whole ms, ignoring float noise (33.0000001 is 33: the rules treat it as conforming too). */
 function ceil(ms: number): number {
-  return Math.ceil(ms - 1e-6);
+  return Math.max(0, Math.ceil(ms - 1e-6));
 }
 
 /** Rate permits hold nothing: releasing one is a no-op (the time slot is spent). */

@@ -23,6 +23,7 @@ export interface IoRedisLike {
   subscribe(channel: string): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
   disconnect(): void;
 }
 
@@ -33,6 +34,7 @@ export interface NodeRedisLike {
   connect(): Promise<unknown>;
   subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
   unsubscribe(channel: string): Promise<unknown>;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
   quit?(): Promise<unknown>;
   close?(): Promise<unknown>;
   destroy?(): unknown;
@@ -110,6 +112,9 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
   if (isIoRedis(client)) {
     const subscriptions = new Subscriptions(async (deliver) => {
       const sub = client.duplicate();
+      // This connection is ours; its errors (Redis restarting) are retried by
+      // the client and surface to callers through their commands' timeouts.
+      sub.on('error', () => {});
       sub.on('message', (channel) => deliver(channel));
       return {
         add: (channel) => sub.subscribe(channel),
@@ -125,6 +130,7 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
   if (isNodeRedis(client)) {
     const subscriptions = new Subscriptions(async (deliver) => {
       const sub = client.duplicate();
+      sub.on('error', () => {}); // see above
       await sub.connect();
       return {
         add: (channel) => sub.subscribe(channel, (_message, ch) => deliver(ch ?? channel)),
