@@ -25,6 +25,25 @@ describe('examples', () => {
     ['mutex.ts', [/outcomes \[true,false,true\], balance 10/]],
     ['task-queue.ts', [/urgent work ran ahead of the backlog/, /100 rows in/, /"completed":101/]],
     ['compat.ts', [/p-limit drop-in: \[2,4,6,8,10\]/, /p-queue drop-in completed: a/]],
+    [
+      'rate-limit.ts',
+      [
+        /client-a: 200 200 200 200 200 429 429/,
+        /429 headers: \{"RateLimit-Limit":"5","RateLimit-Remaining":"0","RateLimit-Reset":"1","Retry-After":"1"\}/,
+        /client-b is limited separately: 200/,
+        /a\.example: 15 calls/,
+        /SLUICE_TIMEOUT: Rate limit admission in 1000 ms exceeds the timeout of 200 ms/,
+      ],
+    ],
+    [
+      'redis-webhooks.ts',
+      [
+        /96 webhooks delivered by 3 processes/,
+        /most in flight at once, across processes: [1-8] \(limit 8\)/,
+        /most admitted per destination in any second: \d+, \d+, \d+, \d+/,
+        /fencing tokens: 96 distinct, one per delivery/,
+      ],
+    ],
   ])('%s runs and prints what it shows', (file, patterns) => {
     const result = run(file);
     expect(result.stderr.replace(/npm warn.*\n/g, '')).toBe('');

@@ -140,7 +140,13 @@ describe('several limits at once', () => {
     vi.advanceTimersByTime(1000);
     expect(admitNow(limiter, 20)).toBe(5); // now the per-minute one binds
     // Refused calls took nothing from the per-second limit: it still has 5.
-    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfterMs: 59_000, remaining: 0, limit: 15 });
+    expect(limiter.consume()).toMatchObject({
+      allowed: false,
+      retryAfterMs: 59_000,
+      remaining: 0,
+      limit: 15,
+      resetMs: 60_000, // of the tightest limit, the one the headers describe
+    });
     vi.advanceTimersByTime(59_000);
     expect(admitNow(limiter, 20)).toBe(10);
   });

@@ -59,7 +59,7 @@ export interface RateDecision {
   readonly remaining: number;
   /** The `limit` of the tightest limit (the one `remaining` comes from). */
   readonly limit: number;
-  /** Ms until every limit is back to its full burst. */
+  /** Ms until the tightest limit (the one `limit` and `remaining` describe) is back to its full burst. */
   readonly resetMs: number;
 }
 
@@ -147,6 +147,8 @@ export class RateLimiter {
   readonly #clock: Clock;
   readonly #keys = new Map<RateKey | undefined, KeyState>();
   #cursor: IterableIterator<KeyState> = this.#keys.values();
+  /** The key state the previous call used; never evicted while it is this. */
+  #last: KeyState | undefined = undefined;
   #closed = false;
   #closeReason: unknown = undefined;
   #waiting = 0;
@@ -343,6 +345,7 @@ export class RateLimiter {
   evictIdle(): number {
     const now = this.#clock.now();
     let evicted = 0;
+    this.#last = undefined;
     for (const state of [...this.#keys.values()]) {
       if (this.#isIdle(state, now)) {
         this.#keys.delete(state.key);
@@ -445,6 +448,9 @@ export class RateLimiter {
   #state(key: RateKey | undefined, now: number): KeyState {
     // Sweep before the lookup, so the state this call uses is never the one evicted.
     if (this.#keys.size > 1) this.#sweep(now);
+    // Most calls repeat the last key (always, for an unkeyed limiter).
+    const last = this.#last;
+    if (last !== undefined && last.key === key) return last;
     let state = this.#keys.get(key);
     if (state === undefined) {
       state = new KeyState(
@@ -453,6 +459,7 @@ export class RateLimiter {
       );
       this.#keys.set(key, state);
     }
+    this.#last = state;
     return state;
   }
 
@@ -466,7 +473,7 @@ export class RateLimiter {
         if (next.done) return;
       }
       const state = next.value;
-      if (this.#isIdle(state, now)) this.#keys.delete(state.key);
+      if (state !== this.#last && this.#isIdle(state, now)) this.#keys.delete(state.key);
     }
   }
 
@@ -504,8 +511,8 @@ export class RateLimiter {
       if (left < remaining) {
         remaining = left;
         limit = rule.spec.limit;
+        resetMs = rule.resetMs(state.states[i], now);
       }
-      resetMs = Math.max(resetMs, rule.resetMs(state.states[i], now));
     }
     if (state.queue !== undefined) remaining = 0;
     return { allowed: wait === 0, retryAfterMs: ceil(wait), remaining, limit, resetMs: ceil(resetMs) };

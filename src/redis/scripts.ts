@@ -7,7 +7,7 @@
  * Rate limits, all-or-nothing across limits.
  * KEYS: per limit i, KEYS[2i-1] (state) and KEYS[2i] (sliding window: weight in the window).
  * ARGV: cost, n, request id, then per limit: algorithm (g | t | s), limit, interval, burst.
- * Returns { allowed (0|1), wait ms, remaining, limit of the tightest, reset ms }.
+ * Returns { allowed (0|1), wait ms, remaining, limit and reset ms of the tightest limit }.
  */
 export const RATE_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -111,8 +111,8 @@ for i = 1, n do
   if left < remaining then
     remaining = left
     limitOf = p.limit
+    reset = full
   end
-  if full > reset then reset = full end
 end
 return { allowed, string.format('%.3f', wait), remaining, limitOf, string.format('%.3f', reset) }
 `;

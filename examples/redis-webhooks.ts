@@ -1,0 +1,82 @@
+// Sharing limits across machines: the webhook storm.
+//
+// Three instances of a service (three processes here) deliver webhooks to
+// four destinations. Two limits hold across all of them, through Redis:
+//   - at most 8 deliveries in flight in total (RedisSemaphore), and
+//   - at most 10 deliveries per second to each destination (RedisRateLimiter, GCRA).
+// Run it with a Redis at REDIS_URL (default redis://127.0.0.1:6379).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { RedisRateLimiter, RedisSemaphore } from 'sluice/redis';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const [role, run] = process.argv.slice(2);
+
+if (role === 'instance') {
+  const redis = new Redis(url);
+  const inFlight = new RedisSemaphore({ client: redis, name: `webhooks-${run}`, permits: 8 });
+  const perDestination = new RedisRateLimiter({
+    client: redis,
+    name: `webhooks-${run}`,
+    limits: { limit: 10, interval: 1000, burst: 2 },
+    onUnavailable: 'fail-closed',
+  });
+  const serverNow = async () => {
+    const [seconds, micros] = await redis.time();
+    return Number(seconds) * 1000 + Number(micros) / 1000;
+  };
+  const deliver = async (destination: string, event: number) => {
+    await perDestination.acquire({ key: destination }); // 10/s per destination, FIFO
+    const admittedAt = await serverNow();
+    await inFlight.run(async ({ token }) => {
+      // The "HTTP call": record it in Redis so the parent can check the limits.
+      const running = await redis.incr(`webhooks-${run}:running`);
+      await redis.rpush(`webhooks-${run}:log`, JSON.stringify({ destination, event, admittedAt, running, token }));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await redis.decr(`webhooks-${run}:running`);
+    });
+  };
+  const jobs = [];
+  for (let event = 0; event < 8; event++) {
+    for (const destination of ['a.example', 'b.example', 'c.example', 'd.example'])
+      jobs.push(deliver(destination, event));
+  }
+  await Promise.all(jobs);
+  await inFlight.close();
+  redis.disconnect();
+} else {
+  const id = `${process.pid}`;
+  const started = Date.now();
+  const instances = Array.from({ length: 3 }, () =>
+    spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, 'instance', id], {
+      stdio: 'inherit',
+    }),
+  );
+  await Promise.all(instances.map((child) => once(child, 'exit')));
+  const redis = new Redis(url);
+  const log = (await redis.lrange(`webhooks-${id}:log`, 0, -1)).map(
+    (line) => JSON.parse(line) as { destination: string; admittedAt: number; running: number; token: number },
+  );
+  const maxRunning = Math.max(...log.map((entry) => entry.running));
+  const perSecond = new Map<string, number>();
+  for (const entry of log) {
+    // The most admissions to one destination within any 1000 ms window (server clock).
+    const inWindow = log.filter(
+      (other) =>
+        other.destination === entry.destination &&
+        other.admittedAt >= entry.admittedAt &&
+        other.admittedAt < entry.admittedAt + 1000,
+    ).length;
+    perSecond.set(entry.destination, Math.max(perSecond.get(entry.destination) ?? 0, inWindow));
+  }
+  const tokens = new Set(log.map((entry) => entry.token));
+  console.log(`${log.length} webhooks delivered by 3 processes in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`most in flight at once, across processes: ${maxRunning} (limit 8)`);
+  console.log(
+    `most admitted per destination in any second: ${[...perSecond.values()].join(', ')} (10/s with a burst of 2: at most 11 in any 1000 ms)`,
+  );
+  console.log(`fencing tokens: ${tokens.size} distinct, one per delivery`);
+  await redis.del(`webhooks-${id}:log`, `webhooks-${id}:running`);
+  redis.disconnect();
+}
