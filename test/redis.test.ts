@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, LeaseLostError, TimeoutError } from '../src/index.js';
-import { type RedisClient, RedisRateLimiter, RedisSemaphore } from '../src/redis/index.js';
+import { type RedisClient, RedisRateLimiter, RedisSemaphore, toRedisAdapter } from '../src/redis/index.js';
 import { abortListeners } from './helpers.js';
 import { child, ioredis, REDIS_URL } from './redisHelpers.js';
 
@@ -117,6 +117,50 @@ describe.each([
 });
 
 describe('RedisRateLimiter', () => {
+  it('batches the decisions of one tick into one script call, decided in call order', async () => {
+    const counting = (commands: string[]) => {
+      const inner = toRedisAdapter(io);
+      return {
+        ...inner,
+        command: (args: readonly string[]) => {
+          commands.push(args[0] as string);
+          return inner.command(args);
+        },
+      };
+    };
+    const batched: string[] = [];
+    const limiter = new RedisRateLimiter({
+      client: counting(batched),
+      name: unique(),
+      limits: { limit: 5, interval: minute },
+    });
+    const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => limiter.consume({ key: i % 2 })));
+    expect(decisions.map((d) => d.allowed)).toEqual([...Array(10).fill(true), false, false]);
+    expect(decisions.map((d) => d.remaining)).toEqual([4, 4, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0]);
+    expect(batched.filter((c) => c === 'EVALSHA' || c === 'EVAL')).toHaveLength(1);
+
+    const single: string[] = [];
+    const unbatched = new RedisRateLimiter({
+      client: counting(single),
+      name: unique(),
+      limits: { limit: 5, interval: minute },
+      maxBatch: 1,
+    });
+    await Promise.all(Array.from({ length: 6 }, () => unbatched.consume()));
+    expect(single.filter((c) => c === 'EVALSHA' || c === 'EVAL')).toHaveLength(6);
+
+    const small: string[] = [];
+    const chunked = new RedisRateLimiter({
+      client: counting(small),
+      name: unique(),
+      limits: { limit: 5, interval: minute },
+      maxBatch: 4,
+    });
+    const chunkedDecisions = await Promise.all(Array.from({ length: 10 }, () => chunked.consume()));
+    expect(chunkedDecisions.filter((d) => d.allowed)).toHaveLength(5);
+    expect(small.filter((c) => c === 'EVALSHA' || c === 'EVAL')).toHaveLength(3);
+  });
+
   it('survives SCRIPT FLUSH: the next call reloads the script transparently', async () => {
     const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 3, interval: minute } });
     expect((await limiter.consume()).allowed).toBe(true);

@@ -46,6 +46,12 @@ export interface RedisRateLimiterOptions {
   readonly commandTimeout?: number;
   /** Most calls waiting per key in this process. An integer >= 0 or Infinity. @default Infinity */
   readonly maxWaiting?: number;
+  /**
+   * Most decisions sent to Redis in one script call. Decisions requested in
+   * the same tick are batched (one round trip, one script invocation, decided
+   * in order); `1` sends each on its own. An integer >= 1. @default 64
+   */
+  readonly maxBatch?: number;
   /** Time source for local timers (decisions use the Redis server's clock). @default systemClock */
   readonly clock?: Clock;
 }
@@ -77,6 +83,16 @@ class Waiter {
     readonly timeout: number,
     readonly resolve: (value: Permit | Promise<never>) => void,
   ) {}
+}
+
+type Reply = [allowed: number, wait: string, remaining: number, limit: number, reset: string];
+
+interface Request {
+  readonly keys: readonly (readonly [string, string])[];
+  readonly cost: number;
+  readonly id: string;
+  resolve: ((reply: Reply) => void) | undefined;
+  reject: ((error: unknown) => void) | undefined;
 }
 
 class KeyQueue {
@@ -116,6 +132,8 @@ export class RedisRateLimiter {
   readonly #clock: Clock;
   readonly #queues = new Map<RateKey | undefined, KeyQueue>();
   readonly #idPrefix = randomBytes(6).toString('base64url');
+  readonly #maxBatch: number;
+  #batch: Request[] = [];
   #seq = 0;
   #closed = false;
   #decisions = 0;
@@ -168,6 +186,7 @@ export class RedisRateLimiter {
       options.maxWaiting === undefined
         ? Number.POSITIVE_INFINITY
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
+    this.#maxBatch = options.maxBatch === undefined ? 64 : checkCount('maxBatch', options.maxBatch, 1, false);
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -332,21 +351,15 @@ export class RedisRateLimiter {
   }
 
   async #decide(key: RateKey | undefined, cost: number): Promise<RateDecision> {
-    const base = `${this.#keyPrefix}${key === undefined ? '' : String(key)}`;
-    const keys: string[] = [];
-    for (let i = 0; i < this.#limits.length; i++) keys.push(`${base}:${i}`, `${base}:${i}:n`);
-    const id = `${this.#idPrefix}${(this.#seq++).toString(36)}`;
-    let reply: unknown;
+    let reply: Reply;
     try {
-      reply = await withDeadline(this.#clock, this.#commandTimeout, 'a rate limit decision', () =>
-        script.run(this.#redis, keys, [String(cost), String(this.#limits.length), id, ...this.#limitArgs]),
-      );
+      reply = await this.#request(key, cost);
     } catch (error) {
       if (!(error instanceof BackendUnavailableError)) throw error;
       this.#unavailable++;
       return this.#fallback(key, cost, error);
     }
-    const [allowed, wait, remaining, limit, reset] = reply as [number, string, number, number, string];
+    const [allowed, wait, remaining, limit, reset] = reply;
     this.#decisions++;
     const decision: RateDecision = {
       allowed: allowed === 1,
@@ -358,6 +371,61 @@ export class RedisRateLimiter {
     if (decision.allowed) this.#admitted++;
     else this.#denied++;
     return decision;
+  }
+
+  /**
+   * Queue one decision for the next batch. Calls made in the same tick go to
+   * Redis together: one round trip and one script invocation for up to
+   * `maxBatch` decisions, decided one after the other, atomically.
+   */
+  #request(key: RateKey | undefined, cost: number): Promise<Reply> {
+    const base = `${this.#keyPrefix}${key === undefined ? '' : String(key)}`;
+    const request: Request = {
+      keys: this.#limits.map((_, i) => [`${base}:${i}`, `${base}:${i}:n`] as const),
+      cost,
+      id: `${this.#idPrefix}${(this.#seq++).toString(36)}`,
+      resolve: undefined,
+      reject: undefined,
+    };
+    if (this.#maxBatch === 1) return this.#send([request]).then((replies) => replies[0] as Reply);
+    return new Promise<Reply>((resolve, reject) => {
+      request.resolve = resolve;
+      request.reject = reject;
+      this.#batch.push(request);
+      if (this.#batch.length === 1) queueMicrotask(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const all = this.#batch;
+    this.#batch = [];
+    for (let i = 0; i < all.length; i += this.#maxBatch) {
+      const chunk = all.slice(i, i + this.#maxBatch);
+      this.#send(chunk).then(
+        (replies) => {
+          for (let j = 0; j < chunk.length; j++) chunk[j]?.resolve?.(replies[j] as Reply);
+        },
+        (error: unknown) => {
+          for (const request of chunk) request.reject?.(error);
+        },
+      );
+    }
+  }
+
+  async #send(batch: readonly Request[]): Promise<Reply[]> {
+    const keys: string[] = [];
+    const args = [String(this.#limits.length), String(batch.length), ...this.#limitArgs];
+    for (const request of batch) {
+      for (const pair of request.keys) keys.push(pair[0], pair[1]);
+      args.push(String(request.cost), request.id);
+    }
+    const what = batch.length === 1 ? 'a rate limit decision' : `a batch of ${batch.length} rate limit decisions`;
+    const flat = (await withDeadline(this.#clock, this.#commandTimeout, what, () =>
+      script.run(this.#redis, keys, args),
+    )) as (number | string)[];
+    const replies: Reply[] = [];
+    for (let i = 0; i < batch.length; i++) replies.push(flat.slice(i * 5, i * 5 + 5) as unknown as Reply);
+    return replies;
   }
 
   #fallback(key: RateKey | undefined, cost: number, error: BackendUnavailableError): RateDecision {

@@ -1,120 +1,146 @@
-// The Lua scripts. Each decision is one script call: atomic, on the server's
-// clock (TIME), with keys that expire once they hold nothing worth keeping.
+// The Lua scripts. Each decision is made inside one script call: atomic, on the
+// server's clock (TIME), with keys that expire once they hold nothing worth keeping.
 // Times are ms as floats; they are stored with three decimals (1 us), since
 // Lua's tostring keeps only 14 significant digits.
 
 /**
- * Rate limits, all-or-nothing across limits.
- * KEYS: per limit i, KEYS[2i-1] (state) and KEYS[2i] (sliding window: weight in the window).
- * ARGV: cost, n, request id, then per limit: algorithm (g | t | s), limit, interval, burst.
- * Returns { allowed (0|1), wait ms, remaining, limit and reset ms of the tightest limit }.
+ * Rate limits, all-or-nothing across limits, for a batch of requests decided
+ * one after the other in one atomic call (concurrent calls of one limiter
+ * share a round trip and a script invocation).
+ * ARGV: n (limits), m (requests), then per limit: algorithm (g | t | s), limit,
+ * interval, burst; then per request: cost, id.
+ * KEYS: per request r and limit i, KEYS[(r-1)*2n + 2i-1] (state) and
+ * KEYS[(r-1)*2n + 2i] (sliding window: the weight in the window).
+ * Returns, per request, { allowed (0|1), wait ms, remaining, limit and reset ms
+ * of the tightest limit }, flattened.
  */
 export const RATE_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local cost = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local id = ARGV[3]
+local n = tonumber(ARGV[1])
+local m = tonumber(ARGV[2])
 local EPS = 1e-6
-local wait = 0
-local plan = {}
+local limits = {}
 for i = 1, n do
-  local base = 3 + (i - 1) * 4
-  local p = { algo = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), interval = tonumber(ARGV[base + 3]),
-    burst = tonumber(ARGV[base + 4]), key = KEYS[2 * i - 1], aux = KEYS[2 * i] }
-  local w = 0
-  if p.algo == 'g' then
-    p.T = p.interval / p.limit
-    local tat = tonumber(redis.call('GET', p.key) or '0')
-    if tat < now then tat = now end
-    p.tat = tat
-    w = tat + cost * p.T - p.burst * p.T - now
-  elseif p.algo == 't' then
-    p.rate = p.limit / p.interval
-    local v = redis.call('HMGET', p.key, 'tokens', 'at')
-    local tokens = tonumber(v[1] or p.burst)
-    local at = tonumber(v[2] or now)
-    if now > at then tokens = math.min(p.burst, tokens + (now - at) * p.rate) end
-    p.tokens = tokens
-    w = (cost - tokens) / p.rate
-  else
-    local horizon = now - p.interval
-    local old = redis.call('ZRANGEBYSCORE', p.key, '-inf', horizon)
-    local used = tonumber(redis.call('GET', p.aux) or '0')
-    if #old > 0 then
-      for _, m in ipairs(old) do used = used - tonumber(string.match(m, '^(%d+):')) end
-      redis.call('ZREMRANGEBYSCORE', p.key, '-inf', horizon)
-      if used <= 0 then
-        used = 0
-        redis.call('DEL', p.aux)
-      else
-        redis.call('SET', p.aux, used, 'KEEPTTL')
+  local base = 2 + (i - 1) * 4
+  limits[i] = { algo = ARGV[base + 1], limit = tonumber(ARGV[base + 2]), interval = tonumber(ARGV[base + 3]),
+    burst = tonumber(ARGV[base + 4]) }
+end
+
+local function decide(kbase, cost, id)
+  local wait = 0
+  local plan = {}
+  for i = 1, n do
+    local l = limits[i]
+    local p = { key = KEYS[kbase + 2 * i - 1], aux = KEYS[kbase + 2 * i] }
+    local w = 0
+    if l.algo == 'g' then
+      p.T = l.interval / l.limit
+      local tat = tonumber(redis.call('GET', p.key) or '0')
+      if tat < now then tat = now end
+      p.tat = tat
+      w = tat + cost * p.T - l.burst * p.T - now
+    elseif l.algo == 't' then
+      p.rate = l.limit / l.interval
+      local v = redis.call('HMGET', p.key, 'tokens', 'at')
+      local tokens = tonumber(v[1] or l.burst)
+      local at = tonumber(v[2] or now)
+      if now > at then tokens = math.min(l.burst, tokens + (now - at) * p.rate) end
+      p.tokens = tokens
+      w = (cost - tokens) / p.rate
+    else
+      local horizon = now - l.interval
+      local old = redis.call('ZRANGEBYSCORE', p.key, '-inf', horizon)
+      local used = tonumber(redis.call('GET', p.aux) or '0')
+      if #old > 0 then
+        for _, member in ipairs(old) do used = used - tonumber(string.match(member, '^(%d+):')) end
+        redis.call('ZREMRANGEBYSCORE', p.key, '-inf', horizon)
+        if used <= 0 then
+          used = 0
+          redis.call('DEL', p.aux)
+        else
+          redis.call('SET', p.aux, used, 'KEEPTTL')
+        end
       end
-    end
-    p.used = used
-    local excess = used + cost - p.limit
-    if excess > 0 then
-      w = math.huge
-      local entries = redis.call('ZRANGE', p.key, 0, -1, 'WITHSCORES')
-      for j = 1, #entries, 2 do
-        excess = excess - tonumber(string.match(entries[j], '^(%d+):'))
-        if excess <= 0 then
-          w = tonumber(entries[j + 1]) + p.interval - now
-          break
+      p.used = used
+      local excess = used + cost - l.limit
+      if excess > 0 then
+        w = math.huge
+        local entries = redis.call('ZRANGE', p.key, 0, -1, 'WITHSCORES')
+        for j = 1, #entries, 2 do
+          excess = excess - tonumber(string.match(entries[j], '^(%d+):'))
+          if excess <= 0 then
+            w = tonumber(entries[j + 1]) + l.interval - now
+            break
+          end
         end
       end
     end
+    if w > EPS and w > wait then wait = w end
+    plan[i] = p
   end
-  if w > EPS and w > wait then wait = w end
-  plan[i] = p
+  local allowed = 0
+  if wait == 0 then allowed = 1 end
+  local remaining = math.huge
+  local limitOf = 0
+  local reset = 0
+  for i = 1, n do
+    local l = limits[i]
+    local p = plan[i]
+    local left
+    local full
+    if l.algo == 'g' then
+      local tat = p.tat
+      if allowed == 1 then
+        tat = tat + cost * p.T
+        redis.call('SET', p.key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
+      end
+      left = math.floor((l.burst * p.T - (tat - now)) / p.T + EPS)
+      full = tat - now
+    elseif l.algo == 't' then
+      local tokens = p.tokens
+      if allowed == 1 then
+        tokens = tokens - cost
+        redis.call('HSET', p.key, 'tokens', string.format('%.6f', tokens), 'at', string.format('%.3f', now))
+        redis.call('PEXPIRE', p.key, math.max(1, math.ceil((l.burst - tokens) / p.rate)))
+      end
+      left = math.floor(tokens + EPS)
+      full = (l.burst - tokens) / p.rate
+    else
+      local used = p.used
+      if allowed == 1 then
+        used = used + cost
+        redis.call('ZADD', p.key, string.format('%.3f', now), cost .. ':' .. id)
+        redis.call('SET', p.aux, used, 'PX', math.ceil(l.interval) + 1)
+        redis.call('PEXPIRE', p.key, math.ceil(l.interval) + 1)
+      end
+      left = l.limit - used
+      local newest = redis.call('ZRANGE', p.key, -1, -1, 'WITHSCORES')
+      full = 0
+      if newest[2] then full = tonumber(newest[2]) + l.interval - now end
+    end
+    if left < remaining then
+      remaining = left
+      limitOf = l.limit
+      reset = full
+    end
+  end
+  return allowed, string.format('%.3f', wait), remaining, limitOf, string.format('%.3f', reset)
 end
-local allowed = 0
-if wait == 0 then allowed = 1 end
-local remaining = math.huge
-local limitOf = 0
-local reset = 0
-for i = 1, n do
-  local p = plan[i]
-  local left
-  local full
-  if p.algo == 'g' then
-    local tat = p.tat
-    if allowed == 1 then
-      tat = tat + cost * p.T
-      redis.call('SET', p.key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
-    end
-    left = math.floor((p.burst * p.T - (tat - now)) / p.T + EPS)
-    full = tat - now
-  elseif p.algo == 't' then
-    local tokens = p.tokens
-    if allowed == 1 then
-      tokens = tokens - cost
-      redis.call('HSET', p.key, 'tokens', string.format('%.6f', tokens), 'at', string.format('%.3f', now))
-      redis.call('PEXPIRE', p.key, math.max(1, math.ceil((p.burst - tokens) / p.rate)))
-    end
-    left = math.floor(tokens + EPS)
-    full = (p.burst - tokens) / p.rate
-  else
-    local used = p.used
-    if allowed == 1 then
-      used = used + cost
-      redis.call('ZADD', p.key, string.format('%.3f', now), cost .. ':' .. id)
-      redis.call('SET', p.aux, used, 'PX', math.ceil(p.interval) + 1)
-      redis.call('PEXPIRE', p.key, math.ceil(p.interval) + 1)
-    end
-    left = p.limit - used
-    local newest = redis.call('ZRANGE', p.key, -1, -1, 'WITHSCORES')
-    full = 0
-    if newest[2] then full = tonumber(newest[2]) + p.interval - now end
-  end
-  if left < remaining then
-    remaining = left
-    limitOf = p.limit
-    reset = full
-  end
+
+local out = {}
+local first = 2 + 4 * n
+for r = 1, m do
+  local allowed, wait, remaining, limitOf, reset =
+    decide((r - 1) * 2 * n, tonumber(ARGV[first + 2 * r - 1]), ARGV[first + 2 * r])
+  out[#out + 1] = allowed
+  out[#out + 1] = wait
+  out[#out + 1] = remaining
+  out[#out + 1] = limitOf
+  out[#out + 1] = reset
 end
-return { allowed, string.format('%.3f', wait), remaining, limitOf, string.format('%.3f', reset) }
+return out
 `;
 
 /**
