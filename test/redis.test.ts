@@ -290,6 +290,23 @@ describe('RedisSemaphore', () => {
     await sem.close();
   }, 10_000);
 
+  it("run: the work sees the caller's abort, and no listener outlives the call", async () => {
+    const sem = new RedisSemaphore({ client: io, name: unique(), permits: 1 });
+    const controller = new AbortController();
+    const reason = await sem.run(
+      async ({ signal }) => {
+        queueMicrotask(() => controller.abort(new Error('caller gave up')));
+        await once(signal, 'abort');
+        return (signal.reason as Error).message;
+      },
+      { signal: controller.signal },
+    );
+    expect(reason).toBe('caller gave up');
+    expect(abortListeners(controller.signal)).toBe(0);
+    expect(await sem.holders()).toBe(0);
+    await sem.close();
+  });
+
   it('abort and timeout leave the Redis-side queue', async () => {
     const name = unique();
     const sem = new RedisSemaphore({ client: io, name, permits: 1 });

@@ -118,7 +118,7 @@ class KeyQueue {
  * that timed out on the client may still have been applied by the server: it
  * then counts against the limit without being admitted (never the reverse).
  */
-export class RedisRateLimiter {
+export class RedisRateLimiter implements AsyncDisposable {
   readonly #redis;
   readonly #limits: readonly NormalizedLimit[];
   readonly #keyPrefix: string;
@@ -289,6 +289,10 @@ export class RedisRateLimiter {
       }
     }
     return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   async #pump(key: RateKey | undefined, queue: KeyQueue): Promise<void> {

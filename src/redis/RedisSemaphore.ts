@@ -161,7 +161,8 @@ export class RedisSemaphore implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #keys: { holders: string; queue: string; waits: string; ticket: string; fence: string };
   readonly #channel: string;
-  readonly #waiters: Waiter[] = [];
+  /** Waiting callers of this process, in arrival order. */
+  readonly #waiters = new Set<Waiter>();
   readonly #leases = new Set<RedisLease>();
   #unsubscribe: Promise<() => Promise<void>> | undefined = undefined;
   #round: Promise<void> | undefined = undefined;
@@ -212,7 +213,7 @@ export class RedisSemaphore implements AsyncDisposable {
   stats(): RedisSemaphoreStats {
     return {
       held: this.#leases.size,
-      waiting: this.#waiters.length,
+      waiting: this.#waiters.size,
       acquired: this.#acquired,
       lost: this.#lost,
       timedOut: this.#timedOut,
@@ -271,7 +272,7 @@ export class RedisSemaphore implements AsyncDisposable {
     }
     return new Promise<RedisLease>((resolve, reject) => {
       const waiter = new Waiter(id, signal, resolve, reject);
-      this.#waiters.push(waiter);
+      this.#waiters.add(waiter);
       if (signal !== undefined) {
         waiter.onAbort = () => {
           this.#aborted++;
@@ -286,7 +287,7 @@ export class RedisSemaphore implements AsyncDisposable {
           this.#leave(
             waiter,
             new TimeoutError(
-              `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.length} waiting here)`,
+              `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.size} waiting here)`,
             ),
           );
         }, timeout);
@@ -307,10 +308,26 @@ export class RedisSemaphore implements AsyncDisposable {
   async run<T>(fn: (context: LeaseContext) => T | PromiseLike<T>, options?: RedisSemaphoreAcquireOptions): Promise<T> {
     checkFunction('fn', fn);
     const lease = await this.acquire(options);
+    const outer = options?.signal;
+    if (outer === undefined) {
+      try {
+        return await fn({ signal: lease.signal, token: lease.token });
+      } finally {
+        await lease.release();
+      }
+    }
+    // One signal for the work: aborts when the caller's does or the lease is lost.
+    // (Listeners, not AbortSignal.any, so nothing outlives the call on the caller's signal.)
+    const controller = new AbortController();
+    const forward = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+    outer.addEventListener('abort', forward);
+    lease.signal.addEventListener('abort', forward);
+    if (outer.aborted) controller.abort(outer.reason);
     try {
-      const signal = options?.signal === undefined ? lease.signal : AbortSignal.any([lease.signal, options.signal]);
-      return await fn({ signal, token: lease.token });
+      return await fn({ signal: controller.signal, token: lease.token });
     } finally {
+      outer.removeEventListener('abort', forward);
+      lease.signal.removeEventListener('abort', forward);
       await lease.release();
     }
   }
@@ -338,7 +355,7 @@ export class RedisSemaphore implements AsyncDisposable {
 
   #wake(): void {
     this.#wakes++;
-    if (this.#waiters.length > 0) void this.#runRound();
+    if (this.#waiters.size > 0) void this.#runRound();
   }
 
   #schedule(ms: number): void {
@@ -362,7 +379,7 @@ export class RedisSemaphore implements AsyncDisposable {
       do {
         this.#again = false;
         let next = this.#waitTtlMs / 3;
-        const waiters = this.#waiters.filter((w) => !w.done);
+        const waiters = [...this.#waiters];
         const results = await Promise.allSettled(waiters.map((w) => this.#attemptRaw(w.id, 'wait')));
         results.forEach((result, i) => {
           const waiter = waiters[i] as Waiter;
@@ -380,8 +397,8 @@ export class RedisSemaphore implements AsyncDisposable {
             waiter.resolve(reply.lease);
           } else next = Math.min(next, reply.hint);
         });
-        if (this.#waiters.length > 0 && !this.#closed) this.#schedule(next);
-      } while (this.#again && this.#waiters.length > 0);
+        if (this.#waiters.size > 0 && !this.#closed) this.#schedule(next);
+      } while (this.#again && this.#waiters.size > 0);
     })().finally(() => {
       this.#round = undefined;
     });
@@ -463,21 +480,22 @@ export class RedisSemaphore implements AsyncDisposable {
   #leave(waiter: Waiter, error: unknown, tellRedis = true): void {
     if (waiter.done) return;
     this.#settle(waiter);
-    if (error instanceof BackendUnavailableError) this.#unavailable++;
     waiter.reject(error);
-    if (tellRedis) {
-      void this.#call('a cancel', () =>
-        cancelScript.run(this.#redis, [this.#keys.queue, this.#keys.waits], [waiter.id, this.#channel]),
-      ).catch(() => {
-        // Its queue entry expires by itself after waitTtlMs.
-      });
-    }
+    if (tellRedis) this.#cancelRemote(waiter.id);
+  }
+
+  /** Leave the Redis-side queue (and wake the others); best effort. */
+  #cancelRemote(id: string): void {
+    void this.#call('a cancel', () =>
+      cancelScript.run(this.#redis, [this.#keys.queue, this.#keys.waits], [id, this.#channel]),
+    ).catch(() => {
+      // Unreachable: the queue entry expires by itself after waitTtlMs.
+    });
   }
 
   #settle(waiter: Waiter): void {
     waiter.done = true;
-    const index = this.#waiters.indexOf(waiter);
-    if (index >= 0) this.#waiters.splice(index, 1);
+    this.#waiters.delete(waiter);
     if (waiter.onAbort !== undefined) {
       (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
       waiter.onAbort = undefined;
@@ -486,7 +504,7 @@ export class RedisSemaphore implements AsyncDisposable {
       this.#clock.clearTimeout(waiter.timer);
       waiter.timer = undefined;
     }
-    if (this.#waiters.length === 0) {
+    if (this.#waiters.size === 0) {
       this.#clock.clearTimeout(this.#roundTimer);
       this.#roundTimer = undefined;
     }
