@@ -82,3 +82,20 @@ export function maxWeight(limits: readonly NormalizedLimit[]): number {
   for (const l of limits) max = Math.min(max, l.algorithm === 'sliding-window' ? l.limit : l.burst);
   return max;
 }
+
+/** A call's weight: an integer from 1 to `max` (more could never be admitted). */
+export function checkRateWeight(weight: unknown, max: number): number {
+  checkCount('weight', weight, 1, false);
+  if ((weight as number) > max) {
+    throw new RangeError(
+      `Expected \`weight\` to be at most ${max} (the smallest burst of the limits), got ${show(weight)}`,
+    );
+  }
+  return weight as number;
+}
+
+/** A key of a keyed limit: a string or a number (or none). */
+export function checkRateKey(key: unknown): string | number | undefined {
+  if (key === undefined || typeof key === 'string' || typeof key === 'number') return key;
+  throw new TypeError(`Expected \`key\` to be a string or a number, got ${show(key)}`);
+}

@@ -5,7 +5,14 @@ import { Permit, type PermitOwner } from '../core/Permit.js';
 import type { RunContext } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
-import { maxWeight, type NormalizedLimit, normalizeLimits, type RateLimit } from './RateLimit.js';
+import {
+  checkRateKey,
+  checkRateWeight,
+  maxWeight,
+  type NormalizedLimit,
+  normalizeLimits,
+  type RateLimit,
+} from './RateLimit.js';
 import { type Rule, ruleFor } from './Rule.js';
 
 /** A key of a keyed limit: one independent set of limits per distinct key. */
@@ -519,18 +526,11 @@ export class RateLimiter {
   }
 
   #checkWeight(weight: unknown): number {
-    checkCount('weight', weight, 1, false);
-    if ((weight as number) > this.#maxWeight) {
-      throw new RangeError(
-        `Expected \`weight\` to be at most ${this.#maxWeight} (the smallest burst of the limits), got ${show(weight)}`,
-      );
-    }
-    return weight as number;
+    return checkRateWeight(weight, this.#maxWeight);
   }
 
   #checkKey(key: unknown): RateKey | undefined {
-    if (key === undefined || typeof key === 'string' || typeof key === 'number') return key;
-    throw new TypeError(`Expected \`key\` to be a string or a number, got ${show(key)}`);
+    return checkRateKey(key);
   }
 
   #keyText(key: RateKey | undefined): string {

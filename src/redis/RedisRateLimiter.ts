@@ -6,7 +6,14 @@ import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
 import type { RunContext } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { maxWeight, type NormalizedLimit, normalizeLimits, type RateLimit } from '../rate/RateLimit.js';
+import {
+  checkRateKey,
+  checkRateWeight,
+  maxWeight,
+  type NormalizedLimit,
+  normalizeLimits,
+  type RateLimit,
+} from '../rate/RateLimit.js';
 import {
   type RateAcquireOptions,
   type RateDecision,
@@ -217,7 +224,7 @@ export class RedisRateLimiter implements AsyncDisposable {
    */
   consume(options?: RateTryOptions): Promise<RateDecision> {
     const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
-    const key = options === undefined ? undefined : checkKey(options.key);
+    const key = options === undefined ? undefined : checkRateKey(options.key);
     if (this.#closed) return Promise.reject(new ClosedError('Rate limiter is closed'));
     return this.#decide(key, cost);
   }
@@ -225,7 +232,7 @@ export class RedisRateLimiter implements AsyncDisposable {
   /** Admission now, or `undefined` (also when calls of this process wait on the key: no queue jumping). */
   async tryAcquire(options?: RateTryOptions): Promise<Permit | undefined> {
     const cost = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
-    const key = options === undefined ? undefined : checkKey(options.key);
+    const key = options === undefined ? undefined : checkRateKey(options.key);
     if (this.#closed || this.#queues.has(key)) return undefined;
     const decision = await this.#decide(key, cost);
     return decision.allowed ? new Permit(NO_OWNER, cost) : undefined;
@@ -238,7 +245,7 @@ export class RedisRateLimiter implements AsyncDisposable {
     let timeout = Number.POSITIVE_INFINITY;
     let signal: AbortSignal | undefined;
     if (options !== undefined) {
-      key = checkKey(options.key);
+      key = checkRateKey(options.key);
       if (options.weight !== undefined) cost = this.#checkWeight(options.weight);
       if (options.timeout !== undefined) timeout = checkMs('timeout', options.timeout);
       signal = checkSignal('signal', options.signal);
@@ -443,19 +450,8 @@ export class RedisRateLimiter implements AsyncDisposable {
   }
 
   #checkWeight(weight: unknown): number {
-    checkCount('weight', weight, 1, false);
-    if ((weight as number) > this.#maxWeight) {
-      throw new RangeError(
-        `Expected \`weight\` to be at most ${this.#maxWeight} (the smallest burst of the limits), got ${show(weight)}`,
-      );
-    }
-    return weight as number;
+    return checkRateWeight(weight, this.#maxWeight);
   }
-}
-
-function checkKey(key: unknown): RateKey | undefined {
-  if (key === undefined || typeof key === 'string' || typeof key === 'number') return key;
-  throw new TypeError(`Expected \`key\` to be a string or a number, got ${show(key)}`);
 }
 
 /** A {@link RedisRateLimiter} bound to one key. */
