@@ -2,6 +2,7 @@
 export { type Clock, systemClock } from './core/clock.js';
 export {
   BackendUnavailableError,
+  CircuitOpenError,
   ClearedError,
   ClosedError,
   LeaseLostError,
@@ -32,6 +33,60 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
+export {
+  type Backoff,
+  type BackoffContext,
+  constantBackoff,
+  type ExponentialBackoffOptions,
+  exponentialBackoff,
+  type Jitter,
+} from './policy/backoff.js';
+export {
+  type BreakerStrategy,
+  type CallOutcome,
+  consecutiveFailures,
+  countWindow,
+  type RateThresholds,
+  timeWindow,
+} from './policy/breakers.js';
+export { type BulkheadOptions, BulkheadPolicy, bulkhead } from './policy/bulkhead.js';
+export {
+  type CircuitBreakerEvents,
+  type CircuitBreakerOptions,
+  CircuitBreakerPolicy,
+  type CircuitBreakerStats,
+  type CircuitSnapshot,
+  type CircuitState,
+  circuitBreaker,
+} from './policy/CircuitBreaker.js';
+export { type FallbackOptions, FallbackPolicy, fallback } from './policy/fallback.js';
+export { type HedgeEvents, HedgeLostError, type HedgeOptions, HedgePolicy, hedge } from './policy/hedge.js';
+export {
+  asPolicy,
+  type ExecuteOptions,
+  type Layer,
+  type Policy,
+  type PolicyContext,
+  pipeline,
+  type RunLimiter,
+  type Work,
+} from './policy/Policy.js';
+export { RetryBudget, type RetryBudgetOptions } from './policy/RetryBudget.js';
+export {
+  type RetryEvents,
+  type RetryOptions,
+  RetryPolicy,
+  type RetryStats,
+  readRetryAfter,
+  retry,
+} from './policy/retry.js';
+export {
+  type TimeoutEvents,
+  type TimeoutOptions,
+  TimeoutPolicy,
+  type TimeoutStats,
+  timeout,
+} from './policy/timeout.js';
 export type { NormalizedLimit, RateAlgorithm, RateLimit } from './rate/RateLimit.js';
 export {
   KeyedRateLimiter,

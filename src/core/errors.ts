@@ -15,7 +15,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CLOSED'
   | 'SLUICE_CLEARED'
   | 'SLUICE_BACKEND_UNAVAILABLE'
-  | 'SLUICE_LEASE_LOST';
+  | 'SLUICE_LEASE_LOST'
+  | 'SLUICE_CIRCUIT_OPEN';
 
 export class SluiceError extends Error {
   /** The stable machine-readable code, e.g. `SLUICE_TIMEOUT`. */
@@ -98,5 +99,20 @@ export class LeaseLostError extends SluiceError {
   override readonly name = 'LeaseLostError';
   constructor(message: string, options?: ErrorOptions) {
     super('SLUICE_LEASE_LOST', message, options);
+  }
+}
+
+/**
+ * A circuit breaker refused the call: it is open (or half-open with its probes
+ * in flight, or isolated by hand). Code `SLUICE_CIRCUIT_OPEN`.
+ */
+export class CircuitOpenError extends SluiceError {
+  static readonly errorCode = 'SLUICE_CIRCUIT_OPEN';
+  override readonly name = 'CircuitOpenError';
+  /** Ms until the breaker lets a probe through (Infinity while isolated). */
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
+    super('SLUICE_CIRCUIT_OPEN', message, options);
+    this.retryAfterMs = retryAfterMs;
   }
 }

@@ -1,0 +1,250 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { CircuitOpenError } from '../core/errors.js';
+import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
+import type { Backoff } from './backoff.js';
+import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
+import { Listeners } from './Listeners.js';
+import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
+
+export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+/** Options of {@link circuitBreaker}. */
+export interface CircuitBreakerOptions {
+  /** When a closed circuit opens. @default consecutiveFailures(5) */
+  readonly breaker?: BreakerStrategy;
+  /**
+   * How long the circuit stays open before letting probes through: a number
+   * of ms, or a backoff over the number of consecutive openings (so a
+   * downstream that stays down is probed less and less often). @default 10000
+   */
+  readonly openMs?: number | Backoff;
+  /** Calls let through while half-open; all must succeed to close. An integer >= 1. @default 1 */
+  readonly halfOpenProbes?: number;
+  /** Which errors count as failures. The caller's abort never does. @default every error */
+  readonly isFailure?: (error: unknown) => boolean;
+  /** State to start from (from `snapshot()`, e.g. saved across a restart). */
+  readonly initialState?: CircuitSnapshot;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** For a backing-off `openMs`. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** A serializable picture of a breaker (JSON-safe). */
+export interface CircuitSnapshot {
+  readonly state: CircuitState;
+  /** Ms the circuit still stays open (open state). */
+  readonly openForMs: number;
+  /** Openings in a row without a successful close. */
+  readonly openings: number;
+  readonly breaker: unknown;
+}
+
+export interface CircuitBreakerEvents extends Record<string, unknown> {
+  stateChange: { readonly from: CircuitState; readonly to: CircuitState };
+  /** A call was refused because the circuit is not closed. */
+  rejected: { readonly state: CircuitState };
+  success: { readonly durationMs: number };
+  failure: { readonly durationMs: number; readonly error: unknown };
+}
+
+export interface CircuitBreakerStats {
+  readonly state: CircuitState;
+  readonly calls: number;
+  readonly successes: number;
+  readonly failures: number;
+  readonly rejected: number;
+  readonly opened: number;
+}
+
+/**
+ * A circuit breaker: closed (calls pass and are counted), open (calls are
+ * refused at once with `CircuitOpenError` until `openMs` has passed),
+ * half-open (`halfOpenProbes` calls pass; all succeed: closed, one fails:
+ * open again, for longer if `openMs` is a backoff), isolated (open by hand
+ * until `reset()` or the handle of `isolate()` is disposed).
+ */
+export class CircuitBreakerPolicy implements Policy {
+  readonly #strategy: BreakerStrategy;
+  readonly #openMs: number | Backoff;
+  readonly #probes: number;
+  readonly #isFailure: (error: unknown) => boolean;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #listeners = new Listeners<CircuitBreakerEvents>();
+  #state: CircuitState = 'closed';
+  #openUntil = 0;
+  #openings = 0;
+  #lastOpenMs = 0;
+  #probesInFlight = 0;
+  #probeSuccesses = 0;
+  #calls = 0;
+  #successes = 0;
+  #failures = 0;
+  #rejected = 0;
+  #opened = 0;
+
+  constructor(options: CircuitBreakerOptions = {}) {
+    this.#strategy = options.breaker ?? consecutiveFailures(5);
+    const openMs = options.openMs ?? 10_000;
+    if (typeof openMs === 'function') this.#openMs = openMs;
+    else this.#openMs = checkMs('openMs', openMs);
+    this.#probes = checkCount('halfOpenProbes', options.halfOpenProbes ?? 1, 1, false);
+    if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
+    this.#isFailure = options.isFailure ?? (() => true);
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    if (options.initialState !== undefined) this.#restore(options.initialState);
+  }
+
+  get state(): CircuitState {
+    if (this.#state === 'open' && this.#clock.now() >= this.#openUntil) return 'half-open';
+    return this.#state;
+  }
+
+  on<K extends keyof CircuitBreakerEvents>(name: K, listener: (payload: CircuitBreakerEvents[K]) => void): () => void {
+    return this.#listeners.on(name, listener);
+  }
+
+  stats(): CircuitBreakerStats {
+    return {
+      state: this.state,
+      calls: this.#calls,
+      successes: this.#successes,
+      failures: this.#failures,
+      rejected: this.#rejected,
+      opened: this.#opened,
+    };
+  }
+
+  /** A JSON-safe picture of the breaker; pass it as `initialState` to restore it. */
+  snapshot(): CircuitSnapshot {
+    const state = this.#state === 'half-open' ? 'open' : this.#state; // probes in flight are not carried over
+    return {
+      state,
+      openForMs: state === 'open' ? Math.max(0, this.#openUntil - this.#clock.now()) : 0,
+      openings: this.#openings,
+      breaker: this.#strategy.snapshot(),
+    };
+  }
+
+  /** Open the circuit by hand until `reset()` or the returned function is called. */
+  isolate(): () => void {
+    this.#transition('isolated');
+    return () => {
+      if (this.#state === 'isolated') this.reset();
+    };
+  }
+
+  /** Close the circuit and forget its counts. */
+  reset(): void {
+    this.#strategy.reset();
+    this.#openings = 0;
+    this.#probesInFlight = 0;
+    this.#probeSuccesses = 0;
+    this.#transition('closed');
+  }
+
+  async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const now = this.#clock.now();
+    if (this.#state === 'open' && now >= this.#openUntil) this.#transition('half-open');
+    let probe = false;
+    if (this.#state === 'half-open' && this.#probesInFlight < this.#probes) {
+      probe = true;
+      this.#probesInFlight++;
+    } else if (this.#state !== 'closed') {
+      this.#rejected++;
+      const state = this.#state;
+      this.#listeners.emit('rejected', { state });
+      const retryAfterMs =
+        state === 'isolated' ? Number.POSITIVE_INFINITY : state === 'open' ? Math.ceil(this.#openUntil - now) : 0;
+      throw new CircuitOpenError(
+        state === 'isolated'
+          ? 'Circuit is isolated'
+          : state === 'open'
+            ? `Circuit is open (retry in ${retryAfterMs} ms)`
+            : `Circuit is half-open (${this.#probesInFlight}/${this.#probes} probes in flight)`,
+        retryAfterMs,
+      );
+    }
+    this.#calls++;
+    const started = now;
+    try {
+      const value = await invoke(fn, { signal, attempt: options?.attempt ?? 1 });
+      this.#record(false, started, probe, undefined);
+      return value;
+    } catch (error) {
+      const counts = !signal?.aborted && this.#isFailure(error);
+      if (counts) this.#record(true, started, probe, error);
+      else if (probe) this.#probesInFlight--;
+      throw error;
+    }
+  }
+
+  #record(failure: boolean, started: number, probe: boolean, error: unknown): void {
+    const now = this.#clock.now();
+    const durationMs = now - started;
+    if (failure) {
+      this.#failures++;
+      this.#listeners.emit('failure', { durationMs, error });
+    } else {
+      this.#successes++;
+      this.#listeners.emit('success', { durationMs });
+    }
+    if (probe) {
+      this.#probesInFlight--;
+      if (this.#state !== 'half-open') return; // reset or isolated meanwhile
+      if (failure) this.#open(now);
+      else if (++this.#probeSuccesses >= this.#probes) {
+        this.#strategy.reset();
+        this.#openings = 0;
+        this.#transition('closed');
+      }
+      return;
+    }
+    if (this.#state !== 'closed') return;
+    const slow = durationMs > this.#strategy.slowCallMs;
+    if (this.#strategy.record({ failure, slow }, now)) this.#open(now);
+  }
+
+  #open(now: number): void {
+    this.#openings++;
+    const openMs =
+      typeof this.#openMs === 'number'
+        ? this.#openMs
+        : this.#openMs({ attempt: this.#openings, previousDelay: this.#lastOpenMs, random: this.#random });
+    this.#lastOpenMs = openMs;
+    this.#openUntil = now + openMs;
+    this.#opened++;
+    this.#transition('open');
+  }
+
+  #transition(to: CircuitState): void {
+    const from = this.#state;
+    if (to === 'half-open' || to === 'closed') {
+      this.#probesInFlight = 0;
+      this.#probeSuccesses = 0;
+    }
+    if (from === to) return;
+    this.#state = to;
+    this.#listeners.emit('stateChange', { from, to });
+  }
+
+  #restore(snapshot: CircuitSnapshot): void {
+    const states: CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
+    if (typeof snapshot !== 'object' || snapshot === null || !states.includes(snapshot.state)) {
+      throw new TypeError(`Expected \`initialState\` to be a snapshot from \`snapshot()\`, got ${show(snapshot)}`);
+    }
+    this.#strategy.restore(snapshot.breaker);
+    this.#openings = snapshot.openings;
+    this.#state = snapshot.state === 'half-open' ? 'open' : snapshot.state;
+    this.#openUntil = this.#clock.now() + snapshot.openForMs;
+  }
+}
+
+/** A circuit breaker: `circuitBreaker({ breaker: countWindow({ size: 20 }), openMs: 30_000 })`. */
+export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreakerPolicy {
+  return new CircuitBreakerPolicy(options);
+}

@@ -1,0 +1,98 @@
+import { checkFunction, show } from '../core/validate.js';
+
+/** What each layer of a policy passes to the next, and finally to the work. */
+export interface PolicyContext {
+  /** Aborts when the caller's signal does, or when a layer gives up (timeout, hedge lost). */
+  readonly signal: AbortSignal | undefined;
+  /** 1 for the first attempt; a retry layer counts its attempts here. */
+  readonly attempt: number;
+}
+
+/** The work a policy runs. */
+export type Work<T> = (context: PolicyContext) => T | PromiseLike<T>;
+
+/** Options of `execute`. */
+export interface ExecuteOptions {
+  /** Abort the call: waiting stops, the work's signal aborts, the promise rejects with the reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** The attempt number to report to the work (set by an outer retry). @default 1 */
+  readonly attempt?: number;
+}
+
+/** A resilience policy: runs work under some rule (a timeout, retries, a breaker, ...). */
+export interface Policy {
+  execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T>;
+}
+
+/**
+ * Any admission limiter of this package (`Semaphore`, `limit()`, `RateLimiter`,
+ * `RedisRateLimiter`, `RedisSemaphore`, ...): it has `run(fn, { signal })`.
+ */
+export interface RunLimiter {
+  run<T>(
+    fn: (context: { readonly signal: AbortSignal | undefined }) => T | PromiseLike<T>,
+    options?: { readonly signal?: AbortSignal | undefined },
+  ): Promise<T>;
+}
+
+/** A layer of a pipeline: a policy, or a limiter (admission is then a layer too). */
+export type Layer = Policy | RunLimiter;
+
+function isPolicy(layer: unknown): layer is Policy {
+  return typeof layer === 'object' && layer !== null && typeof (layer as Policy).execute === 'function';
+}
+
+/** Use a limiter as a policy layer: the work runs once the limiter admits it. */
+export function asPolicy(layer: Layer): Policy {
+  if (isPolicy(layer)) return layer;
+  if (typeof layer === 'object' && layer !== null && typeof (layer as RunLimiter).run === 'function') {
+    const limiter = layer as RunLimiter;
+    return {
+      execute: (fn, options) => {
+        const attempt = options?.attempt ?? 1;
+        const outer = options?.signal;
+        return limiter.run(({ signal }) => fn({ signal: signal ?? outer, attempt }), { signal: outer });
+      },
+    };
+  }
+  throw new TypeError(
+    `Expected a layer to be a policy (with \`execute\`) or a limiter (with \`run\`), got ${show(layer)}`,
+  );
+}
+
+/**
+ * Compose layers, outermost first: `pipeline(timeout(5000), retry(...),
+ * circuitBreaker(...), bulkhead(...))` runs the work inside the bulkhead,
+ * inside the breaker, retried, all under one 5 s deadline. Each layer receives
+ * `{ signal, attempt }` from the one outside it, so the caller's signal (and a
+ * timeout's) reaches the innermost work.
+ */
+export function pipeline(...layers: Layer[]): Policy {
+  const policies = layers.map(asPolicy);
+  const run = <T>(index: number, fn: Work<T>, context: PolicyContext): Promise<T> => {
+    const policy = policies[index];
+    if (policy === undefined) {
+      try {
+        return Promise.resolve(fn(context));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return policy.execute((inner) => run(index + 1, fn, inner), context);
+  };
+  return {
+    execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+      checkFunction('fn', fn);
+      return run(0, fn, { signal: options?.signal, attempt: options?.attempt ?? 1 });
+    },
+  };
+}
+
+/** Call the work, turning a synchronous throw into a rejection. Internal. */
+export function invoke<T>(fn: Work<T>, context: PolicyContext): Promise<T> {
+  try {
+    return Promise.resolve(fn(context));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,0 +1,103 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { checkFiniteNumber, checkMs, show } from '../core/validate.js';
+
+/** Options of {@link RetryBudget}. */
+export interface RetryBudgetOptions {
+  /**
+   * Retries allowed per call made, over the window: 0.1 lets a failing
+   * downstream see at most 1.1x the normal number of calls. A number >= 0.
+   * @default 0.1
+   */
+  readonly ratio?: number;
+  /**
+   * Retries always allowed per second whatever the traffic, so that a quiet
+   * service can still retry. A number >= 0. @default 10
+   */
+  readonly minPerSecond?: number;
+  /** The window calls and retries are counted over. A finite number of ms > 0. @default 10000 */
+  readonly windowMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+const BUCKETS = 10;
+
+/**
+ * A retry budget (as in Finagle): retries are allowed while, over the last
+ * `windowMs`, retries < `ratio` x calls + `minPerSecond` x window seconds.
+ * Share one budget between the retry policies that call the same downstream
+ * (one per downstream for "per key"); it bounds the extra load retries can
+ * put on it when it is weakest, which `maxAttempts` alone does not.
+ *
+ * Counts are kept in 10 buckets of `windowMs / 10`: O(1) memory and time.
+ */
+export class RetryBudget {
+  readonly ratio: number;
+  readonly #reserve: number;
+  readonly #bucketMs: number;
+  readonly #clock: Clock;
+  readonly #calls = new Float64Array(BUCKETS);
+  readonly #retries = new Float64Array(BUCKETS);
+  #bucket = 0;
+  #bucketStart: number;
+  #callsSum = 0;
+  #retriesSum = 0;
+  #refused = 0;
+
+  constructor(options: RetryBudgetOptions = {}) {
+    this.ratio = nonNegative('ratio', options.ratio ?? 0.1);
+    const minPerSecond = nonNegative('minPerSecond', options.minPerSecond ?? 10);
+    const windowMs = checkMs('windowMs', options.windowMs ?? 10_000, false);
+    if (windowMs === 0)
+      throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
+    this.#reserve = (minPerSecond * windowMs) / 1000;
+    this.#bucketMs = windowMs / BUCKETS;
+    this.#clock = options.clock ?? systemClock;
+    this.#bucketStart = this.#clock.now();
+  }
+
+  /** Count one call (a first attempt). Retry policies call this for you. */
+  recordCall(): void {
+    this.#rotate();
+    this.#calls[this.#bucket] = (this.#calls[this.#bucket] as number) + 1;
+    this.#callsSum++;
+  }
+
+  /** Take one retry from the budget if there is one. */
+  tryRetry(): boolean {
+    this.#rotate();
+    if (this.#retriesSum + 1 > this.ratio * this.#callsSum + this.#reserve) {
+      this.#refused++;
+      return false;
+    }
+    this.#retries[this.#bucket] = (this.#retries[this.#bucket] as number) + 1;
+    this.#retriesSum++;
+    return true;
+  }
+
+  stats(): { readonly calls: number; readonly retries: number; readonly refused: number } {
+    this.#rotate();
+    return { calls: this.#callsSum, retries: this.#retriesSum, refused: this.#refused };
+  }
+
+  #rotate(): void {
+    const now = this.#clock.now();
+    let steps = Math.floor((now - this.#bucketStart) / this.#bucketMs);
+    if (steps <= 0) return;
+    this.#bucketStart += steps * this.#bucketMs;
+    if (steps > BUCKETS) steps = BUCKETS;
+    for (let i = 0; i < steps; i++) {
+      this.#bucket = (this.#bucket + 1) % BUCKETS;
+      this.#callsSum -= this.#calls[this.#bucket] as number;
+      this.#retriesSum -= this.#retries[this.#bucket] as number;
+      this.#calls[this.#bucket] = 0;
+      this.#retries[this.#bucket] = 0;
+    }
+  }
+}
+
+function nonNegative(name: string, value: unknown): number {
+  const n = checkFiniteNumber(name, value);
+  if (n < 0) throw new RangeError(`Expected \`${name}\` to be a finite number >= 0, got ${show(n)}`);
+  return n;
+}
