@@ -43,7 +43,6 @@ export {
 } from './policy/backoff.js';
 export {
   type BreakerStrategy,
-  type CallOutcome,
   consecutiveFailures,
   countWindow,
   type RateThresholds,

@@ -23,7 +23,10 @@ import {
 import { abortListeners, flush, track, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
-afterEach(() => {
+afterEach(async () => {
+  // A timeout policy's one timer may still be armed (not keeping the process
+  // alive) until its last deadline; once it fires, nothing may be left.
+  await vi.runOnlyPendingTimersAsync();
   expect(vi.getTimerCount()).toBe(0);
   vi.useRealTimers();
 });

@@ -4,7 +4,7 @@ import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
 import type { Backoff } from './backoff.js';
 import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
 import { Listeners } from './Listeners.js';
-import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
+import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
 
@@ -145,58 +145,70 @@ export class CircuitBreakerPolicy implements Policy {
     this.#transition('closed');
   }
 
-  async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
-    const signal = options?.signal;
-    signal?.throwIfAborted();
-    const now = this.#clock.now();
-    if (this.#state === 'open' && now >= this.#openUntil) this.#transition('half-open');
+  execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
     let probe = false;
-    if (this.#state === 'half-open' && this.#probesInFlight < this.#probes) {
-      probe = true;
-      this.#probesInFlight++;
-    } else if (this.#state !== 'closed') {
-      this.#rejected++;
-      const state = this.#state;
-      this.#listeners.emit('rejected', { state });
-      const retryAfterMs =
-        state === 'isolated' ? Number.POSITIVE_INFINITY : state === 'open' ? Math.ceil(this.#openUntil - now) : 0;
-      throw new CircuitOpenError(
-        state === 'isolated'
-          ? 'Circuit is isolated'
-          : state === 'open'
-            ? `Circuit is open (retry in ${retryAfterMs} ms)`
-            : `Circuit is half-open (${this.#probesInFlight}/${this.#probes} probes in flight)`,
-        retryAfterMs,
-      );
+    if (this.#state !== 'closed') {
+      const now = this.#clock.now();
+      if (this.#state === 'open' && now >= this.#openUntil) this.#transition('half-open');
+      if ((this.#state as CircuitState) === 'half-open' && this.#probesInFlight < this.#probes) {
+        probe = true;
+        this.#probesInFlight++;
+      } else {
+        return Promise.reject(this.#refuse(now));
+      }
     }
     this.#calls++;
-    const started = now;
-    try {
-      const value = await invoke(fn, { signal, attempt: options?.attempt ?? 1 });
-      this.#record(false, started, probe, undefined);
-      return value;
-    } catch (error) {
-      const counts = !signal?.aborted && this.#isFailure(error);
-      if (counts) this.#record(true, started, probe, error);
-      else if (probe) this.#probesInFlight--;
-      throw error;
-    }
+    // The clock is read only when something needs a duration or the time.
+    const strategy = this.#strategy;
+    const timed =
+      strategy.usesTime ||
+      strategy.slowCallMs !== Number.POSITIVE_INFINITY ||
+      this.#listeners.has('success') ||
+      this.#listeners.has('failure');
+    const started = timed ? this.#clock.now() : 0;
+    return invoke(fn, contextOf(options)).then(
+      (value) => {
+        this.#record(false, timed, started, probe, undefined);
+        return value;
+      },
+      (error: unknown) => {
+        if (!options?.signal?.aborted && this.#isFailure(error)) this.#record(true, timed, started, probe, error);
+        else if (probe) this.#probesInFlight--;
+        throw error;
+      },
+    );
   }
 
-  #record(failure: boolean, started: number, probe: boolean, error: unknown): void {
-    const now = this.#clock.now();
+  #refuse(now: number): CircuitOpenError {
+    this.#rejected++;
+    const state = this.#state;
+    if (this.#listeners.has('rejected')) this.#listeners.emit('rejected', { state });
+    const retryAfterMs =
+      state === 'isolated' ? Number.POSITIVE_INFINITY : state === 'open' ? Math.ceil(this.#openUntil - now) : 0;
+    return new CircuitOpenError(
+      state === 'isolated'
+        ? 'Circuit is isolated'
+        : state === 'open'
+          ? `Circuit is open (retry in ${retryAfterMs} ms)`
+          : `Circuit is half-open (${this.#probesInFlight}/${this.#probes} probes in flight)`,
+      retryAfterMs,
+    );
+  }
+
+  #record(failure: boolean, timed: boolean, started: number, probe: boolean, error: unknown): void {
+    const now = timed ? this.#clock.now() : 0;
     const durationMs = now - started;
     if (failure) {
       this.#failures++;
-      this.#listeners.emit('failure', { durationMs, error });
+      if (this.#listeners.has('failure')) this.#listeners.emit('failure', { durationMs, error });
     } else {
       this.#successes++;
-      this.#listeners.emit('success', { durationMs });
+      if (this.#listeners.has('success')) this.#listeners.emit('success', { durationMs });
     }
     if (probe) {
       this.#probesInFlight--;
       if (this.#state !== 'half-open') return; // reset or isolated meanwhile
-      if (failure) this.#open(now);
+      if (failure) this.#open(this.#clock.now());
       else if (++this.#probeSuccesses >= this.#probes) {
         this.#strategy.reset();
         this.#openings = 0;
@@ -205,8 +217,9 @@ export class CircuitBreakerPolicy implements Policy {
       return;
     }
     if (this.#state !== 'closed') return;
-    const slow = durationMs > this.#strategy.slowCallMs;
-    if (this.#strategy.record({ failure, slow }, now)) this.#open(now);
+    if (this.#strategy.record(failure, durationMs > this.#strategy.slowCallMs, now)) {
+      this.#open(timed ? now : this.#clock.now());
+    }
   }
 
   #open(now: number): void {

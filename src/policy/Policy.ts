@@ -83,9 +83,32 @@ export function pipeline(...layers: Layer[]): Policy {
   return {
     execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
       checkFunction('fn', fn);
-      return run(0, fn, { signal: options?.signal, attempt: options?.attempt ?? 1 });
+      const signal = options?.signal;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return run(0, fn, { signal, attempt: options?.attempt ?? 1 });
     },
   };
+}
+
+/**
+ * The context to hand on: the one received when it is a full context (from an
+ * outer layer: handed on as it is, so a lazily created signal stays
+ * uncreated), or one built from the caller's options. Internal.
+ */
+export function contextOf(options: ExecuteOptions | undefined): PolicyContext {
+  if (options !== undefined && typeof options.attempt === 'number') return options as PolicyContext;
+  return { signal: options?.signal, attempt: 1 };
+}
+
+/** A retry's context for one attempt: the outer signal, read only when used. Internal. */
+export class AttemptContext implements PolicyContext {
+  constructor(
+    readonly parent: ExecuteOptions | undefined,
+    readonly attempt: number,
+  ) {}
+  get signal(): AbortSignal | undefined {
+    return this.parent?.signal;
+  }
 }
 
 /** Call the work, turning a synchronous throw into a rejection. Internal. */

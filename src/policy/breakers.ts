@@ -1,22 +1,18 @@
 import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
 
-/** The outcome of one call, as a breaker counts it. */
-export interface CallOutcome {
-  readonly failure: boolean;
-  readonly slow: boolean;
-}
-
 /** Decides from recent outcomes whether a closed circuit should open. */
 export interface BreakerStrategy {
-  /** Count an outcome at `now`; true when the circuit should open. */
-  record(outcome: CallOutcome, now: number): boolean;
+  /** Count a call's outcome at `now`; true when the circuit should open. */
+  record(failure: boolean, slow: boolean, now: number): boolean;
   /** Forget everything (on closing). */
   reset(): void;
   /** Serializable state. */
   snapshot(): unknown;
   restore(state: unknown): void;
-  /** Calls above which a slow call counts (Infinity: none is slow). */
+  /** A call slower than this counts as slow (Infinity: none is). */
   readonly slowCallMs: number;
+  /** Whether `record` needs the time (otherwise the breaker does not read the clock). */
+  readonly usesTime: boolean;
 }
 
 /** Open after `threshold` failures in a row. */
@@ -25,8 +21,9 @@ export function consecutiveFailures(threshold: number): BreakerStrategy {
   let run = 0;
   return {
     slowCallMs: Number.POSITIVE_INFINITY,
-    record(outcome) {
-      run = outcome.failure ? run + 1 : 0;
+    usesTime: false,
+    record(failure) {
+      run = failure ? run + 1 : 0;
       return run >= threshold;
     },
     reset() {
@@ -78,13 +75,14 @@ export function countWindow(options: RateThresholds & { readonly size: number })
   let slow = 0;
   return {
     slowCallMs: t.slowCallMs,
-    record(outcome) {
+    usesTime: false,
+    record(failure, isSlow) {
       if (count === size) {
         const old = ring[next] as number;
         failures -= old & 1;
         slow -= (old >> 1) & 1;
       } else count++;
-      const bits = (outcome.failure ? 1 : 0) | (outcome.slow ? 2 : 0);
+      const bits = (failure ? 1 : 0) | (isSlow ? 2 : 0);
       ring[next] = bits;
       next = (next + 1) % size;
       failures += bits & 1;
@@ -142,11 +140,12 @@ export function timeWindow(
   const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
   return {
     slowCallMs: t.slowCallMs,
-    record(outcome, now) {
+    usesTime: true,
+    record(failure, isSlow, now) {
       rotate(now);
       calls[current] = (calls[current] as number) + 1;
-      if (outcome.failure) fails[current] = (fails[current] as number) + 1;
-      if (outcome.slow) slows[current] = (slows[current] as number) + 1;
+      if (failure) fails[current] = (fails[current] as number) + 1;
+      if (isSlow) slows[current] = (slows[current] as number) + 1;
       const total = sum(calls);
       if (total < t.minimumCalls) return false;
       return sum(fails) / total >= t.failureRate || sum(slows) / total >= t.slowCallRate;

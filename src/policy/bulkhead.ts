@@ -1,7 +1,8 @@
 import { QueueFullError } from '../core/errors.js';
+import type { Permit } from '../core/Permit.js';
 import { Semaphore } from '../core/Semaphore.js';
 import { checkCount } from '../core/validate.js';
-import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
+import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 /** Options of {@link bulkhead}. */
 export interface BulkheadOptions {
@@ -31,21 +32,33 @@ export class BulkheadPolicy implements Policy {
     return { running: this.#semaphore.inUse, queued: this.#semaphore.waiting, rejected: this.#rejected };
   }
 
-  async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+  execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
     const sem = this.#semaphore;
+    // A free slot needs no signal (reading a lazily created one costs more than the rest).
+    const permit = sem.tryAcquire();
+    if (permit !== undefined) return this.#run(fn, options, permit);
     if (sem.available === 0 && sem.waiting >= this.#queue) {
       this.#rejected++;
-      throw new QueueFullError(
-        `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#queue} queued)`,
+      return Promise.reject(
+        new QueueFullError(
+          `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#queue} queued)`,
+        ),
       );
     }
-    const signal = options?.signal;
-    const permit = await sem.acquire({ signal });
-    try {
-      return await invoke(fn, { signal, attempt: options?.attempt ?? 1 });
-    } finally {
-      permit.release();
-    }
+    return sem.acquire({ signal: options?.signal }).then((waited) => this.#run(fn, options, waited));
+  }
+
+  #run<T>(fn: Work<T>, options: ExecuteOptions | undefined, permit: Permit): Promise<T> {
+    return invoke(fn, contextOf(options)).then(
+      (value) => {
+        permit.release();
+        return value;
+      },
+      (error: unknown) => {
+        permit.release();
+        throw error;
+      },
+    );
   }
 }
 

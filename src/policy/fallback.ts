@@ -1,5 +1,5 @@
 import { checkFunction } from '../core/validate.js';
-import { type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
+import { contextOf, type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
 
 /** Options of {@link fallback}. */
 export interface FallbackOptions {
@@ -33,7 +33,7 @@ export class FallbackPolicy<F> implements Policy {
 
   /** The fallback value stands in for the work's result: give one of the same type. */
   async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
-    const context: PolicyContext = { signal: options?.signal, attempt: options?.attempt ?? 1 };
+    const context = contextOf(options);
     try {
       return await invoke(fn, context);
     } catch (error) {

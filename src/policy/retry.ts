@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { checkCount, checkFunction, checkMs } from '../core/validate.js';
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { Listeners } from './Listeners.js';
-import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
+import { AttemptContext, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import type { RetryBudget } from './RetryBudget.js';
 import { sleep } from './sleep.js';
 
@@ -93,32 +93,51 @@ export class RetryPolicy implements Policy {
     return { calls: this.#calls, attempts: this.#attempts, retries: this.#retries, budgetRefused: this.#budgetRefused };
   }
 
-  async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
-    const signal = options?.signal;
-    signal?.throwIfAborted();
+  execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    // The signal is read only when needed (after a failure): see DeadlineContext.
     this.#calls++;
     this.#budget?.recordCall();
+    this.#attempts++;
+    // The first attempt, without the retry loop's machinery: most calls succeed.
+    return invoke(fn, new AttemptContext(options, 1)).then(
+      (value) =>
+        this.#retryOnResult === undefined || !this.#retryOnResult(value, 1)
+          ? value
+          : this.#again(fn, options, { ok: true, value }),
+      (error: unknown) => this.#again(fn, options, { ok: false, error }),
+    );
+  }
+
+  /** After attempt 1 did not settle it: decide, wait, try again. */
+  async #again<T>(
+    fn: Work<T>,
+    options: ExecuteOptions | undefined,
+    first: { ok: true; value: T } | { ok: false; error: unknown },
+  ): Promise<T> {
+    let outcome = first;
     let previousDelay = 0;
     for (let attempt = 1; ; attempt++) {
-      this.#attempts++;
-      let outcome: { ok: true; value: T } | { ok: false; error: unknown };
-      try {
-        outcome = { ok: true, value: await invoke(fn, { signal, attempt }) };
-      } catch (error) {
-        outcome = { ok: false, error };
+      if (attempt > 1) {
+        this.#attempts++;
+        try {
+          outcome = { ok: true, value: await invoke(fn, new AttemptContext(options, attempt)) };
+        } catch (error) {
+          outcome = { ok: false, error };
+        }
       }
       if (outcome.ok) {
         if (this.#retryOnResult === undefined || !this.#retryOnResult(outcome.value, attempt)) return outcome.value;
-      } else if (signal?.aborted) {
+      } else if (options?.signal?.aborted) {
         this.#giveUp(attempt, 'aborted');
         throw outcome.error;
       } else if (!this.#retryOn(outcome.error, attempt)) {
         this.#giveUp(attempt, 'not-retryable');
         throw outcome.error;
       }
+      const settled = outcome;
       const last = () => {
-        if (outcome.ok) return outcome.value;
-        throw outcome.error;
+        if (settled.ok) return settled.value;
+        throw settled.error;
       };
       if (attempt >= this.#maxAttempts) {
         this.#giveUp(attempt, 'attempts');
@@ -130,7 +149,7 @@ export class RetryPolicy implements Policy {
         return last();
       }
       let delay = this.#backoff({ attempt, previousDelay, random: this.#random });
-      const asked = outcome.ok ? undefined : this.#retryAfter(outcome.error);
+      const asked = settled.ok ? undefined : this.#retryAfter(settled.error);
       if (asked !== undefined && asked > delay) delay = asked;
       delay = Math.max(0, Math.min(delay, this.#maxDelay));
       previousDelay = delay;
@@ -138,10 +157,10 @@ export class RetryPolicy implements Policy {
       if (this.#listeners.has('retry')) {
         this.#listeners.emit(
           'retry',
-          outcome.ok ? { attempt, delay, result: outcome.value } : { attempt, delay, error: outcome.error },
+          settled.ok ? { attempt, delay, result: settled.value } : { attempt, delay, error: settled.error },
         );
       }
-      await sleep(this.#clock, delay, signal);
+      await sleep(this.#clock, delay, options?.signal);
     }
   }
 
