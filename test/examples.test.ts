@@ -36,6 +36,10 @@ describe('examples', () => {
       ],
     ],
     [
+      'pool-exhaustion.ts',
+      [/shared pool, timeout \+ naive retries/, /answered \(fresh or cached\): \d+\/150 without, 150\/150 with sluice/],
+    ],
+    [
       'redis-webhooks.ts',
       [
         /96 webhooks delivered by 3 processes/,
