@@ -16,6 +16,7 @@ import PQueue from 'p-queue';
 import compatPLimit from '../dist/compat/p-limit.js';
 import CompatPQueue from '../dist/compat/p-queue.js';
 import { limit, Mutex, Semaphore, TaskQueue } from '../dist/index.js';
+import { median } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -110,12 +111,6 @@ const mutexRunners: Record<string, Runner> = {
     return Promise.all(ids(n).map((i) => m.runExclusive(() => task(i))));
   },
 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 interface Row {
   name: string;
