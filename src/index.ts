@@ -86,6 +86,15 @@ export {
   type TimeoutStats,
   timeout,
 } from './policy/timeout.js';
+export {
+  type DestroyReason,
+  Pool,
+  type PoolAcquireOptions,
+  type PoolEvents,
+  PoolLease,
+  type PoolOptions,
+  type PoolStats,
+} from './pool/Pool.js';
 export type { NormalizedLimit, RateAlgorithm, RateLimit } from './rate/RateLimit.js';
 export {
   KeyedRateLimiter,
