@@ -20,6 +20,8 @@ const expectedExports = [
   'LeaseLostError',
   'Mutex',
   'Permit',
+  'Pool',
+  'PoolLease',
   'PriorityQueue',
   'QueueFullError',
   'RateLimiter',
