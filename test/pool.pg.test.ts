@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pool } from '../src/index.js';
+
+// Real PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test),
+// real pg.Client resources.
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+let admin: pg.Client;
+beforeAll(async () => {
+  admin = new pg.Client({ connectionString: DATABASE_URL });
+  await admin.connect();
+});
+afterAll(async () => {
+  await admin.end();
+});
+
+/** A pool of pg clients tagged with an application_name, so the test can find (and kill) their backends. */
+function pgPool(app: string) {
+  const broken = new WeakSet<pg.Client>();
+  const pool = new Pool<pg.Client>({
+    min: 2,
+    max: 5,
+    acquireTimeout: 10_000,
+    createTimeout: 5000,
+    validateAfterIdle: 0,
+    create: async () => {
+      const client = new pg.Client({ connectionString: DATABASE_URL, application_name: app });
+      // A killed backend surfaces as an 'error' event; without a listener it would crash the process.
+      client.on('error', () => broken.add(client));
+      await client.connect();
+      return client;
+    },
+    validate: async (client) => !broken.has(client),
+    destroy: async (client) => {
+      await client.end().catch(() => {});
+    },
+  });
+  const query = async (sql: string, values: unknown[] = []) => {
+    const lease = await pool.acquire();
+    try {
+      const result = await lease.resource.query(sql, values);
+      lease.release();
+      return result;
+    } catch (error) {
+      lease.release(error); // a failed connection is destroyed, not lent again
+      throw error;
+    }
+  };
+  return { pool, query };
+}
+
+const backends = async (app: string) =>
+  Number(
+    (await admin.query('SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0].n,
+  );
+
+describe('Pool with real pg clients', () => {
+  it('200 concurrent queries through 5 connections, with backends killed mid-run', async () => {
+    const app = `sluice-test-${randomUUID().slice(0, 8)}`;
+    const { pool, query } = pgPool(app);
+    let started = 0;
+    const killed: number[] = [];
+    const runs = Array.from({ length: 200 }, async (_, i) => {
+      started++;
+      const { rows } = await query('SELECT pg_sleep(0.005), $1::int AS i', [i]);
+      return rows[0].i as number;
+    });
+    // While the first ones run, kill every backend the pool has open.
+    while (pool.stats().borrowed < 5) await new Promise((resolve) => setImmediate(resolve));
+    const result = await admin.query(
+      'SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = $1',
+      [app],
+    );
+    for (const row of result.rows) if (row.ok) killed.push(row.pid);
+    const outcomes = await Promise.allSettled(runs);
+    expect(started).toBe(200);
+    expect(killed.length).toBeGreaterThanOrEqual(1);
+    const failures = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
+    const successes = outcomes.filter((o) => o.status === 'fulfilled');
+    expect(successes.length + failures.length).toBe(200);
+    // Only the queries that were on a killed connection fail, each with the driver's clear error.
+    expect(failures.length).toBeLessThanOrEqual(killed.length);
+    for (const error of failures) {
+      expect(String((error as Error).message)).toMatch(
+        /terminating connection due to administrator command|Connection terminated|not queryable/,
+      );
+    }
+    // The killed connections were destroyed and replaced; the pool works.
+    expect(pool.stats().destroyed).toBeGreaterThanOrEqual(failures.length);
+    const { rows } = await query('SELECT 42 AS answer');
+    expect(rows[0].answer).toBe(42);
+    expect(pool.stats().size).toBeLessThanOrEqual(5);
+    await pool.close({ timeout: 5000 });
+    expect(pool.stats()).toMatchObject({ size: 0, borrowed: 0 });
+    expect(pool.stats().destroyed).toBe(pool.stats().created);
+    expect(await backends(app)).toBe(0);
+  }, 60_000);
+
+  it('validation catches a connection killed while idle', async () => {
+    const app = `sluice-test-${randomUUID().slice(0, 8)}`;
+    const { pool, query } = pgPool(app);
+    await query('SELECT 1');
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+    // Give the driver the moment it needs to see the socket close.
+    while ((await backends(app)) > 0) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const { rows } = await query('SELECT 7 AS n');
+    expect(rows[0].n).toBe(7);
+    expect(pool.stats().destroyed).toBeGreaterThanOrEqual(1);
+    await pool.close();
+  }, 30_000);
+});
