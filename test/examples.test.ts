@@ -36,6 +36,14 @@ describe('examples', () => {
       ],
     ],
     [
+      'pg-pool.ts',
+      [
+        /100 queries, results 0 \.\. 198/,
+        /after a killed connection: ok=1, opened \d+, destroyed 1, at most 10/,
+        /closed: 0 connections left/,
+      ],
+    ],
+    [
       'pool-exhaustion.ts',
       [/shared pool, timeout \+ naive retries/, /answered \(fresh or cached\): \d+\/150 without, 150\/150 with sluice/],
     ],
