@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
@@ -755,14 +756,7 @@ export class Pool<T> implements AsyncDisposable {
   }
 
   #settle(waiter: Waiter<T>, outcome: PoolLease<T> | Promise<never>): void {
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
-    }
-    if (waiter.timer !== undefined) {
-      this.#clock.clearTimeout(waiter.timer);
-      waiter.timer = undefined;
-    }
+    disarm(waiter, this.#clock);
     waiter.resolve(outcome);
   }
 

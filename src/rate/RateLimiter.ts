@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
@@ -442,14 +443,7 @@ export class RateLimiter {
   }
 
   #settle(waiter: Waiter): void {
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
-    }
-    if (waiter.timer !== undefined) {
-      this.#clock.clearTimeout(waiter.timer);
-      waiter.timer = undefined;
-    }
+    disarm(waiter, this.#clock);
   }
 
   #state(key: RateKey | undefined, now: number): KeyState {

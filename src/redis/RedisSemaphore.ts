@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
+import { disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, LeaseLostError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
@@ -496,14 +497,7 @@ export class RedisSemaphore implements AsyncDisposable {
   #settle(waiter: Waiter): void {
     waiter.done = true;
     this.#waiters.delete(waiter);
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
-    }
-    if (waiter.timer !== undefined) {
-      this.#clock.clearTimeout(waiter.timer);
-      waiter.timer = undefined;
-    }
+    disarm(waiter, this.#clock);
     if (this.#waiters.size === 0) {
       this.#clock.clearTimeout(this.#roundTimer);
       this.#roundTimer = undefined;
