@@ -39,7 +39,7 @@ const makers: Record<string, () => { call: Call; close?: () => void }> = {
     );
     return { call: () => policy.execute(work) };
   },
-  'cockatiel 4 wrap(timeout, retry, circuitBreaker, bulkhead)': () => {
+  'cockatiel 3 wrap(timeout, retry, circuitBreaker, bulkhead)': () => {
     const policy = wrap(
       cTimeout(1000, TimeoutStrategy.Cooperative),
       cRetry(handleAll, { maxAttempts: 2, backoff: new ExponentialBackoff() }),
@@ -48,7 +48,7 @@ const makers: Record<string, () => { call: Call; close?: () => void }> = {
     );
     return { call: () => policy.execute(work) };
   },
-  'opossum 10 (timeout + breaker + capacity) with a retry loop': () => {
+  'opossum 9 (timeout + breaker + capacity) with a retry loop': () => {
     const breaker = new Opossum(work, { timeout: 1000, resetTimeout: 10_000, capacity: 100 });
     const call = async () => {
       for (let attempt = 1; ; attempt++) {
