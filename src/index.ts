@@ -10,6 +10,7 @@ export {
   SluiceError,
   type SluiceErrorCode,
   TimeoutError,
+  WorkerCrashedError,
 } from './core/errors.js';
 export { type LimitFunction, type LimitOptions, type LimitRunOptions, limit } from './core/limit.js';
 export { type LockOptions, Mutex } from './core/Mutex.js';
@@ -108,3 +109,11 @@ export {
 } from './rate/RateLimiter.js';
 export { rateLimitHeaders } from './rate/rateLimitHeaders.js';
 export { type Throttled, type ThrottleOptions, throttle } from './rate/throttle.js';
+export type { HistogramSummary } from './workers/Histogram.js';
+export {
+  WorkerPool,
+  type WorkerPoolEvents,
+  type WorkerPoolOptions,
+  type WorkerPoolStats,
+  type WorkerRunOptions,
+} from './workers/WorkerPool.js';

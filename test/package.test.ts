@@ -32,6 +32,8 @@ const expectedExports = [
   'TaskQueue',
   'TimeoutError',
   'TimeoutPolicy',
+  'WorkerCrashedError',
+  'WorkerPool',
   'asPolicy',
   'bulkhead',
   'circuitBreaker',

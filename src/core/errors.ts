@@ -16,7 +16,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CLEARED'
   | 'SLUICE_BACKEND_UNAVAILABLE'
   | 'SLUICE_LEASE_LOST'
-  | 'SLUICE_CIRCUIT_OPEN';
+  | 'SLUICE_CIRCUIT_OPEN'
+  | 'SLUICE_WORKER_CRASHED';
 
 export class SluiceError extends Error {
   /** The stable machine-readable code, e.g. `SLUICE_TIMEOUT`. */
@@ -114,5 +115,18 @@ export class CircuitOpenError extends SluiceError {
   constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
     super('SLUICE_CIRCUIT_OPEN', message, options);
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * A worker thread died while running the task (an uncaught error, `process.exit`,
+ * out of memory). The pool replaced it. Code `SLUICE_WORKER_CRASHED`; `cause`
+ * holds the worker's error, if any.
+ */
+export class WorkerCrashedError extends SluiceError {
+  static readonly errorCode = 'SLUICE_WORKER_CRASHED';
+  override readonly name = 'WorkerCrashedError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('SLUICE_WORKER_CRASHED', message, options);
   }
 }
