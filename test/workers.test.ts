@@ -137,14 +137,17 @@ describe('WorkerPool', () => {
   });
 
   it('keeps minThreads, ends idle threads above it, and reports stats', async () => {
-    const p = pool({ minThreads: 1, maxThreads: 2, idleTimeout: 50 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }); // the idle timer; threads run for real
+    const p = pool({ minThreads: 1, maxThreads: 2, idleTimeout: 5000 });
     const exits: string[] = [];
     p.on('workerExit', ({ reason }) => exits.push(reason));
     await Promise.all([p.run(20, { name: 'spin' }), p.run(20, { name: 'spin' })]);
     expect(p.stats().threads).toBe(2);
-    await once(p, 'workerExit');
+    const exited = once(p, 'workerExit');
+    vi.advanceTimersByTime(5000);
+    await exited;
     expect(exits).toEqual(['idle']);
-    expect(p.stats().threads).toBe(1);
+    expect(p.stats().threads).toBe(1); // minThreads stays
     const stats = p.stats();
     expect(stats.completed).toBe(2);
     expect(stats.runTime.count).toBe(2);

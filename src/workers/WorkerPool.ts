@@ -336,7 +336,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #hasFreeSlot(): boolean {
-    if (this.#threads.size < this.#maxThreads) return true;
+    if (this.#staying() < this.#maxThreads) return true;
     for (const thread of this.#threads) {
       if (!thread.retiring && thread.exiting === undefined && thread.running.size < this.#perWorker) return true;
     }
@@ -346,7 +346,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   /** Dispatch queued tasks, in order, to free slots (spawning threads up to maxThreads). */
   #pump(): void {
     while (this.#queue.size > 0) {
-      const thread = this.#freeThread() ?? (this.#threads.size < this.#maxThreads ? this.#spawn() : undefined);
+      const thread = this.#freeThread() ?? (this.#staying() < this.#maxThreads ? this.#spawn() : undefined);
       if (thread === undefined) return;
       this.#start(this.#queue.shift() as Task, thread);
     }
@@ -499,7 +499,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     }
     this.emit('workerExit', { threadId: thread.worker.threadId, reason: thread.exitReason });
     if (this.#closing === undefined) {
-      while (this.#threads.size < this.#minThreads) this.#spawn();
+      while (this.#staying() < this.#minThreads) this.#spawn();
       this.#pump();
     }
     this.#checkDrain();
@@ -530,13 +530,20 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     thread.idleTimer = this.#clock.setTimeout(
       () => {
         thread.idleTimer = undefined;
-        if (thread.running.size === 0 && this.#threads.size > this.#minThreads && thread.exiting === undefined) {
+        if (thread.running.size === 0 && this.#staying() > this.#minThreads && thread.exiting === undefined) {
           void this.#stop(thread, 'idle', undefined);
         }
       },
       this.#idleTimeout,
       false,
     );
+  }
+
+  /** Threads not on their way out. */
+  #staying(): number {
+    let n = 0;
+    for (const thread of this.#threads) if (thread.exiting === undefined) n++;
+    return n;
   }
 
   /** Busy threads keep the process alive; idle ones do not. */
