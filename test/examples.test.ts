@@ -36,6 +36,14 @@ describe('examples', () => {
       ],
     ],
     [
+      'password-hashing.ts',
+      [
+        /hashing on\s+all done ms\s+max loop lag ms\s+slowest health ms/,
+        /event loop\s+\d+\s+\d+\s+\d+/,
+        /WorkerPool\s+\d+\s+\d+\s+\d+/,
+      ],
+    ],
+    [
       'pg-pool.ts',
       [
         /100 queries, results 0 \.\. 198/,
