@@ -4,6 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
+import { disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError, WorkerCrashedError } from '../core/errors.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
 import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
@@ -534,14 +535,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #settle(task: Task, ok: boolean, value: unknown): void {
-    if (task.onAbort !== undefined) {
-      (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
-      task.onAbort = undefined;
-    }
-    if (task.timer !== undefined) {
-      this.#clock.clearTimeout(task.timer);
-      task.timer = undefined;
-    }
+    disarm(task, this.#clock);
     task.thread = undefined;
     if (ok) {
       this.#completed++;
