@@ -1,4 +1,23 @@
 // The public surface of `sluice`. Everything exported is listed by name.
+
+export {
+  type AdaptiveAcquireOptions,
+  AdaptiveLimiter,
+  type AdaptiveLimiterEvents,
+  type AdaptiveLimiterOptions,
+  type AdaptiveLimiterStats,
+  AdaptivePermit,
+} from './adaptive/AdaptiveLimiter.js';
+export {
+  aimd,
+  type GradientAlgorithm,
+  gradient,
+  gradient2,
+  type LimitAlgorithm,
+  type LimitBounds,
+  type LimitSample,
+  vegas,
+} from './adaptive/algorithms.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
   BackendUnavailableError,
@@ -6,6 +25,7 @@ export {
   ClearedError,
   ClosedError,
   LeaseLostError,
+  OverloadedError,
   QueueFullError,
   SluiceError,
   type SluiceErrorCode,

@@ -17,7 +17,8 @@ export type SluiceErrorCode =
   | 'SLUICE_BACKEND_UNAVAILABLE'
   | 'SLUICE_LEASE_LOST'
   | 'SLUICE_CIRCUIT_OPEN'
-  | 'SLUICE_WORKER_CRASHED';
+  | 'SLUICE_WORKER_CRASHED'
+  | 'SLUICE_OVERLOADED';
 
 export class SluiceError extends Error {
   /** The stable machine-readable code, e.g. `SLUICE_TIMEOUT`. */
@@ -128,5 +129,18 @@ export class WorkerCrashedError extends SluiceError {
   override readonly name = 'WorkerCrashedError';
   constructor(message: string, options?: ErrorOptions) {
     super('SLUICE_WORKER_CRASHED', message, options);
+  }
+}
+
+/**
+ * Refused to protect the process or the downstream: load shedding (queue
+ * wait over target, event-loop lag over threshold) or client-side throttling.
+ * Code `SLUICE_OVERLOADED`.
+ */
+export class OverloadedError extends SluiceError {
+  static readonly errorCode = 'SLUICE_OVERLOADED';
+  override readonly name = 'OverloadedError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('SLUICE_OVERLOADED', message, options);
   }
 }
