@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 const node = (args: string[]) => spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
 
 const expectedExports = [
+  'AdaptiveLimiter',
+  'AdaptivePermit',
   'BackendUnavailableError',
   'BulkheadPolicy',
   'CircuitBreakerPolicy',
@@ -19,6 +21,7 @@ const expectedExports = [
   'KeyedRateLimiter',
   'LeaseLostError',
   'Mutex',
+  'OverloadedError',
   'Permit',
   'Pool',
   'PoolLease',
@@ -34,6 +37,7 @@ const expectedExports = [
   'TimeoutPolicy',
   'WorkerCrashedError',
   'WorkerPool',
+  'aimd',
   'asPolicy',
   'bulkhead',
   'circuitBreaker',
@@ -42,6 +46,8 @@ const expectedExports = [
   'countWindow',
   'exponentialBackoff',
   'fallback',
+  'gradient',
+  'gradient2',
   'hedge',
   'limit',
   'pipeline',
@@ -52,6 +58,7 @@ const expectedExports = [
   'throttle',
   'timeWindow',
   'timeout',
+  'vegas',
 ];
 
 describe('package', () => {
