@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  AdaptiveLimiter,
+  aimd,
+  gradient,
+  gradient2,
+  type LimitAlgorithm,
+  OverloadedError,
+  TimeoutError,
+  vegas,
+} from '../src/index.js';
+import { abortListeners, flush, track, useFakeTime } from './helpers.js';
+
+const sample = (rtt: number, inflight: number, dropped = false) => ({ now: 0, rtt, inflight, dropped });
+/** Record `label` in `order`, then pass the value on. */
+const noting =
+  <T>(order: unknown[], label: unknown) =>
+  (value: T): T => {
+    order.push(label);
+    return value;
+  };
+const feed = (algorithm: LimitAlgorithm, n: number, s: ReturnType<typeof sample>) => {
+  for (let i = 0; i < n; i++) algorithm.update(s);
+  return algorithm.limit;
+};
+
+describe('limit algorithms (update rules on synthetic samples)', () => {
+  it('AIMD: +1 per used sample, x0.9 on a drop or a timeout, within bounds', () => {
+    const a = aimd({ initial: 10, min: 2, max: 12, timeoutMs: 500 });
+    expect(a.update(sample(10, 5))).toBe(11); // inflight*2 >= limit: in use
+    expect(a.update(sample(10, 2))).toBe(11); // not in use: no growth
+    expect(feed(a, 5, sample(10, 11))).toBe(12); // capped at max
+    expect(a.update(sample(10, 12, true))).toBe(10); // floor(12 x 0.9)
+    expect(a.update(sample(600, 10))).toBe(9); // over timeoutMs counts as a drop
+    expect(feed(a, 50, sample(10, 1, true))).toBe(2); // floored at min
+  });
+
+  it('Vegas: grows while the estimated queue is small, shrinks when it is large or on drops', () => {
+    const v = vegas({ initial: 100, max: 1000 });
+    v.update(sample(100, 100)); // first sample: rttNoLoad = 100
+    // No queue (rtt = rttNoLoad): +6 x log10(100) = +12.
+    expect(v.update(sample(100, 100))).toBe(112);
+    // queue = ceil(112 x (1 - 100/200)) = 56 > 6 x log10(112): shrink by log10(112).
+    expect(v.update(sample(200, 112))).toBeCloseTo(112 - Math.log10(112), 6);
+    const before = v.limit;
+    expect(v.update(sample(100, 1))).toBe(before); // not using the limit: no signal
+    expect(v.update(sample(100, 200, true))).toBeCloseTo(before - Math.log10(before), 6);
+  });
+
+  it('Gradient2: grows by queueSize while short RTT ~ long RTT; backs off when short RTT rises', () => {
+    const g = gradient2({ initial: 50, smoothing: 1, queueSize: 4, rttTolerance: 1.5, longWindow: 10 });
+    expect(g.update(sample(100, 50))).toBe(54); // gradient 1: +4
+    expect(g.update(sample(100, 54))).toBe(58);
+    // Long RTT (a plain average while warming up) = 200, short = 400:
+    // gradient = 1.5 x 200 / 400 = 0.75 -> 58 x 0.75 + 4.
+    expect(g.update(sample(400, 58))).toBeCloseTo(47.5, 6);
+    // Far above the long average, the gradient is floored at 0.5.
+    expect(g.update(sample(10_000, 48))).toBeCloseTo(47.5 * 0.5 + 4, 6);
+    expect(g.update(sample(100, 10))).toBeCloseTo(g.limit, 6); // inflight < limit/2: unchanged
+  });
+
+  it('gradient: settles where latency is (1 + buffer) x the unloaded latency', () => {
+    const g = gradient({ initial: 10, buffer: 0.1 });
+    expect(g.update(sample(100, 10))).toBe(10); // no unloaded RTT yet: no change
+    g.setMinRtt(100);
+    expect(g.update(sample(100, 10))).toBeCloseTo(10.1, 6); // g = 1.1: +0.1 per sample
+    expect(g.update(sample(110, 10))).toBeCloseTo(10.1, 6); // at 1.1 x minRtt: steady
+    expect(g.update(sample(220, 10))).toBeCloseTo(9.6, 6); // g = 0.5: -0.5
+    expect(g.update(sample(100, 10, true))).toBeCloseTo(4.8, 6); // a drop halves it
+  });
+
+  it('validates bounds', () => {
+    expect(() => aimd({ min: 5, max: 2 })).toThrow('Expected `min` to be at most `max` (2), got `5` (number)');
+    expect(() => vegas({ initial: 0 })).toThrow(RangeError);
+    expect(() => gradient2({ rttTolerance: 0.5 })).toThrow(
+      'Expected `rttTolerance` to be a number >= 1, got `0.5` (number)',
+    );
+  });
+});
+
+describe('AdaptiveLimiter', () => {
+  beforeEach(() => useFakeTime());
+  afterEach(() => {
+    expect(vi.getTimerCount()).toBe(0);
+    vi.useRealTimers();
+  });
+
+  it('admits up to the limit, FIFO, and moves the limit from completed calls', async () => {
+    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 2, max: 10 }) });
+    const changes: string[] = [];
+    limiter.on('limit', ({ from, to }) => changes.push(`${from}->${to}`));
+    const a = await limiter.acquire();
+    const b = await limiter.acquire();
+    const order: string[] = [];
+    const c = limiter.acquire().then(noting(order, 'c'));
+    const d = limiter.acquire().then(noting(order, 'd'));
+    expect(limiter.tryAcquire()).toBeUndefined();
+    a.success(); // inflight 2 >= limit/2: limit 3
+    await flush();
+    expect(limiter.limit).toBe(3);
+    expect(order).toEqual(['c', 'd']); // the grown limit lets both in
+    b.drop(); // x0.9 -> 2
+    expect(limiter.limit).toBe(2);
+    (await c).ignore();
+    (await d).release();
+    expect(changes).toEqual(['2->3', '3->2', '2->3']);
+    expect(limiter.stats()).toMatchObject({ inflight: 0, succeeded: 2, dropped: 1 });
+  });
+
+  it('run() reports success, or a drop for failures that isDrop picks', async () => {
+    const limiter = new AdaptiveLimiter({
+      algorithm: aimd({ initial: 10 }),
+      isDrop: (e) => (e as Error).message === '503',
+    });
+    await limiter.run(() => 1);
+    await limiter.run(() => Promise.reject(new Error('400'))).catch(() => {});
+    await limiter.run(() => Promise.reject(new Error('503'))).catch(() => {});
+    expect(limiter.stats()).toMatchObject({ succeeded: 1, dropped: 1 });
+  });
+
+  it('gradient: probes the unloaded latency one call at a time, then sets the limit', async () => {
+    const limiter = new AdaptiveLimiter({
+      algorithm: gradient({ initial: 8 }),
+      probeSamples: 2,
+      probeIntervalMs: 1000,
+    });
+    expect(limiter.limit).toBe(1); // probing first
+    for (let i = 0; i < 2; i++) {
+      const permit = await limiter.acquire();
+      vi.advanceTimersByTime(100);
+      permit.success();
+    }
+    expect(limiter.stats().minRtt).toBe(100);
+    expect(limiter.limit).toBe(8);
+  });
+
+  it('partitions: under contention each gets its share; idle capacity can be borrowed', async () => {
+    const limiter = new AdaptiveLimiter({
+      algorithm: aimd({ initial: 10, min: 10, max: 10 }),
+      partitions: { live: 0.7, batch: 0.3 },
+    });
+    // batch borrows the whole limit while live is idle
+    const batch = await Promise.all(Array.from({ length: 10 }, () => limiter.acquire({ partition: 'batch' })));
+    const order: string[] = [];
+    const waiting = [
+      ...Array.from({ length: 5 }, () => limiter.acquire({ partition: 'batch' }).then(noting(order, 'batch'))),
+      ...Array.from({ length: 5 }, () => limiter.acquire({ partition: 'live' }).then(noting(order, 'live'))),
+    ];
+    for (const permit of batch.slice(0, 5)) permit.release();
+    await flush();
+    // live (below its 7) goes first, though batch waited longer
+    expect(order).toEqual(['live', 'live', 'live', 'live', 'live']);
+    for (const permit of batch.slice(5)) permit.release();
+    await flush();
+    for (const permit of await Promise.all(waiting)) permit.release();
+    expect(() => limiter.tryAcquire({ partition: 'other' })).toThrow(
+      "Expected `partition` to be one of 'live', 'batch'",
+    );
+  });
+
+  it('sheds load when the oldest waiter has waited too long, and serves newest first meanwhile', async () => {
+    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }), maxQueueWaitMs: 100 });
+    const held = await limiter.acquire();
+    const order: number[] = [];
+    const first = limiter.acquire().then(noting(order, 1));
+    vi.advanceTimersByTime(50);
+    const second = limiter.acquire().then(noting(order, 2));
+    vi.advanceTimersByTime(51); // the oldest has waited 101 ms
+    await expect(limiter.acquire()).rejects.toBeInstanceOf(OverloadedError);
+    held.release();
+    await flush();
+    expect(order).toEqual([2]); // adaptive LIFO
+    (await second).release();
+    await flush();
+    (await first).release();
+    expect(limiter.stats().shed).toBe(1);
+  });
+
+  it('refuses while the external overload signal says so; timeouts and aborts leave nothing behind', async () => {
+    let overloaded = true;
+    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, max: 1 }), overloaded: () => overloaded });
+    await expect(limiter.acquire()).rejects.toThrow(/overloaded/);
+    overloaded = false;
+    const held = await limiter.acquire();
+    const timed = track(limiter.acquire({ timeout: 100 }));
+    const controller = new AbortController();
+    const aborted = track(limiter.acquire({ signal: controller.signal }));
+    vi.advanceTimersByTime(100);
+    await flush();
+    expect(timed.error).toBeInstanceOf(TimeoutError);
+    controller.abort(new Error('gone'));
+    await flush();
+    expect((aborted.error as Error).message).toBe('gone');
+    expect(abortListeners(controller.signal)).toBe(0);
+    held.release();
+    expect(limiter.stats()).toMatchObject({ waiting: 0, inflight: 0, timedOut: 1 });
+  });
+});
