@@ -18,6 +18,9 @@ export {
   type LimitSample,
   vegas,
 } from './adaptive/algorithms.js';
+export { ClientThrottle, type ClientThrottleOptions } from './adaptive/ClientThrottle.js';
+export { EventLoopLag, type EventLoopLagOptions, type LagHistogram } from './adaptive/EventLoopLag.js';
+export { type ErlangCResult, erlangC, littlesLaw } from './adaptive/sizing.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
   BackendUnavailableError,

@@ -1,0 +1,82 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { type Clock, systemClock } from '../core/clock.js';
+import { checkMs, show } from '../core/validate.js';
+
+/** What EventLoopLag reads: the shape of `perf_hooks.monitorEventLoopDelay()` (nanoseconds). */
+export interface LagHistogram {
+  enable(): void;
+  disable(): void;
+  reset(): void;
+  percentile(p: number): number;
+  readonly max: number;
+}
+
+/** Options of {@link EventLoopLag}. */
+export interface EventLoopLagOptions {
+  /** Sampling resolution of `monitorEventLoopDelay`, in ms. @default 10 */
+  readonly resolution?: number;
+  /** Lag is judged over windows of this length (the last full window). @default 1000 */
+  readonly windowMs?: number;
+  /** `overloaded()` is true while the last window's p99 lag exceeds this. @default 100 */
+  readonly thresholdMs?: number;
+  /** The histogram to read. @default monitorEventLoopDelay({ resolution }) */
+  readonly histogram?: LagHistogram;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+/**
+ * How late the event loop runs (`perf_hooks.monitorEventLoopDelay`), judged
+ * over rolling windows. `overloaded` plugs into `AdaptiveLimiter({ overloaded })`
+ * to refuse new work while the process itself is saturated. Its timer does
+ * not keep the process alive; `close()` stops it.
+ */
+export class EventLoopLag {
+  readonly #histogram: LagHistogram;
+  readonly #threshold: number;
+  readonly #windowMs: number;
+  readonly #clock: Clock;
+  #timer: unknown;
+  #closed = false;
+  #p99 = 0;
+  #max = 0;
+
+  constructor(options: EventLoopLagOptions = {}) {
+    const resolution = checkMs('resolution', options.resolution ?? 10, false);
+    if (resolution < 1) {
+      throw new RangeError(`Expected \`resolution\` to be a number of milliseconds >= 1, got ${show(resolution)}`);
+    }
+    this.#windowMs = checkMs('windowMs', options.windowMs ?? 1000, false);
+    this.#threshold = checkMs('thresholdMs', options.thresholdMs ?? 100);
+    this.#histogram = options.histogram ?? monitorEventLoopDelay({ resolution: Math.round(resolution) });
+    this.#clock = options.clock ?? systemClock;
+    this.#histogram.enable();
+    this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#windowMs, false);
+  }
+
+  /** p99 lag of the last full window, in ms. */
+  get p99Ms(): number {
+    return this.#p99;
+  }
+  /** Max lag of the last full window, in ms. */
+  get maxMs(): number {
+    return this.#max;
+  }
+
+  /** True while the last window's p99 lag exceeds `thresholdMs`. Bound: pass it as it is. */
+  readonly overloaded = (): boolean => this.#p99 > this.#threshold;
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#clock.clearTimeout(this.#timer);
+    this.#histogram.disable();
+  }
+
+  #roll(): void {
+    this.#p99 = this.#histogram.percentile(99) / 1e6;
+    this.#max = this.#histogram.max / 1e6;
+    this.#histogram.reset();
+    if (!this.#closed) this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#windowMs, false);
+  }
+}
