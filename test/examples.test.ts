@@ -36,6 +36,14 @@ describe('examples', () => {
       ],
     ],
     [
+      'adaptive.ts',
+      [
+        /limit at 1 s: \d+, 5 s: \d+, 20 s: \d+, 30 s: \d+ \(hidden capacity 40\)/,
+        /settled at 4[0-9]\.\d, p99 latency 1\.\d+x unloaded, 9\d% of capacity used, 0% failed/,
+        /Little's law: 12 in flight; with 15 connections 31\.9% of requests wait, 4\.26 ms on average/,
+      ],
+    ],
+    [
       'password-hashing.ts',
       [
         /hashing on\s+all done ms\s+max loop lag ms\s+slowest health ms/,
