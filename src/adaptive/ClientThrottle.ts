@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { OverloadedError } from '../core/errors.js';
 import { checkFiniteNumber, checkFunction, checkMs, show } from '../core/validate.js';
+import { WindowCounters } from '../core/WindowCounters.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from '../policy/Policy.js';
 
 /** Options of {@link ClientThrottle}. */
@@ -20,7 +21,8 @@ export interface ClientThrottleOptions {
   readonly random?: () => number;
 }
 
-const BUCKETS = 12;
+const REQUESTS = 0;
+const ACCEPTS = 1;
 
 /**
  * Client-side throttling (Google SRE book, "Handling Overload"): reject
@@ -33,13 +35,8 @@ const BUCKETS = 12;
 export class ClientThrottle implements Policy {
   readonly #k: number;
   readonly #isRejection: (error: unknown) => boolean;
-  readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #bucketMs: number;
-  readonly #requests = new Float64Array(BUCKETS);
-  readonly #accepts = new Float64Array(BUCKETS);
-  #bucket = 0;
-  #bucketStart: number;
+  readonly #counts: WindowCounters;
   #throttled = 0;
 
   constructor(options: ClientThrottleOptions = {}) {
@@ -48,31 +45,26 @@ export class ClientThrottle implements Policy {
     const windowMs = checkMs('windowMs', options.windowMs ?? 120_000, false);
     if (windowMs === 0)
       throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
-    this.#bucketMs = windowMs / BUCKETS;
     if (options.isRejection !== undefined) checkFunction('isRejection', options.isRejection);
     this.#isRejection = options.isRejection ?? (() => true);
-    this.#clock = options.clock ?? systemClock;
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
-    this.#bucketStart = this.#clock.now();
+    this.#counts = new WindowCounters(options.clock ?? systemClock, windowMs, 2, 12);
   }
 
   /** The probability that the next request is rejected locally. */
   rejectionProbability(): number {
-    this.#rotate();
-    const requests = sum(this.#requests);
-    const accepts = sum(this.#accepts);
-    return Math.max(0, (requests - this.#k * accepts) / (requests + 1));
+    const requests = this.#counts.sum(REQUESTS);
+    return Math.max(0, (requests - this.#k * this.#counts.sum(ACCEPTS)) / (requests + 1));
   }
 
   stats(): { readonly requests: number; readonly accepts: number; readonly throttled: number } {
-    this.#rotate();
-    return { requests: sum(this.#requests), accepts: sum(this.#accepts), throttled: this.#throttled };
+    return { requests: this.#counts.sum(REQUESTS), accepts: this.#counts.sum(ACCEPTS), throttled: this.#throttled };
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
     const p = this.rejectionProbability();
-    this.#requests[this.#bucket] = (this.#requests[this.#bucket] as number) + 1;
+    this.#counts.add(REQUESTS);
     if (p > 0 && this.#random() < p) {
       this.#throttled++;
       return Promise.reject(
@@ -94,26 +86,6 @@ export class ClientThrottle implements Policy {
   }
 
   #accept(): void {
-    this.#rotate();
-    this.#accepts[this.#bucket] = (this.#accepts[this.#bucket] as number) + 1;
+    this.#counts.add(ACCEPTS);
   }
-
-  #rotate(): void {
-    const now = this.#clock.now();
-    let steps = Math.floor((now - this.#bucketStart) / this.#bucketMs);
-    if (steps <= 0) return;
-    this.#bucketStart += steps * this.#bucketMs;
-    if (steps > BUCKETS) steps = BUCKETS;
-    for (let i = 0; i < steps; i++) {
-      this.#bucket = (this.#bucket + 1) % BUCKETS;
-      this.#requests[this.#bucket] = 0;
-      this.#accepts[this.#bucket] = 0;
-    }
-  }
-}
-
-function sum(values: Float64Array): number {
-  let total = 0;
-  for (const v of values) total += v;
-  return total;
 }

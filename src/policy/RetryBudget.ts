@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { WindowCounters } from '../core/WindowCounters.js';
 
 /** Options of {@link RetryBudget}. */
 export interface RetryBudgetOptions {
@@ -20,7 +21,8 @@ export interface RetryBudgetOptions {
   readonly clock?: Clock;
 }
 
-const BUCKETS = 10;
+const CALLS = 0;
+const RETRIES = 1;
 
 /**
  * A retry budget (as in Finagle): retries are allowed while, over the last
@@ -34,14 +36,7 @@ const BUCKETS = 10;
 export class RetryBudget {
   readonly ratio: number;
   readonly #reserve: number;
-  readonly #bucketMs: number;
-  readonly #clock: Clock;
-  readonly #calls = new Float64Array(BUCKETS);
-  readonly #retries = new Float64Array(BUCKETS);
-  #bucket = 0;
-  #bucketStart: number;
-  #callsSum = 0;
-  #retriesSum = 0;
+  readonly #counts: WindowCounters;
   #refused = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
@@ -51,48 +46,26 @@ export class RetryBudget {
     if (windowMs === 0)
       throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
     this.#reserve = (minPerSecond * windowMs) / 1000;
-    this.#bucketMs = windowMs / BUCKETS;
-    this.#clock = options.clock ?? systemClock;
-    this.#bucketStart = this.#clock.now();
+    this.#counts = new WindowCounters(options.clock ?? systemClock, windowMs, 2);
   }
 
   /** Count one call (a first attempt). Retry policies call this for you. */
   recordCall(): void {
-    this.#rotate();
-    this.#calls[this.#bucket] = (this.#calls[this.#bucket] as number) + 1;
-    this.#callsSum++;
+    this.#counts.add(CALLS);
   }
 
   /** Take one retry from the budget if there is one. */
   tryRetry(): boolean {
-    this.#rotate();
-    if (this.#retriesSum + 1 > this.ratio * this.#callsSum + this.#reserve) {
+    if (this.#counts.sum(RETRIES) + 1 > this.ratio * this.#counts.sum(CALLS) + this.#reserve) {
       this.#refused++;
       return false;
     }
-    this.#retries[this.#bucket] = (this.#retries[this.#bucket] as number) + 1;
-    this.#retriesSum++;
+    this.#counts.add(RETRIES);
     return true;
   }
 
   stats(): { readonly calls: number; readonly retries: number; readonly refused: number } {
-    this.#rotate();
-    return { calls: this.#callsSum, retries: this.#retriesSum, refused: this.#refused };
-  }
-
-  #rotate(): void {
-    const now = this.#clock.now();
-    let steps = Math.floor((now - this.#bucketStart) / this.#bucketMs);
-    if (steps <= 0) return;
-    this.#bucketStart += steps * this.#bucketMs;
-    if (steps > BUCKETS) steps = BUCKETS;
-    for (let i = 0; i < steps; i++) {
-      this.#bucket = (this.#bucket + 1) % BUCKETS;
-      this.#callsSum -= this.#calls[this.#bucket] as number;
-      this.#retriesSum -= this.#retries[this.#bucket] as number;
-      this.#calls[this.#bucket] = 0;
-      this.#retries[this.#bucket] = 0;
-    }
+    return { calls: this.#counts.sum(CALLS), retries: this.#counts.sum(RETRIES), refused: this.#refused };
   }
 }
 
