@@ -57,6 +57,7 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
+export { filter, forEach, IterationStoppedError, type MapContext, type MapOptions, map } from './flow/map.js';
 export {
   type Backoff,
   type BackoffContext,
