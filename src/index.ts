@@ -57,7 +57,10 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
+export { Batcher, type BatcherOptions } from './flow/Batcher.js';
+export { type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
 export { filter, forEach, IterationStoppedError, type MapContext, type MapOptions, map } from './flow/map.js';
+export { GroupCancelledError, TaskGroup, type TaskGroupOptions } from './flow/TaskGroup.js';
 export {
   type Backoff,
   type BackoffContext,

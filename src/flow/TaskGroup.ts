@@ -1,0 +1,141 @@
+import { Semaphore } from '../core/Semaphore.js';
+import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
+
+/** Options of {@link TaskGroup}. */
+export interface TaskGroupOptions {
+  /**
+   * `'fail-fast'`: the first failure aborts the other children and the group
+   * rejects with it (the other failures are in `errors`). `'settle'`: every
+   * child runs to the end; the group resolves with their settled results.
+   * @default 'fail-fast'
+   */
+  readonly mode?: 'fail-fast' | 'settle';
+  /** Children running at once. An integer >= 1 or Infinity. @default Infinity */
+  readonly concurrency?: number;
+  /** Aborts every child (and the group rejects with the reason, in fail-fast mode). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Thrown into the children's signal when a sibling failed (fail-fast) or the scope ended. */
+export class GroupCancelledError extends Error {
+  override readonly name = 'GroupCancelledError';
+}
+
+/**
+ * Structured concurrency: children spawned in a group share its signal, and
+ * `await group` (or `await using`) waits for every one of them, so no task
+ * outlives its scope. In fail-fast mode the first failure cancels the rest.
+ *
+ * ```ts
+ * await using group = new TaskGroup();
+ * const user = group.spawn(({ signal }) => fetchUser(id, { signal }));
+ * const cart = group.spawn(({ signal }) => fetchCart(id, { signal }));
+ * await group; // both done, or the first failure (the other aborted)
+ * ```
+ */
+export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable {
+  readonly #mode: 'fail-fast' | 'settle';
+  readonly #controller = new AbortController();
+  readonly #semaphore: Semaphore | undefined;
+  readonly #children: Promise<PromiseSettledResult<T>>[] = [];
+  readonly #onAbort: (() => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #first: { error: unknown } | undefined = undefined;
+  /** Failures after the first (fail-fast), for diagnostics. */
+  readonly errors: unknown[] = [];
+  #sealed = false;
+
+  constructor(options: TaskGroupOptions = {}) {
+    const mode = options.mode ?? 'fail-fast';
+    if (mode !== 'fail-fast' && mode !== 'settle') {
+      throw new TypeError(`Expected \`mode\` to be 'fail-fast' or 'settle', got ${show(mode)}`);
+    }
+    this.#mode = mode;
+    const concurrency = checkCount('concurrency', options.concurrency ?? Number.POSITIVE_INFINITY, 1, true);
+    this.#semaphore = concurrency === Number.POSITIVE_INFINITY ? undefined : new Semaphore(concurrency);
+    this.#signal = checkSignal('signal', options.signal);
+    if (this.#signal !== undefined) {
+      const signal = this.#signal;
+      if (signal.aborted) this.#cancel(signal.reason, true);
+      else {
+        this.#onAbort = () => this.#cancel(signal.reason, true);
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+      }
+    }
+  }
+
+  /** The group's signal: aborts when the group is cancelled. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Start a child. Its promise is the child's own; the group observes its failure. */
+  spawn<R extends T>(fn: (context: { signal: AbortSignal }) => R | PromiseLike<R>): Promise<R> {
+    checkFunction('fn', fn);
+    if (this.#sealed) throw new Error('TaskGroup is closed: spawn children before awaiting it');
+    const signal = this.#controller.signal;
+    const start = (): Promise<R> => {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      try {
+        return Promise.resolve(fn({ signal }));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    const child = this.#semaphore === undefined ? start() : this.#semaphore.run(start, { signal });
+    this.#children.push(
+      child.then(
+        (value) => ({ status: 'fulfilled', value }) as PromiseSettledResult<T>,
+        (reason: unknown) => {
+          if (this.#mode === 'fail-fast') {
+            if (this.#first === undefined) this.#cancel(reason, false);
+            else if (!(reason instanceof GroupCancelledError) && reason !== this.#first.error) this.errors.push(reason);
+          }
+          return { status: 'rejected', reason } as PromiseSettledResult<T>;
+        },
+      ),
+    );
+    return child;
+  }
+
+  /**
+   * Wait for every child. fail-fast: the results in spawn order, or the first
+   * failure (after every child has settled). settle: every child's outcome.
+   */
+  async wait(): Promise<T[]> {
+    this.#sealed = true;
+    let count = 0;
+    // Children may spawn more children while we wait: wait until none is new.
+    while (count < this.#children.length) {
+      count = this.#children.length;
+      await Promise.all(this.#children);
+    }
+    if (this.#onAbort !== undefined) (this.#signal as AbortSignal).removeEventListener('abort', this.#onAbort);
+    const outcomes = await Promise.all(this.#children);
+    if (this.#mode === 'settle') return outcomes as unknown as T[];
+    if (this.#first !== undefined) throw this.#first.error;
+    return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value);
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: a group is awaitable on purpose (`await group`).
+  then<A = T[], B = never>(
+    onfulfilled?: ((value: T[]) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.wait().then(onfulfilled, onrejected);
+  }
+
+  /** Leaving the scope: cancel what still runs and wait for it (failures are not rethrown here). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#cancel(new GroupCancelledError('The task group scope ended'), false, true);
+    await this.wait().catch(() => {});
+  }
+
+  #cancel(reason: unknown, external: boolean, quiet = false): void {
+    if (this.#controller.signal.aborted) return;
+    if (!quiet && this.#mode === 'fail-fast' && this.#first === undefined) this.#first = { error: reason };
+    this.#controller.abort(
+      external || quiet ? reason : new GroupCancelledError('A sibling task failed', { cause: reason }),
+    );
+  }
+}

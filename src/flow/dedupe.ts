@@ -1,0 +1,98 @@
+import { type Clock, systemClock } from '../core/clock.js';
+import { checkFunction, checkMs } from '../core/validate.js';
+
+/** Options of {@link dedupe}. */
+export interface DedupeOptions<A extends unknown[]> {
+  /** The key of a call, from its arguments. @default the first argument */
+  readonly key?: (...args: A) => unknown;
+  /** Keep a successful result this many ms for later calls (failures are never kept). @default 0 */
+  readonly ttlMs?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+/** A de-duplicated function. */
+export interface Deduped<A extends unknown[], R> {
+  (...args: A): Promise<R>;
+  /** The result, and whether this call shared another one's (in flight or cached). */
+  withInfo(...args: A): Promise<{ value: R; shared: boolean }>;
+  /** Drop the in-flight entry or cached result of a key; the next call runs anew. */
+  forget(key: unknown): void;
+  /** Keys in flight or cached. */
+  readonly size: number;
+}
+
+interface Entry<R> {
+  promise: Promise<R>;
+  expires: number; // Infinity while in flight
+  timer: unknown;
+}
+
+/**
+ * Singleflight: concurrent calls with the same key share one call of `fn`
+ * (the cache stampede fix). With `ttlMs`, a success is also reused for that
+ * long; a failure is handed to the callers that shared it and forgotten.
+ */
+export function dedupe<A extends unknown[], R>(
+  fn: (...args: A) => R | PromiseLike<R>,
+  options: DedupeOptions<A> = {},
+): Deduped<A, Awaited<R>> {
+  checkFunction('fn', fn);
+  if (options.key !== undefined) checkFunction('key', options.key);
+  const keyOf = options.key ?? ((...args: A) => args[0]);
+  const ttl = checkMs('ttlMs', options.ttlMs ?? 0);
+  const clock = options.clock ?? systemClock;
+  const entries = new Map<unknown, Entry<Awaited<R>>>();
+
+  const drop = (key: unknown, entry: Entry<Awaited<R>>) => {
+    if (entries.get(key) !== entry) return;
+    entries.delete(key);
+    clock.clearTimeout(entry.timer);
+  };
+
+  const call = (args: A): { promise: Promise<Awaited<R>>; shared: boolean } => {
+    const key = keyOf(...args);
+    const existing = entries.get(key);
+    if (existing !== undefined && existing.expires > clock.now()) return { promise: existing.promise, shared: true };
+    if (existing !== undefined) drop(key, existing);
+    let promise: Promise<Awaited<R>>;
+    try {
+      promise = Promise.resolve(fn(...args)) as Promise<Awaited<R>>;
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    const entry: Entry<Awaited<R>> = { promise, expires: Number.POSITIVE_INFINITY, timer: undefined };
+    entries.set(key, entry);
+    promise.then(
+      () => {
+        if (entries.get(key) !== entry) return;
+        if (ttl === 0) drop(key, entry);
+        else {
+          entry.expires = clock.now() + ttl;
+          // The cached value is dropped when it expires (the timer keeps nothing alive).
+          entry.timer = clock.setTimeout(() => drop(key, entry), ttl, false);
+        }
+      },
+      () => drop(key, entry),
+    );
+    return { promise, shared: false };
+  };
+
+  const deduped = ((...args: A) => call(args).promise) as Deduped<A, Awaited<R>>;
+  Object.defineProperties(deduped, {
+    withInfo: {
+      value: (...args: A) => {
+        const { promise, shared } = call(args);
+        return promise.then((value) => ({ value, shared }));
+      },
+    },
+    forget: {
+      value: (key: unknown) => {
+        const entry = entries.get(key);
+        if (entry !== undefined) drop(key, entry);
+      },
+    },
+    size: { get: () => entries.size },
+  });
+  return deduped;
+}
