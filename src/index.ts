@@ -58,8 +58,16 @@ export {
   type WaitOptions,
 } from './core/TaskQueue.js';
 export { Batcher, type BatcherOptions } from './flow/Batcher.js';
+export { type BatchOptions, batch, merge, transform } from './flow/combinators.js';
 export { type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
 export { filter, forEach, IterationStoppedError, type MapContext, type MapOptions, map } from './flow/map.js';
+export {
+  Shutdown,
+  type ShutdownOptions,
+  type ShutdownReport,
+  type ShutdownStep,
+  type Stoppable,
+} from './flow/Shutdown.js';
 export { GroupCancelledError, TaskGroup, type TaskGroupOptions } from './flow/TaskGroup.js';
 export {
   type Backoff,

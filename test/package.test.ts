@@ -36,6 +36,7 @@ const expectedExports = [
   'RetryBudget',
   'RetryPolicy',
   'Semaphore',
+  'Shutdown',
   'SluiceError',
   'TaskGroup',
   'TaskQueue',
@@ -45,6 +46,7 @@ const expectedExports = [
   'WorkerPool',
   'aimd',
   'asPolicy',
+  'batch',
   'bulkhead',
   'circuitBreaker',
   'consecutiveFailures',
@@ -62,6 +64,7 @@ const expectedExports = [
   'limit',
   'littlesLaw',
   'map',
+  'merge',
   'pipeline',
   'rateLimitHeaders',
   'readRetryAfter',
@@ -70,6 +73,7 @@ const expectedExports = [
   'throttle',
   'timeWindow',
   'timeout',
+  'transform',
   'vegas',
 ];
 

@@ -1,0 +1,125 @@
+import { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../core/clock.js';
+import { checkCount, checkMs, checkSignal, show } from '../core/validate.js';
+import { type MapContext, type MapOptions, map } from './map.js';
+
+type Source<T> = AsyncIterable<T> | Iterable<T>;
+
+function iteratorOf<T>(source: Source<T>, name = 'source'): AsyncIterator<T> | Iterator<T> {
+  if (source !== null && source !== undefined) {
+    if (typeof (source as AsyncIterable<T>)[Symbol.asyncIterator] === 'function') {
+      return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+    }
+    if (typeof (source as Iterable<T>)[Symbol.iterator] === 'function')
+      return (source as Iterable<T>)[Symbol.iterator]();
+  }
+  throw new TypeError(`Expected \`${name}\` to be an iterable or an async iterable, got ${show(source)}`);
+}
+
+const WAITED = Symbol('waited');
+
+/** Options of {@link batch}. */
+export interface BatchOptions {
+  /** Items per batch. An integer >= 1. */
+  readonly size: number;
+  /** Yield a partial batch when its first item has waited this long. @default Infinity */
+  readonly maxWaitMs?: number;
+  /** Stops the iteration (closing the source) and throws the reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+/**
+ * Group items into arrays of `size` (the last may be shorter), or fewer when
+ * `maxWaitMs` passes after a batch's first item. Pulls one item at a time:
+ * the source is read only as fast as batches are consumed.
+ */
+export async function* batch<T>(source: Source<T>, options: BatchOptions): AsyncGenerator<T[]> {
+  const size = checkCount('size', options?.size, 1, false);
+  const maxWait = checkMs('maxWaitMs', options.maxWaitMs ?? Number.POSITIVE_INFINITY);
+  const signal = checkSignal('signal', options.signal);
+  const clock = options.clock ?? systemClock;
+  const iterator = iteratorOf(source);
+  let pending: Promise<IteratorResult<T>> | undefined;
+  let timer: unknown;
+  let done = false;
+  try {
+    while (!done) {
+      signal?.throwIfAborted();
+      const items: T[] = [];
+      let waited: Promise<typeof WAITED> | undefined;
+      while (items.length < size) {
+        pending ??= Promise.resolve(iterator.next());
+        const step = waited === undefined ? await pending : await Promise.race([pending, waited]);
+        if (step === WAITED) break;
+        pending = undefined;
+        if (step.done) {
+          done = true;
+          break;
+        }
+        items.push(step.value);
+        if (items.length === 1 && maxWait !== Number.POSITIVE_INFINITY && items.length < size) {
+          waited = new Promise((resolve) => {
+            timer = clock.setTimeout(() => resolve(WAITED), maxWait);
+          });
+        }
+      }
+      clock.clearTimeout(timer);
+      timer = undefined;
+      if (items.length > 0) yield items;
+    }
+  } finally {
+    clock.clearTimeout(timer);
+    if (!done) await iterator.return?.();
+  }
+}
+
+/**
+ * Interleave several sources, yielding items as they arrive. Each source is
+ * asked for its next item only once its previous one has been consumed.
+ */
+export async function* merge<T>(...sources: Source<T>[]): AsyncGenerator<T> {
+  const iterators = sources.map((source, i) => iteratorOf(source, `sources[${i}]`));
+  const pending = new Map<number, Promise<{ index: number; step: IteratorResult<T> }>>();
+  const finished = new Set<number>();
+  const pull = (index: number) => {
+    const iterator = iterators[index] as AsyncIterator<T>;
+    pending.set(
+      index,
+      Promise.resolve(iterator.next()).then((step) => ({ index, step })),
+    );
+  };
+  for (let i = 0; i < iterators.length; i++) pull(i);
+  try {
+    while (pending.size > 0) {
+      const { index, step } = await Promise.race(pending.values());
+      pending.delete(index);
+      if (step.done) {
+        finished.add(index);
+        continue;
+      }
+      yield step.value;
+      pull(index);
+    }
+  } finally {
+    // Stopped early: close every source that has not finished.
+    const open = iterators.filter((_, index) => !finished.has(index)) as AsyncIterator<T>[];
+    await Promise.allSettled(open.map((iterator) => iterator.return?.()));
+  }
+}
+
+/**
+ * A Node stream stage: a `Duplex` (object mode) that maps what is written to
+ * it with bounded concurrency, for `stream.pipeline()`. Backpressure flows
+ * through: the writable side holds `highWaterMark` items, and the mapping
+ * pulls from it only as fast as the readable side is consumed.
+ */
+export function transform<T, R>(
+  fn: (item: T, context: MapContext) => R | PromiseLike<R>,
+  options: MapOptions = {},
+): Duplex {
+  return Duplex.from(async function* (source: AsyncIterable<T>) {
+    yield* map(source, fn, options);
+  });
+}
