@@ -125,6 +125,16 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
     return this.wait().then(onfulfilled, onrejected);
   }
 
+  /** Graceful: accept no more children and wait for the running ones (for `Shutdown`). */
+  async close(): Promise<void> {
+    await this.wait().catch(() => {});
+  }
+
+  /** Now: cancel the running children and wait for them to stop. */
+  destroy(): Promise<void> {
+    return this[Symbol.asyncDispose]();
+  }
+
   /** Leaving the scope: cancel what still runs and wait for it (failures are not rethrown here). */
   async [Symbol.asyncDispose](): Promise<void> {
     this.#cancel(new GroupCancelledError('The task group scope ended'), false, true);
