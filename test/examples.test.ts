@@ -44,6 +44,13 @@ describe('examples', () => {
       ],
     ],
     [
+      'csv-to-postgres.ts',
+      [
+        /300000 rows imported in [\d.]+ s, 300000 distinct ids, checksum ok/,
+        /at most (1\d|20|\d) inserts in flight; peak RSS \d+ MiB for a 300,000-row file/,
+      ],
+    ],
+    [
       'password-hashing.ts',
       [
         /hashing on\s+all done ms\s+max loop lag ms\s+slowest health ms/,
