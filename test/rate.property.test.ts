@@ -3,12 +3,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type RateLimit, RateLimiter } from '../src/index.js';
 import { normalizeLimits } from '../src/rate/RateLimit.js';
 import { ruleFor } from '../src/rate/Rule.js';
-import { abortListeners, flush, useFakeTime } from './helpers.js';
+import { abortListeners, fakeNow, flush, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
 afterEach(() => vi.useRealTimers());
-
-const now = () => performance.now();
 
 const limitArb: fc.Arbitrary<RateLimit> = fc.oneof(
   fc.record({
@@ -95,7 +93,7 @@ describe('rate limiter properties', () => {
           const admittedSeq = new Map<number, number[]>();
           const record = (key: number, cost: number, seq?: number) => {
             const list = admissions.get(key) ?? [];
-            list.push({ at: now(), cost });
+            list.push({ at: fakeNow(), cost });
             admissions.set(key, list);
             if (seq !== undefined) admittedSeq.set(key, [...(admittedSeq.get(key) ?? []), seq]);
           };
@@ -108,7 +106,7 @@ describe('rate limiter properties', () => {
               if (controller) signals.push(controller.signal);
               const entry = { seq: seq++, key: op.key, controller, settled: false };
               waiters.push(entry);
-              const start = now();
+              const start = fakeNow();
               const weight = Math.min(
                 op.weight,
                 ...limiter.limits.map((l) => (l.algorithm === 'sliding-window' ? l.limit : l.burst)),
@@ -118,7 +116,7 @@ describe('rate limiter properties', () => {
                 .then(
                   () => {
                     record(op.key, weight, entry.seq);
-                    if (op.timeout !== undefined) expect(now() - start).toBeLessThanOrEqual(op.timeout);
+                    if (op.timeout !== undefined) expect(fakeNow() - start).toBeLessThanOrEqual(op.timeout);
                   },
                   () => {},
                 )
