@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
-import { disarm } from '../core/disarm.js';
+import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, OverloadedError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { Listeners } from '../policy/Listeners.js';
@@ -258,21 +258,20 @@ export class AdaptiveLimiter {
       }
       queue.push(waiter);
       this.#waiting++;
-      if (signal !== undefined) {
-        waiter.signal = signal;
-        waiter.onAbort = () => this.#leave(waiter, signal.reason);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      if (timeout !== Number.POSITIVE_INFINITY) {
-        waiter.timer = this.#clock.setTimeout(() => {
-          waiter.timer = undefined;
+      arm(
+        waiter,
+        this.#clock,
+        signal,
+        (reason) => this.#leave(waiter, reason),
+        timeout,
+        () => {
           this.#timedOut++;
           this.#leave(
             waiter,
             new TimeoutError(`Adaptive limiter acquire timed out after ${timeout} ms (${this.#describe()})`),
           );
-        }, timeout);
-      }
+        },
+      );
     });
   }
 

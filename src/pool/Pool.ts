@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { disarm } from '../core/disarm.js';
+import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
@@ -326,22 +326,21 @@ export class Pool<T> implements AsyncDisposable {
     const waiter = new Waiter<T>(priority, takeResolver<PoolLease<T> | Promise<never>>());
     waiter.stack = stack;
     this.#waiters.push(waiter);
-    if (signal !== undefined) {
-      waiter.signal = signal;
-      waiter.onAbort = () => this.#cancel(waiter, signal.reason);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-    }
-    if (timeout !== Number.POSITIVE_INFINITY) {
-      waiter.timer = this.#clock.setTimeout(() => {
-        waiter.timer = undefined;
+    arm(
+      waiter,
+      this.#clock,
+      signal,
+      (reason) => this.#cancel(waiter, reason),
+      timeout,
+      () => {
         this.#timeouts++;
         this.#waiters.cancel(waiter); // first, so the message counts the others
         this.#settle(
           waiter,
           Promise.reject(new TimeoutError(`Pool acquire timed out after ${timeout} ms (${this.#describe()})`)),
         );
-      }, timeout);
-    }
+      },
+    );
     this.#dispatch();
     return promise;
   }

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { disarm } from '../core/disarm.js';
+import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
@@ -268,25 +268,25 @@ export class RateLimiter {
     const waiter = new Waiter(cost, takeResolver<Permit | Promise<never>>());
     state.queue.push(waiter);
     this.#waiting++;
-    if (signal !== undefined) {
-      waiter.signal = signal;
-      waiter.onAbort = () => {
+    arm(
+      waiter,
+      this.#clock,
+      signal,
+      (reason) => {
         this.#aborted++;
-        this.#cancel(state, waiter, signal.reason);
-      };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-    }
-    if (ownTimer) {
-      waiter.timer = this.#clock.setTimeout(() => {
-        waiter.timer = undefined;
+        this.#cancel(state, waiter, reason);
+      },
+      // A timer only when the predicted admission cannot be trusted (see the class notes).
+      ownTimer ? timeout : Number.POSITIVE_INFINITY,
+      () => {
         this.#timedOut++;
         this.#cancel(
           state,
           waiter,
           new TimeoutError(`Rate limit wait timed out after ${timeout} ms (${this.#describe(state)})`),
         );
-      }, timeout);
-    }
+      },
+    );
     return promise;
   }
 

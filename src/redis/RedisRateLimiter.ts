@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
+import { arm, disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
@@ -268,11 +269,7 @@ export class RedisRateLimiter implements AsyncDisposable {
     const waiter = new Waiter(cost, this.#clock.now() + timeout, timeout, takeResolver<Permit | Promise<never>>());
     queue.waiters.push(waiter);
     this.#waiting++;
-    if (signal !== undefined) {
-      waiter.signal = signal;
-      waiter.onAbort = () => this.#finish(queue, waiter, Promise.reject(signal.reason));
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
-    }
+    arm(waiter, this.#clock, signal, (reason) => this.#finish(queue, waiter, Promise.reject(reason)));
     if (!queue.pumping) void this.#pump(key, queue);
     return promise;
   }
@@ -351,10 +348,7 @@ export class RedisRateLimiter implements AsyncDisposable {
     if (waiter.done) return;
     waiter.done = true;
     this.#waiting--;
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
-    }
+    disarm(waiter, this.#clock);
     if (!(outcome instanceof Permit)) outcome.catch(() => {});
     waiter.resolve(outcome);
     // The head left while sleeping: let the next one ask now.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
-import { disarm } from '../core/disarm.js';
+import { arm, disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, LeaseLostError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
@@ -120,10 +120,10 @@ export class RedisLease implements AsyncDisposable {
 class Waiter {
   done = false;
   timer: unknown = undefined;
+  signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
   constructor(
     readonly id: string,
-    readonly signal: AbortSignal | undefined,
     readonly resolve: (lease: RedisLease) => void,
     readonly reject: (error: unknown) => void,
   ) {}
@@ -254,16 +254,7 @@ export class RedisSemaphore implements AsyncDisposable {
     if (this.#closed) {
       // Closed during the round trip: give back what Redis granted or leave its queue.
       if (first.lease !== undefined) await first.lease.release();
-      else
-        this.#leave(
-          new Waiter(
-            id,
-            undefined,
-            () => {},
-            () => {},
-          ),
-          undefined,
-        );
+      else this.#cancelRemote(id);
       throw new ClosedError('Redis semaphore is closed');
     }
     if (first.lease !== undefined) return first.lease;
@@ -272,18 +263,18 @@ export class RedisSemaphore implements AsyncDisposable {
       throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
     }
     return new Promise<RedisLease>((resolve, reject) => {
-      const waiter = new Waiter(id, signal, resolve, reject);
+      const waiter = new Waiter(id, resolve, reject);
       this.#waiters.add(waiter);
-      if (signal !== undefined) {
-        waiter.onAbort = () => {
+      arm(
+        waiter,
+        this.#clock,
+        signal,
+        (reason) => {
           this.#aborted++;
-          this.#leave(waiter, signal.reason);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      if (timeout !== Number.POSITIVE_INFINITY) {
-        waiter.timer = this.#clock.setTimeout(() => {
-          waiter.timer = undefined;
+          this.#leave(waiter, reason);
+        },
+        timeout,
+        () => {
           this.#timedOut++;
           this.#leave(
             waiter,
@@ -291,8 +282,8 @@ export class RedisSemaphore implements AsyncDisposable {
               `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.size} waiting here)`,
             ),
           );
-        }, timeout);
-      }
+        },
+      );
       // A release published while the first attempt was on its way would be missed.
       if (this.#wakes !== wakes) void this.#runRound();
       else this.#schedule(Math.min(first.hint, this.#waitTtlMs / 3));

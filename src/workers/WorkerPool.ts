@@ -4,7 +4,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
-import { disarm } from '../core/disarm.js';
+import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError, WorkerCrashedError } from '../core/errors.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
 import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
@@ -300,11 +300,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
         resolve as (value: unknown) => void,
         reject,
       );
-      if (signal !== undefined) {
-        task.signal = signal;
-        task.onAbort = () => this.#cancel(task, signal.reason, 'cancelled');
-        signal.addEventListener('abort', task.onAbort, { once: true });
-      }
+      // The run timeout starts at dispatch (#start), not here.
+      arm(task, this.#clock, signal, (reason) => this.#cancel(task, reason, 'cancelled'));
       this.#queue.push(task);
       this.#pump();
       this.#checkDrain();
