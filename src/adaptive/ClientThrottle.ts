@@ -37,6 +37,7 @@ export class ClientThrottle implements Policy {
   readonly #isRejection: (error: unknown) => boolean;
   readonly #random: () => number;
   readonly #counts: WindowCounters;
+  readonly #clock: Clock;
   #throttled = 0;
 
   constructor(options: ClientThrottleOptions = {}) {
@@ -49,22 +50,27 @@ export class ClientThrottle implements Policy {
     this.#isRejection = options.isRejection ?? (() => true);
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
-    this.#counts = new WindowCounters(options.clock ?? systemClock, windowMs, 2, 12);
+    this.#clock = options.clock ?? systemClock;
+    this.#counts = new WindowCounters(windowMs, 2, 12);
   }
 
   /** The probability that the next request is rejected locally. */
   rejectionProbability(): number {
-    const requests = this.#counts.sum(REQUESTS);
-    return Math.max(0, (requests - this.#k * this.#counts.sum(ACCEPTS)) / (requests + 1));
+    const requests = this.#counts.sum(REQUESTS, this.#clock.now());
+    return Math.max(0, (requests - this.#k * this.#counts.sum(ACCEPTS, this.#clock.now())) / (requests + 1));
   }
 
   stats(): { readonly requests: number; readonly accepts: number; readonly throttled: number } {
-    return { requests: this.#counts.sum(REQUESTS), accepts: this.#counts.sum(ACCEPTS), throttled: this.#throttled };
+    return {
+      requests: this.#counts.sum(REQUESTS, this.#clock.now()),
+      accepts: this.#counts.sum(ACCEPTS, this.#clock.now()),
+      throttled: this.#throttled,
+    };
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
     const p = this.rejectionProbability();
-    this.#counts.add(REQUESTS);
+    this.#counts.add(REQUESTS, this.#clock.now());
     if (p > 0 && this.#random() < p) {
       this.#throttled++;
       return Promise.reject(
@@ -86,6 +92,6 @@ export class ClientThrottle implements Policy {
   }
 
   #accept(): void {
-    this.#counts.add(ACCEPTS);
+    this.#counts.add(ACCEPTS, this.#clock.now());
   }
 }

@@ -1,43 +1,61 @@
-import type { Clock } from './clock.js';
-
 /**
  * Counters over a sliding window of `windowMs`, kept in `buckets` buckets
- * (O(buckets) memory; the window slides one bucket at a time). Several
- * series share the buckets, e.g. calls and retries. Internal.
+ * (O(buckets) memory; the window slides one bucket at a time, from the first
+ * time it is used). Several series share the buckets, e.g. calls and retries.
+ * Callers pass the time, so the owner's clock (or a sample's time) decides.
+ * Internal.
  */
 export class WindowCounters {
-  readonly #series: Float64Array[];
-  readonly #sums: number[];
+  #series: Float64Array[];
+  #sums: number[];
   readonly #bucketMs: number;
   readonly #buckets: number;
-  readonly #clock: Clock;
   #bucket = 0;
-  #bucketStart: number;
+  #bucketStart = Number.NaN;
 
-  constructor(clock: Clock, windowMs: number, series: number, buckets = 10) {
-    this.#clock = clock;
+  constructor(windowMs: number, series: number, buckets = 10) {
     this.#buckets = buckets;
     this.#bucketMs = windowMs / buckets;
     this.#series = Array.from({ length: series }, () => new Float64Array(buckets));
-    this.#sums = Array.from({ length: series }, () => 0);
-    this.#bucketStart = clock.now();
+    this.#sums = this.#series.map(() => 0);
   }
 
-  add(series: number, n = 1): void {
-    this.#rotate();
+  add(series: number, now: number, n = 1): void {
+    this.#rotate(now);
     const counts = this.#series[series] as Float64Array;
     counts[this.#bucket] = (counts[this.#bucket] as number) + n;
     this.#sums[series] = (this.#sums[series] as number) + n;
   }
 
-  /** The series' total over the window. */
-  sum(series: number): number {
-    this.#rotate();
+  /** The series' total over the window ending at `now`. */
+  sum(series: number, now: number): number {
+    this.#rotate(now);
     return this.#sums[series] as number;
   }
 
-  #rotate(): void {
-    const now = this.#clock.now();
+  reset(): void {
+    this.#series = this.#series.map(() => new Float64Array(this.#buckets));
+    this.#sums = this.#series.map(() => 0);
+    this.#bucketStart = Number.NaN;
+  }
+
+  /** JSON-safe counts (the window restarts on restore: bucket times are not portable). */
+  snapshot(): { series: number[][]; bucket: number } {
+    return { series: this.#series.map((counts) => [...counts]), bucket: this.#bucket };
+  }
+
+  restore(state: { series: number[][]; bucket: number }): void {
+    this.#series = state.series.map((counts) => Float64Array.from(counts));
+    this.#sums = this.#series.map((counts) => counts.reduce((a, b) => a + b, 0));
+    this.#bucket = state.bucket;
+    this.#bucketStart = Number.NaN;
+  }
+
+  #rotate(now: number): void {
+    if (Number.isNaN(this.#bucketStart)) {
+      this.#bucketStart = now;
+      return;
+    }
     let steps = Math.floor((now - this.#bucketStart) / this.#bucketMs);
     if (steps <= 0) return;
     this.#bucketStart += steps * this.#bucketMs;

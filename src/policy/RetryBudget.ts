@@ -37,6 +37,7 @@ export class RetryBudget {
   readonly ratio: number;
   readonly #reserve: number;
   readonly #counts: WindowCounters;
+  readonly #clock: Clock;
   #refused = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
@@ -46,26 +47,34 @@ export class RetryBudget {
     if (windowMs === 0)
       throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
     this.#reserve = (minPerSecond * windowMs) / 1000;
-    this.#counts = new WindowCounters(options.clock ?? systemClock, windowMs, 2);
+    this.#clock = options.clock ?? systemClock;
+    this.#counts = new WindowCounters(windowMs, 2);
   }
 
   /** Count one call (a first attempt). Retry policies call this for you. */
   recordCall(): void {
-    this.#counts.add(CALLS);
+    this.#counts.add(CALLS, this.#clock.now());
   }
 
   /** Take one retry from the budget if there is one. */
   tryRetry(): boolean {
-    if (this.#counts.sum(RETRIES) + 1 > this.ratio * this.#counts.sum(CALLS) + this.#reserve) {
+    if (
+      this.#counts.sum(RETRIES, this.#clock.now()) + 1 >
+      this.ratio * this.#counts.sum(CALLS, this.#clock.now()) + this.#reserve
+    ) {
       this.#refused++;
       return false;
     }
-    this.#counts.add(RETRIES);
+    this.#counts.add(RETRIES, this.#clock.now());
     return true;
   }
 
   stats(): { readonly calls: number; readonly retries: number; readonly refused: number } {
-    return { calls: this.#counts.sum(CALLS), retries: this.#counts.sum(RETRIES), refused: this.#refused };
+    return {
+      calls: this.#counts.sum(CALLS, this.#clock.now()),
+      retries: this.#counts.sum(RETRIES, this.#clock.now()),
+      refused: this.#refused,
+    };
   }
 }
 

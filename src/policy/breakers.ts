@@ -1,4 +1,5 @@
 import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { WindowCounters } from '../core/WindowCounters.js';
 
 /** Decides from recent outcomes whether a closed circuit should open. */
 export interface BreakerStrategy {
@@ -118,52 +119,27 @@ export function timeWindow(
     throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
   const buckets = checkCount('buckets', options.buckets ?? 10, 1, false);
   const t = thresholds(options, 10);
-  const bucketMs = windowMs / buckets;
-  let calls = new Float64Array(buckets);
-  let fails = new Float64Array(buckets);
-  let slows = new Float64Array(buckets);
-  let current = 0;
-  let currentStart = Number.NaN;
-  const rotate = (now: number) => {
-    if (Number.isNaN(currentStart)) currentStart = now;
-    let steps = Math.floor((now - currentStart) / bucketMs);
-    if (steps <= 0) return;
-    currentStart += steps * bucketMs;
-    if (steps > buckets) steps = buckets;
-    for (let i = 0; i < steps; i++) {
-      current = (current + 1) % buckets;
-      calls[current] = 0;
-      fails[current] = 0;
-      slows[current] = 0;
-    }
-  };
-  const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+  const CALLS = 0;
+  const FAILS = 1;
+  const SLOWS = 2;
+  const counts = new WindowCounters(windowMs, 3, buckets);
   return {
     slowCallMs: t.slowCallMs,
     usesTime: true,
     record(failure, isSlow, now) {
-      rotate(now);
-      calls[current] = (calls[current] as number) + 1;
-      if (failure) fails[current] = (fails[current] as number) + 1;
-      if (isSlow) slows[current] = (slows[current] as number) + 1;
-      const total = sum(calls);
+      counts.add(CALLS, now);
+      if (failure) counts.add(FAILS, now);
+      if (isSlow) counts.add(SLOWS, now);
+      const total = counts.sum(CALLS, now);
       if (total < t.minimumCalls) return false;
-      return sum(fails) / total >= t.failureRate || sum(slows) / total >= t.slowCallRate;
+      return counts.sum(FAILS, now) / total >= t.failureRate || counts.sum(SLOWS, now) / total >= t.slowCallRate;
     },
     reset() {
-      calls = new Float64Array(buckets);
-      fails = new Float64Array(buckets);
-      slows = new Float64Array(buckets);
-      currentStart = Number.NaN;
+      counts.reset();
     },
-    snapshot: () => ({ calls: [...calls], fails: [...fails], slows: [...slows], current }),
+    snapshot: () => counts.snapshot(),
     restore(state) {
-      const s = state as { calls: number[]; fails: number[]; slows: number[]; current: number };
-      calls = Float64Array.from(s.calls);
-      fails = Float64Array.from(s.fails);
-      slows = Float64Array.from(s.slows);
-      current = s.current;
-      currentStart = Number.NaN;
+      counts.restore(state as ReturnType<typeof counts.snapshot>);
     },
   };
 }
