@@ -2,8 +2,8 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
 import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, OverloadedError, TimeoutError } from '../core/errors.js';
+import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { Listeners } from '../policy/Listeners.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
 
 /** Options of the {@link AdaptiveLimiter} constructor. */

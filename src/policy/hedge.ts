@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
-import { Listeners } from './Listeners.js';
 import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import { childController } from './sleep.js';
 

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFunction, checkMs } from '../core/validate.js';
 import { type Backoff, exponentialBackoff } from './backoff.js';
-import { Listeners } from './Listeners.js';
 import { AttemptContext, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import type { RetryBudget } from './RetryBudget.js';
 import { sleep } from './sleep.js';

@@ -1,8 +1,8 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
 import { TimeoutError } from '../core/errors.js';
+import { Listeners } from '../core/Listeners.js';
 import { checkMs, show } from '../core/validate.js';
-import { Listeners } from './Listeners.js';
 import { type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
 
 /** Options of {@link timeout}. */

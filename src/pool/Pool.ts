@@ -2,10 +2,10 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
+import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
 import { type Backoff, exponentialBackoff } from '../policy/backoff.js';
-import { Listeners } from '../policy/Listeners.js';
 
 /** Options of the {@link Pool} constructor: the factory, then sizing, timeouts and lifetimes. */
 export interface PoolOptions<T> {
@@ -104,10 +104,10 @@ export type DestroyReason =
 export class PoolLease<T> implements Disposable {
   readonly resource: T;
   #entry: Entry<T> | undefined;
-  readonly #pool: { giveBack(entry: Entry<T>, error: unknown, failed: boolean): void };
+  readonly #pool: { giveBack(entry: Entry<T>, failed: boolean): void };
 
   /** @internal */
-  constructor(pool: { giveBack(entry: Entry<T>, error: unknown, failed: boolean): void }, entry: Entry<T>) {
+  constructor(pool: { giveBack(entry: Entry<T>, failed: boolean): void }, entry: Entry<T>) {
     this.#pool = pool;
     this.#entry = entry;
     this.resource = entry.resource;
@@ -122,7 +122,7 @@ export class PoolLease<T> implements Disposable {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
-    this.#pool.giveBack(entry, error, error !== undefined);
+    this.#pool.giveBack(entry, error !== undefined);
   }
 
   [Symbol.dispose](): void {
@@ -637,7 +637,7 @@ export class Pool<T> implements AsyncDisposable {
   }
 
   /** @internal called by PoolLease.release */
-  giveBack(entry: Entry<T>, _error: unknown, failed: boolean): void {
+  giveBack(entry: Entry<T>, failed: boolean): void {
     if (!this.#borrowed.delete(entry)) return; // revoked by a forced close
     entry.lease = undefined;
     this.#clearLeak(entry);
