@@ -238,7 +238,7 @@ export class AdaptiveLimiter {
     const refusal = this.#refusal();
     if (refusal !== undefined) {
       this.#shed++;
-      return Promise.reject(refusal);
+      return Promise.reject(new OverloadedError(refusal));
     }
     if (this.#waiting === 0 && this.#inflight < this.limit) return Promise.resolve(this.#admit(partition));
     if (timeout === 0) {
@@ -373,7 +373,7 @@ export class AdaptiveLimiter {
 
   /** The waiter to serve next: partitions below their share first; FIFO, or LIFO while shedding. */
   #next(): Waiter | undefined {
-    const lifo = this.#shedding(this.#clock.now());
+    const lifo = this.#shedding();
     let best: { queue: Deque<Waiter>; waiter: Waiter; under: boolean } | undefined;
     for (const [partition, queue] of this.#queues) {
       const waiter = lifo ? this.#peekTail(queue) : this.#peekHead(queue);
@@ -411,24 +411,21 @@ export class AdaptiveLimiter {
   }
 
   /** Whether the oldest live waiter has waited past `maxQueueWaitMs`. */
-  #shedding(now: number): boolean {
+  #shedding(): boolean {
     if (this.#maxQueueWait === Number.POSITIVE_INFINITY || this.#waiting === 0) return false;
     let oldest = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
       const head = this.#peekHead(queue);
       if (head !== undefined) oldest = Math.min(oldest, head.enqueuedAt);
     }
-    return now - oldest > this.#maxQueueWait;
+    return this.#clock.now() - oldest > this.#maxQueueWait;
   }
 
-  #refusal(): OverloadedError | undefined {
-    if (this.#overloaded?.() === true)
-      return new OverloadedError(`Refused: the process is overloaded (${this.#describe()})`);
-    const now = this.#clock.now();
-    if (this.#shedding(now)) {
-      return new OverloadedError(
-        `Shedding load: the oldest waiter has waited over ${this.#maxQueueWait} ms (${this.#describe()})`,
-      );
+  /** Why a new caller would be refused now, if it would (the error is built only when needed). */
+  #refusal(): string | undefined {
+    if (this.#overloaded?.() === true) return `Refused: the process is overloaded (${this.#describe()})`;
+    if (this.#shedding()) {
+      return `Shedding load: the oldest waiter has waited over ${this.#maxQueueWait} ms (${this.#describe()})`;
     }
     return undefined;
   }

@@ -57,22 +57,17 @@ function isNodeRedis(client: object): client is NodeRedisLike {
  * One subscriber connection per adapter, shared by every channel, opened on
  * first use and closed when the last channel is unsubscribed.
  */
+/** The subscriber connection an adapter opens. Internal. */
+interface SubscriberConnection {
+  add(channel: string): Promise<unknown>;
+  remove(channel: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
 class Subscriptions {
-  #connection:
-    | Promise<{
-        add(channel: string): Promise<unknown>;
-        remove(channel: string): Promise<unknown>;
-        close(): Promise<void>;
-      }>
-    | undefined;
+  #connection: Promise<SubscriberConnection> | undefined;
   readonly #listeners = new Map<string, Set<() => void>>();
-  constructor(
-    readonly open: (deliver: (channel: string) => void) => Promise<{
-      add(channel: string): Promise<unknown>;
-      remove(channel: string): Promise<unknown>;
-      close(): Promise<void>;
-    }>,
-  ) {}
+  constructor(readonly open: (deliver: (channel: string) => void) => Promise<SubscriberConnection>) {}
 
   async subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>> {
     this.#connection ??= this.open((ch) => {
