@@ -105,6 +105,8 @@ interface Log {
   /** Admission times and costs, alternating, oldest first. */
   entries: Deque<number>;
   used: number;
+  /** Time of the last admission (when `entries` is not empty). */
+  newest: number;
 }
 
 /**
@@ -115,12 +117,12 @@ interface Log {
 export class SlidingWindowLog implements Rule<Log> {
   constructor(readonly spec: NormalizedLimit) {}
   create(): Log {
-    return { entries: new Deque<number>(4), used: 0 };
+    return { entries: new Deque<number>(4), used: 0, newest: 0 };
   }
   clone(state: Log): Log {
     const entries = new Deque<number>(state.entries.length);
     for (const value of state.entries) entries.push(value);
-    return { entries, used: state.used };
+    return { entries, used: state.used, newest: state.newest };
   }
   #prune(state: Log, now: number): void {
     const horizon = now - this.spec.interval;
@@ -152,6 +154,7 @@ export class SlidingWindowLog implements Rule<Log> {
     state.entries.push(now);
     state.entries.push(cost);
     state.used += cost;
+    state.newest = now;
   }
   remaining(state: Log, now: number): number {
     this.#prune(state, now);
@@ -159,15 +162,7 @@ export class SlidingWindowLog implements Rule<Log> {
   }
   resetMs(state: Log, now: number): number {
     this.#prune(state, now);
-    const entries = state.entries;
-    if (entries.length === 0) return 0;
-    let newest = 0;
-    let isTime = true;
-    for (const value of entries) {
-      if (isTime) newest = value;
-      isTime = !isTime;
-    }
-    return newest + this.spec.interval - now;
+    return state.entries.length === 0 ? 0 : state.newest + this.spec.interval - now;
   }
 }
 
