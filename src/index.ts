@@ -21,6 +21,14 @@ export {
 export { ClientThrottle, type ClientThrottleOptions } from './adaptive/ClientThrottle.js';
 export { EventLoopLag, type EventLoopLagOptions, type LagHistogram } from './adaptive/EventLoopLag.js';
 export { type ErlangCResult, erlangC, littlesLaw } from './adaptive/sizing.js';
+export {
+  type AcquireOptions,
+  type Admission,
+  type AdmissionStats,
+  isAdmission,
+  type Lease,
+  type RunContext,
+} from './core/admission.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
   BackendUnavailableError,
@@ -40,8 +48,6 @@ export { type LockOptions, Mutex } from './core/Mutex.js';
 export { Permit } from './core/Permit.js';
 export { PriorityQueue, type Queue, type QueueAddOptions, type RunFunction } from './core/PriorityQueue.js';
 export {
-  type AcquireOptions,
-  type RunContext,
   Semaphore,
   type SemaphoreOptions,
   type SemaphoreStats,
@@ -129,6 +135,7 @@ export {
   type PoolEvents,
   PoolLease,
   type PoolOptions,
+  type PoolRunContext,
   type PoolStats,
 } from './pool/Pool.js';
 export type { NormalizedLimit, RateAlgorithm, RateLimit } from './rate/RateLimit.js';

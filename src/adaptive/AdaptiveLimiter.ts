@@ -1,9 +1,9 @@
+import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { Deque } from '../core/Deque.js';
-import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, OverloadedError, TimeoutError } from '../core/errors.js';
 import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
 
 /** Options of the {@link AdaptiveLimiter} constructor. */
@@ -45,7 +45,7 @@ export interface AdaptiveAcquireOptions {
   readonly partition?: string;
 }
 
-export interface AdaptiveLimiterStats {
+export interface AdaptiveLimiterStats extends AdmissionStats {
   readonly limit: number;
   readonly inflight: number;
   readonly waiting: number;
@@ -114,20 +114,6 @@ export class AdaptivePermit implements Disposable {
   }
 }
 
-class Waiter {
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  timer: unknown = undefined;
-  done = false;
-  constructor(
-    readonly partition: string,
-    readonly seq: number,
-    readonly enqueuedAt: number,
-    readonly resolve: (permit: AdaptivePermit) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
-}
-
 const NONE = '';
 
 /**
@@ -137,7 +123,7 @@ const NONE = '';
  * Optional partitions with guaranteed shares, queue-wait load shedding with
  * adaptive LIFO, and an external overload signal (event-loop lag).
  */
-export class AdaptiveLimiter {
+export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquireOptions> {
   readonly #algorithm: LimitAlgorithm;
   readonly #probing: GradientAlgorithm | undefined;
   readonly #probeInterval: number;
@@ -149,20 +135,23 @@ export class AdaptiveLimiter {
   readonly #overloaded: (() => boolean) | undefined;
   readonly #clock: Clock;
   readonly #listeners = new Listeners<AdaptiveLimiterEvents>();
-  readonly #queues = new Map<string, Deque<Waiter>>();
+  /** One wait queue per partition (a waiter's `data` is when it arrived). */
+  readonly #queues = new Map<string, Waiters>();
+  readonly #counters = new WaitCounters();
   readonly #inflightBy = new Map<string, number>();
   #limit: number;
   #inflight = 0;
   #waiting = 0;
-  #seq = 0;
   #probeUntil = 0; // samples still to take in the current probe (0: not probing)
   #probeRtts: number[] = [];
   #nextProbeAt = 0;
   #closed = false;
+  #idleResolvers: (() => void)[] = [];
   #succeeded = 0;
   #dropped = 0;
   #shed = 0;
-  #timedOut = 0;
+  /** Refused at once for `timeout: 0` (the engines count the ones that waited). */
+  #timedOutNow = 0;
 
   constructor(options: AdaptiveLimiterOptions = {}) {
     this.#algorithm = options.algorithm ?? gradient();
@@ -207,6 +196,9 @@ export class AdaptiveLimiter {
   get inflight(): number {
     return this.#inflight;
   }
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   on<K extends keyof AdaptiveLimiterEvents>(
     name: K,
@@ -223,57 +215,57 @@ export class AdaptiveLimiter {
       succeeded: this.#succeeded,
       dropped: this.#dropped,
       shed: this.#shed,
-      timedOut: this.#timedOut,
+      timedOut: this.#timedOutNow + this.#counters.timedOut,
       minRtt: this.#probing?.minRtt ?? 0,
     };
   }
 
   /** Wait for admission; report the outcome on the permit. */
   acquire(options?: AdaptiveAcquireOptions): Promise<AdaptivePermit> {
+    const admission = this.#enter(options);
+    return admission instanceof Promise ? admission : Promise.resolve(admission);
+  }
+
+  /** A permit now, or the promise of one (validation errors throw). */
+  #enter(options: AdaptiveAcquireOptions | undefined): AdaptivePermit | Promise<AdaptivePermit> {
     const signal = checkSignal('signal', options?.signal);
     const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
     const partition = this.#partition(options?.partition);
     if (this.#closed) return Promise.reject(new ClosedError('Adaptive limiter is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) {
+      this.#counters.aborted++;
+      return Promise.reject(signal.reason);
+    }
     const refusal = this.#refusal();
     if (refusal !== undefined) {
       this.#shed++;
       return Promise.reject(new OverloadedError(refusal));
     }
-    if (this.#waiting === 0 && this.#inflight < this.limit) return Promise.resolve(this.#admit(partition));
+    if (this.#waiting === 0 && this.#inflight < this.limit) return this.#admit(partition);
     if (timeout === 0) {
-      this.#timedOut++;
+      this.#timedOutNow++;
       return Promise.reject(new TimeoutError(`Adaptive limiter acquire timed out after 0 ms (${this.#describe()})`));
     }
     if (this.#waiting >= this.#maxWaiting) {
       this.#shed++;
       return Promise.reject(new OverloadedError(`Adaptive limiter queue is full (${this.#describe()})`));
     }
-    return new Promise<AdaptivePermit>((resolve, reject) => {
-      const waiter = new Waiter(partition, this.#seq++, this.#clock.now(), resolve, reject);
-      let queue = this.#queues.get(partition);
-      if (queue === undefined) {
-        queue = new Deque<Waiter>();
-        this.#queues.set(partition, queue);
-      }
-      queue.push(waiter);
-      this.#waiting++;
-      arm(
-        waiter,
-        this.#clock,
-        signal,
-        (reason) => this.#leave(waiter, reason),
-        timeout,
-        () => {
-          this.#timedOut++;
-          this.#leave(
-            waiter,
-            new TimeoutError(`Adaptive limiter acquire timed out after ${timeout} ms (${this.#describe()})`),
-          );
-        },
-      );
-    });
+    let queue = this.#queues.get(partition);
+    if (queue === undefined) {
+      queue = new Waiters(this.#host, this.#clock, this.#counters);
+      this.#queues.set(partition, queue);
+    }
+    this.#waiting++;
+    return queue.wait<AdaptivePermit>(1, 0, this.#clock.now(), signal, timeout);
   }
+
+  readonly #host: WaitersHost = {
+    left: () => {
+      this.#waiting--;
+    },
+    timeoutError: (_waiter, timeout) =>
+      new TimeoutError(`Adaptive limiter acquire timed out after ${timeout} ms (${this.#describe()})`),
+  };
 
   /** Admission now, or `undefined`. Never jumps the queue. */
   tryAcquire(options?: { readonly partition?: string }): AdaptivePermit | undefined {
@@ -284,32 +276,44 @@ export class AdaptiveLimiter {
     return this.#admit(partition);
   }
 
-  /** Acquire, run `fn({ signal })`, and report the outcome: success, or a drop when `isDrop(error)`. */
-  async run<T>(
-    fn: (context: { signal: AbortSignal | undefined }) => T | PromiseLike<T>,
-    options?: AdaptiveAcquireOptions,
-  ): Promise<T> {
+  /**
+   * Acquire, run `fn({ signal })`, and report the outcome: success, or a drop
+   * when `isDrop(error)` (failures after the caller's abort are ignored).
+   * Admitted at once, `fn` starts synchronously. Never starts on an aborted signal.
+   */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: AdaptiveAcquireOptions): Promise<T> {
     checkFunction('fn', fn);
-    const permit = await this.acquire(options);
-    try {
-      const value = await fn({ signal: options?.signal });
-      permit.success();
-      return value;
-    } catch (error) {
-      if (options?.signal?.aborted) permit.ignore();
-      else if (this.#isDrop(error)) permit.drop();
-      else permit.ignore();
-      throw error;
-    }
+    const signal = options?.signal;
+    const context: RunContext = { signal };
+    return runLeased(
+      this.#enter(options),
+      () => fn(context),
+      signal,
+      (permit, failed, error) => {
+        if (!failed) permit.success();
+        else if (signal?.aborted) permit.ignore();
+        else if (this.#isDrop(error)) permit.drop();
+        else permit.ignore();
+      },
+    );
   }
 
-  /** Refuse new callers; waiters reject with `ClosedError`. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const queue of this.#queues.values()) {
-      for (const waiter of queue) this.#leave(waiter, new ClosedError('Adaptive limiter is closed'));
+  /**
+   * Refuse new callers; waiters reject with `ClosedError`. Resolves once every
+   * permit has been reported. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      const error = new ClosedError('Adaptive limiter is closed');
+      for (const queue of this.#queues.values()) this.#waiting -= queue.failAll(error);
     }
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleResolvers.push(resolve));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** @internal called by AdaptivePermit */
@@ -321,6 +325,11 @@ export class AdaptiveLimiter {
     else if (outcome === 'success') this.#succeeded++;
     if (outcome !== 'ignore') this.#sample(permit, now, outcome === 'drop');
     this.#dispatch();
+    if (this.#inflight === 0 && this.#idleResolvers.length > 0) {
+      const resolvers = this.#idleResolvers;
+      this.#idleResolvers = [];
+      for (const resolve of resolvers) resolve();
+    }
   }
 
   #sample(permit: AdaptivePermit, now: number, dropped: boolean): void {
@@ -362,52 +371,34 @@ export class AdaptiveLimiter {
 
   #dispatch(): void {
     while (this.#waiting > 0 && this.#inflight < this.limit) {
-      const waiter = this.#next();
-      if (waiter === undefined) return;
+      const next = this.#next();
+      if (next === undefined) return;
+      const [queue, waiter, partition] = next;
       this.#waiting--;
-      waiter.done = true;
-      disarm(waiter, this.#clock);
-      waiter.resolve(this.#admit(waiter.partition));
+      queue.grant(waiter, this.#admit(partition));
     }
   }
 
   /** The waiter to serve next: partitions below their share first; FIFO, or LIFO while shedding. */
-  #next(): Waiter | undefined {
+  #next(): [Waiters, Waiter, string] | undefined {
     const lifo = this.#shedding();
-    let best: { queue: Deque<Waiter>; waiter: Waiter; under: boolean } | undefined;
+    let best: [Waiters, Waiter, string] | undefined;
+    let bestUnder = false;
     for (const [partition, queue] of this.#queues) {
-      const waiter = lifo ? this.#peekTail(queue) : this.#peekHead(queue);
+      const waiter = lifo ? queue.last() : queue.first();
       if (waiter === undefined) continue;
       const share = this.#shares?.get(partition);
       const under = share !== undefined && (this.#inflightBy.get(partition) ?? 0) < Math.ceil(share * this.#limit);
       const better =
         best === undefined ||
-        (under && !best.under) ||
-        (under === best.under && (lifo ? waiter.seq > best.waiter.seq : waiter.seq < best.waiter.seq));
-      if (better) best = { queue, waiter, under };
-    }
-    if (best === undefined) return undefined;
-    if (lifo) best.queue.pop();
-    else best.queue.shift();
-    return best.waiter;
-  }
-
-  /** The first waiter still waiting (dropping the ones that left). */
-  #peekHead(queue: Deque<Waiter>): Waiter | undefined {
-    while (queue.length > 0 && (queue.peek() as Waiter).done) queue.shift();
-    return queue.peek();
-  }
-
-  /** The last waiter still waiting (dropping the ones that left). */
-  #peekTail(queue: Deque<Waiter>): Waiter | undefined {
-    while (queue.length > 0) {
-      const tail = queue.pop() as Waiter;
-      if (!tail.done) {
-        queue.push(tail);
-        return tail;
+        (under && !bestUnder) ||
+        (under === bestUnder && (lifo ? waiter.seq > best[1].seq : waiter.seq < best[1].seq));
+      if (better) {
+        best = [queue, waiter, partition];
+        bestUnder = under;
       }
     }
-    return undefined;
+    return best;
   }
 
   /** Whether the oldest live waiter has waited past `maxQueueWaitMs`. */
@@ -415,8 +406,8 @@ export class AdaptiveLimiter {
     if (this.#maxQueueWait === Number.POSITIVE_INFINITY || this.#waiting === 0) return false;
     let oldest = Number.POSITIVE_INFINITY;
     for (const queue of this.#queues.values()) {
-      const head = this.#peekHead(queue);
-      if (head !== undefined) oldest = Math.min(oldest, head.enqueuedAt);
+      const head = queue.first();
+      if (head !== undefined) oldest = Math.min(oldest, head.data as number);
     }
     return this.#clock.now() - oldest > this.#maxQueueWait;
   }
@@ -428,14 +419,6 @@ export class AdaptiveLimiter {
       return `Shedding load: the oldest waiter has waited over ${this.#maxQueueWait} ms (${this.#describe()})`;
     }
     return undefined;
-  }
-
-  #leave(waiter: Waiter, error: unknown): void {
-    if (waiter.done) return;
-    waiter.done = true;
-    this.#waiting--;
-    disarm(waiter, this.#clock);
-    waiter.reject(error);
   }
 
   #partition(name: unknown): string {

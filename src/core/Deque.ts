@@ -44,6 +44,10 @@ export class Deque<T> {
     return this.length === 0 ? undefined : this.buffer[this.head];
   }
 
+  peekLast(): T | undefined {
+    return this.length === 0 ? undefined : this.buffer[(this.head + this.length - 1) & this.mask];
+  }
+
   clear(): void {
     this.buffer = new Array(16);
     this.mask = 15;

@@ -1,6 +1,7 @@
+import type { Admission, RunContext } from './admission.js';
 import type { Clock } from './clock.js';
 import type { Permit } from './Permit.js';
-import { type RunContext, Semaphore } from './Semaphore.js';
+import { Semaphore, type SemaphoreStats } from './Semaphore.js';
 
 /** Options of {@link Mutex.lock} and {@link Mutex.run}. */
 export interface LockOptions {
@@ -20,7 +21,7 @@ export interface LockOptions {
  * await mutex.run(async () => { await writeFileAtomically(); });
  * ```
  */
-export class Mutex implements AsyncDisposable {
+export class Mutex implements Admission<Permit, LockOptions>, AsyncDisposable {
   readonly #semaphore: Semaphore;
 
   constructor(options: { readonly clock?: Clock; readonly maxWaiting?: number } = {}) {
@@ -36,13 +37,29 @@ export class Mutex implements AsyncDisposable {
     return this.#semaphore.waiting;
   }
 
+  get closed(): boolean {
+    return this.#semaphore.closed;
+  }
+  stats(): SemaphoreStats {
+    return this.#semaphore.stats();
+  }
+
   /** Wait for the lock; release the returned permit (or `using` it) to unlock. */
   lock(options?: LockOptions): Promise<Permit> {
     return this.#semaphore.acquire(options);
   }
 
+  /** The admission protocol's name for `lock`. */
+  acquire(options?: LockOptions): Promise<Permit> {
+    return this.#semaphore.acquire(options);
+  }
+
   /** The lock now, or `undefined` (also while others are waiting). */
   tryLock(): Permit | undefined {
+    return this.#semaphore.tryAcquire();
+  }
+  /** The admission protocol's name for `tryLock`. */
+  tryAcquire(): Permit | undefined {
     return this.#semaphore.tryAcquire();
   }
 

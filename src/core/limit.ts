@@ -1,8 +1,8 @@
+import type { RunContext } from './admission.js';
 import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, QueueFullError } from './errors.js';
 import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
-import type { RunContext } from './Semaphore.js';
 import { checkBoolean, checkCount, checkFunction, checkSignal, show } from './validate.js';
 
 /** Options of {@link limit}. */

@@ -1,10 +1,9 @@
+import { type Admission, type AdmissionStats, type Lease, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { pending, takeResolver } from '../core/gate.js';
 import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
+import { type Waiter, Waiters } from '../core/Waiters.js';
 import { type Backoff, exponentialBackoff } from '../policy/backoff.js';
 
 /** Options of the {@link Pool} constructor: the factory, then sizing, timeouts and lifetimes. */
@@ -64,12 +63,12 @@ export interface PoolAcquireOptions {
   readonly priority?: number;
 }
 
-export interface PoolStats {
+export interface PoolStats extends AdmissionStats {
   /** Resources alive: idle + borrowed + being validated or reset. */
   readonly size: number;
   readonly idle: number;
   readonly borrowed: number;
-  /** Callers waiting. */
+  /** Callers waiting (the same as `waiting`). */
   readonly pending: number;
   /** Creates in flight. */
   readonly creating: number;
@@ -101,7 +100,7 @@ export type DestroyReason =
   | 'closed';
 
 /** A borrowed resource. Give it back with `release()` (or `using`); `release(error)` destroys it. */
-export class PoolLease<T> implements Disposable {
+export class PoolLease<T> implements Lease {
   readonly resource: T;
   #entry: Entry<T> | undefined;
   readonly #pool: { giveBack(entry: Entry<T>, failed: boolean): void };
@@ -153,17 +152,10 @@ class Entry<T> {
   }
 }
 
-class Waiter<T> implements WaitEntry {
-  cancelled = false;
-  /** Where acquire was called, for leak reports (only with leak detection on). */
-  stack: string | undefined = undefined;
-  timer: unknown = undefined;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  constructor(
-    public priority: number,
-    readonly resolve: (value: PoolLease<T> | Promise<never>) => void,
-  ) {}
+/** What `Pool.run` passes to the work. */
+export interface PoolRunContext<T> {
+  readonly resource: T;
+  readonly signal: AbortSignal | undefined;
 }
 
 /**
@@ -181,7 +173,7 @@ class Waiter<T> implements WaitEntry {
  *   timeout (down to `min`), lifetime (with jitter) and uses; waiters are
  *   served FIFO within a priority.
  */
-export class Pool<T> implements AsyncDisposable {
+export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, PoolRunContext<T>>, AsyncDisposable {
   readonly #create: (signal: AbortSignal) => T | PromiseLike<T>;
   readonly #destroyFn: ((resource: T) => void | PromiseLike<void>) | undefined;
   readonly #validate: ((resource: T, signal: AbortSignal) => boolean | PromiseLike<boolean>) | undefined;
@@ -209,7 +201,8 @@ export class Pool<T> implements AsyncDisposable {
   /** Idle resources; the top (end) is the most recently returned. */
   readonly #idle: Entry<T>[] = [];
   readonly #borrowed = new Set<Entry<T>>();
-  readonly #waiters = new WaitQueue<Waiter<T>>();
+  /** Callers waiting; a waiter's `data` is its borrower's stack (leak detection only). */
+  readonly #waiters: Waiters;
   /** Alive: idle + borrowed + in validation or reset. */
   #size = 0;
   #creating = 0;
@@ -229,7 +222,6 @@ export class Pool<T> implements AsyncDisposable {
   #created = 0;
   #destroyed = 0;
   #createFailures = 0;
-  #timeouts = 0;
   #leaks = 0;
 
   constructor(options: PoolOptions<T>) {
@@ -269,6 +261,14 @@ export class Pool<T> implements AsyncDisposable {
     this.#validateAfterIdle = checkMs('validateAfterIdle', options.validateAfterIdle ?? 500);
     this.#leakThreshold = checkMs('leakDetectionThreshold', options.leakDetectionThreshold ?? Number.POSITIVE_INFINITY);
     this.#clock = options.clock ?? systemClock;
+    this.#waiters = new Waiters(
+      {
+        left: () => {},
+        timeoutError: (_waiter, timeout) =>
+          new TimeoutError(`Pool acquire timed out after ${timeout} ms (${this.#describe()})`),
+      },
+      this.#clock,
+    );
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
     this.#fill();
@@ -288,17 +288,24 @@ export class Pool<T> implements AsyncDisposable {
       idle: this.#idle.length,
       borrowed: this.#borrowed.size,
       pending: this.#waiters.size,
+      waiting: this.#waiters.size,
       creating: this.#creating,
       created: this.#created,
       destroyed: this.#destroyed,
       createFailures: this.#createFailures,
-      timeouts: this.#timeouts,
+      timeouts: this.#waiters.counters.timedOut,
       leaks: this.#leaks,
     };
   }
 
   /** Borrow a resource: an idle one (most recently used first), or wait. */
   acquire(options?: PoolAcquireOptions): Promise<PoolLease<T>> {
+    const admission = this.#admit(options);
+    return admission instanceof PoolLease ? Promise.resolve(admission) : admission;
+  }
+
+  /** A lease now, or the promise of one (validation errors throw). */
+  #admit(options: PoolAcquireOptions | undefined): PoolLease<T> | Promise<PoolLease<T>> {
     let timeout = this.#acquireTimeout;
     let priority = 0;
     let signal: AbortSignal | undefined;
@@ -313,7 +320,7 @@ export class Pool<T> implements AsyncDisposable {
     const stack = this.#leakThreshold === Number.POSITIVE_INFINITY ? undefined : borrowerStack();
     if (this.#waiters.size === 0) {
       const lease = this.#tryLend(stack);
-      if (lease !== undefined) return Promise.resolve(lease);
+      if (lease !== undefined) return lease;
     }
     if (this.#waiters.size >= this.#maxWaiting) {
       return Promise.reject(
@@ -322,25 +329,7 @@ export class Pool<T> implements AsyncDisposable {
         ),
       );
     }
-    const promise = pending<PoolLease<T>>();
-    const waiter = new Waiter<T>(priority, takeResolver<PoolLease<T> | Promise<never>>());
-    waiter.stack = stack;
-    this.#waiters.push(waiter);
-    arm(
-      waiter,
-      this.#clock,
-      signal,
-      (reason) => this.#cancel(waiter, reason),
-      timeout,
-      () => {
-        this.#timeouts++;
-        this.#waiters.cancel(waiter); // first, so the message counts the others
-        this.#settle(
-          waiter,
-          Promise.reject(new TimeoutError(`Pool acquire timed out after ${timeout} ms (${this.#describe()})`)),
-        );
-      },
-    );
+    const promise = this.#waiters.wait<PoolLease<T>>(1, priority, stack, signal, timeout);
     this.#dispatch();
     return promise;
   }
@@ -365,13 +354,15 @@ export class Pool<T> implements AsyncDisposable {
     }
   }
 
-  /** The admission protocol's `run`: `fn({ resource, signal })` with a borrowed resource. */
-  run<R>(
-    fn: (context: { resource: T; signal: AbortSignal | undefined }) => R | PromiseLike<R>,
-    options?: PoolAcquireOptions,
-  ): Promise<R> {
+  /**
+   * The admission protocol's `run`: `fn({ resource, signal })` with a borrowed
+   * resource, given back once `fn` settles. An idle resource starts `fn`
+   * synchronously. Never starts on an aborted signal.
+   */
+  run<R>(fn: (context: PoolRunContext<T>) => R | PromiseLike<R>, options?: PoolAcquireOptions): Promise<R> {
     checkFunction('fn', fn);
-    return this.use((resource, { signal }) => fn({ resource, signal }), options);
+    const signal = options?.signal;
+    return runLeased(this.#admit(options), (lease) => fn({ resource: lease.resource, signal }), signal);
   }
 
   /**
@@ -400,8 +391,7 @@ export class Pool<T> implements AsyncDisposable {
   }
 
   async #shutdown(timeout: number): Promise<void> {
-    const waiters = this.#waiters.drain();
-    for (const waiter of waiters) this.#settle(waiter, Promise.reject(new ClosedError('Pool is closed')));
+    this.#waiters.failAll(new ClosedError('Pool is closed'));
     this.#clock.clearTimeout(this.#backoffTimer);
     this.#clock.clearTimeout(this.#housekeepingTimer);
     this.#housekeepingTimer = undefined;
@@ -486,8 +476,8 @@ export class Pool<T> implements AsyncDisposable {
         });
         continue;
       }
-      const waiter = this.#waiters.shift() as Waiter<T>;
-      this.#settle(waiter, this.#lend(entry, now, waiter.stack));
+      const waiter = this.#waiters.first() as Waiter;
+      this.#waiters.grant(waiter, this.#lend(entry, now, waiter.data as string | undefined));
     }
     this.#fill();
   }
@@ -574,10 +564,10 @@ export class Pool<T> implements AsyncDisposable {
         const hopeless = this.#size === 0 && this.#creating === 0;
         const failure = error instanceof Error ? error : new Error(String(error));
         if (hopeless) {
-          for (const waiter of this.#waiters.drain()) this.#settle(waiter, Promise.reject(failure));
+          this.#waiters.failAll(failure);
         } else if (this.#waiters.size > this.#creating + this.#validating) {
-          const oldest = this.#waiters.shift();
-          if (oldest !== undefined) this.#settle(oldest, Promise.reject(failure));
+          const oldest = this.#waiters.first();
+          if (oldest !== undefined) this.#waiters.fail(oldest, failure);
         }
         const delay = this.#createBackoff({
           attempt: this.#failedCreates,
@@ -601,9 +591,9 @@ export class Pool<T> implements AsyncDisposable {
   #returnEntry(entry: Entry<T>, fresh: boolean): void {
     const now = this.#clock.now();
     if (!fresh) entry.lastUsedAt = now;
-    const waiter = this.#waiters.shift();
+    const waiter = this.#waiters.first();
     if (waiter !== undefined) {
-      this.#settle(waiter, this.#lend(entry, now, waiter.stack));
+      this.#waiters.grant(waiter, this.#lend(entry, now, waiter.data as string | undefined));
     } else {
       this.#idle.push(entry);
       this.#schedule(entry);
@@ -746,17 +736,6 @@ export class Pool<T> implements AsyncDisposable {
       },
     );
     this.#destroying.add(done);
-  }
-
-  #cancel(waiter: Waiter<T>, error: unknown): void {
-    if (waiter.cancelled) return;
-    this.#waiters.cancel(waiter);
-    this.#settle(waiter, Promise.reject(error));
-  }
-
-  #settle(waiter: Waiter<T>, outcome: PoolLease<T> | Promise<never>): void {
-    disarm(waiter, this.#clock);
-    waiter.resolve(outcome);
   }
 
   /** Arm the housekeeping timer for `entry`'s next deadline if it is the earliest. */

@@ -1,11 +1,9 @@
+import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import type { RunContext } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
+import { WaitCounters, Waiters } from '../core/Waiters.js';
 import {
   checkRateKey,
   checkRateWeight,
@@ -71,7 +69,7 @@ export interface RateDecision {
   readonly resetMs: number;
 }
 
-export interface RateLimiterStats {
+export interface RateLimiterStats extends AdmissionStats {
   /** Keys holding state. Idle keys are evicted (their state is "full", so nothing is lost). */
   readonly keys: number;
   readonly waiting: number;
@@ -92,21 +90,9 @@ function ceil(ms: number): number {
 /** Rate permits hold nothing: releasing one is a no-op (the time slot is spent). */
 const NO_OWNER: PermitOwner = { releasePermit() {} };
 
-class Waiter implements WaitEntry {
-  priority = 0;
-  cancelled = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  timer: unknown = undefined;
-  constructor(
-    readonly cost: number,
-    readonly resolve: (value: Permit | Promise<never>) => void,
-  ) {}
-}
-
 class KeyState {
-  /** Present while calls wait on this key. */
-  queue: WaitQueue<Waiter> | undefined = undefined;
+  /** Present while calls wait on this key (a waiter's `weight` is its cost). */
+  queue: Waiters | undefined = undefined;
   /** The one timer of this key: when the head of its queue conforms. */
   timer: unknown = undefined;
   /** The states once every queued call has been admitted at its predicted time. */
@@ -147,7 +133,7 @@ class KeyState {
  * Cancel safety: aborting a waiting call removes it and lets the calls behind
  * it move up. A permit that was granted is spent; `release()` is a no-op.
  */
-export class RateLimiter {
+export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
   readonly #rules: Rule[];
   readonly #limits: readonly NormalizedLimit[];
   readonly #maxWeight: number;
@@ -162,8 +148,10 @@ export class RateLimiter {
   #waiting = 0;
   #admitted = 0;
   #denied = 0;
-  #timedOut = 0;
-  #aborted = 0;
+  /** Refused at once because the predicted admission lies past the timeout. */
+  #timedOutNow = 0;
+  /** Early exits of waits, over every key's queue. */
+  readonly #counters = new WaitCounters();
   #rejected = 0;
 
   constructor(options: RateLimiterOptions) {
@@ -194,8 +182,8 @@ export class RateLimiter {
       waiting: this.#waiting,
       admitted: this.#admitted,
       denied: this.#denied,
-      timedOut: this.#timedOut,
-      aborted: this.#aborted,
+      timedOut: this.#timedOutNow + this.#counters.timedOut,
+      aborted: this.#counters.aborted,
       rejected: this.#rejected,
     };
   }
@@ -207,6 +195,12 @@ export class RateLimiter {
 
   /** Wait for admission. See the class notes for fairness, timeouts and cancel safety. */
   acquire(options?: RateAcquireOptions): Promise<Permit> {
+    const admission = this.#admit(options);
+    return admission instanceof Permit ? Promise.resolve(admission) : admission;
+  }
+
+  /** A permit now, or the promise of one (validation errors throw). */
+  #admit(options: RateAcquireOptions | undefined): Permit | Promise<Permit> {
     let key: RateKey | undefined;
     let cost = 1;
     let timeout = Number.POSITIVE_INFINITY;
@@ -222,7 +216,7 @@ export class RateLimiter {
       return Promise.reject(this.#closedError());
     }
     if (signal?.aborted) {
-      this.#aborted++;
+      this.#counters.aborted++;
       return Promise.reject(signal.reason);
     }
     const now = this.#clock.now();
@@ -234,7 +228,7 @@ export class RateLimiter {
       if (wait === 0) {
         this.#take(state.states, now, cost);
         this.#admitted++;
-        return Promise.resolve(new Permit(NO_OWNER, cost));
+        return new Permit(NO_OWNER, cost);
       }
       at = now + wait;
     } else {
@@ -243,7 +237,7 @@ export class RateLimiter {
       if (at - now > timeout) ownTimer = state.stale;
     }
     if (at - now > timeout && !ownTimer) {
-      this.#timedOut++;
+      this.#timedOutNow++;
       return Promise.reject(
         new TimeoutError(
           `Rate limit admission in ${ceil(at - now)} ms exceeds the timeout of ${timeout} ms (${this.#describe(state)})`,
@@ -258,36 +252,41 @@ export class RateLimiter {
       );
     }
     if (state.queue === undefined) {
-      state.queue = new WaitQueue<Waiter>();
+      state.queue = this.#queueFor(state);
       state.future = this.#rules.map((rule, i) => rule.clone(state.states[i]));
       state.timer = this.#clock.setTimeout(() => this.#drain(state), Math.ceil(at - now));
     }
     this.#take(state.future as unknown[], at, cost);
     state.tailAt = at;
-    const promise = pending<Permit>();
-    const waiter = new Waiter(cost, takeResolver<Permit | Promise<never>>());
-    state.queue.push(waiter);
     this.#waiting++;
-    arm(
-      waiter,
-      this.#clock,
-      signal,
-      (reason) => {
-        this.#aborted++;
-        this.#cancel(state, waiter, reason);
-      },
-      // A timer only when the predicted admission cannot be trusted (see the class notes).
-      ownTimer ? timeout : Number.POSITIVE_INFINITY,
-      () => {
-        this.#timedOut++;
-        this.#cancel(
-          state,
-          waiter,
+    // A timer only when the predicted admission cannot be trusted (see the class notes).
+    return state.queue.wait<Permit>(cost, 0, undefined, signal, ownTimer ? timeout : Number.POSITIVE_INFINITY);
+  }
+
+  /** The wait queue of a key that starts having waiters: the engine, told how a waiter leaves early. */
+  #queueFor(state: KeyState): Waiters {
+    return new Waiters(
+      {
+        left: (_waiter, wasFirst) => {
+          this.#waiting--;
+          const queue = state.queue as Waiters;
+          if (queue.size === 0) {
+            this.#clock.clearTimeout(state.timer);
+            this.#reset(state);
+            return;
+          }
+          state.stale = true;
+          if (wasFirst) {
+            this.#clock.clearTimeout(state.timer);
+            this.#drain(state);
+          }
+        },
+        timeoutError: (_waiter, timeout) =>
           new TimeoutError(`Rate limit wait timed out after ${timeout} ms (${this.#describe(state)})`),
-        );
       },
+      this.#clock,
+      this.#counters,
     );
-    return promise;
   }
 
   /** Admission now, or `undefined`. Never jumps ahead of a waiting call of the same key. */
@@ -338,12 +337,16 @@ export class RateLimiter {
     return this.#decision(state, now, wait);
   }
 
-  /** Acquire, then call `fn({ signal })`. */
+  /**
+   * Acquire, then call `fn({ signal })`. Admitted at once, `fn` starts
+   * synchronously; after a wait, in the tick its slot comes (so the work
+   * starts at the admitted time, not later). Never starts on an aborted signal.
+   */
   run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: RateAcquireOptions): Promise<T> {
     checkFunction('fn', fn);
-    const admission = this.acquire(options);
     const signal = options?.signal;
-    return admission.then(() => fn({ signal }));
+    const context: RunContext = { signal };
+    return runLeased(this.#admit(options), () => fn(context), signal);
   }
 
   /**
@@ -376,15 +379,12 @@ export class RateLimiter {
     const error = this.#closedError();
     for (const state of this.#keys.values()) {
       if (state.queue === undefined) continue;
-      const waiters = state.queue.drain();
+      const queue = state.queue;
       this.#clock.clearTimeout(state.timer);
       this.#reset(state);
-      for (const waiter of waiters) {
-        this.#rejected++;
-        this.#waiting--;
-        this.#settle(waiter);
-        waiter.resolve(Promise.reject(error));
-      }
+      const rejected = queue.failAll(error);
+      this.#rejected += rejected;
+      this.#waiting -= rejected;
     }
     return Promise.resolve();
   }
@@ -395,44 +395,22 @@ export class RateLimiter {
 
   #drain(state: KeyState): void {
     state.timer = undefined;
-    const queue = state.queue as WaitQueue<Waiter>;
+    const queue = state.queue as Waiters;
     const now = this.#clock.now();
-    let head = queue.peek();
+    let head = queue.first();
     while (head !== undefined) {
-      const wait = this.#wait(state.states, now, head.cost);
+      const wait = this.#wait(state.states, now, head.weight);
       if (wait > 0) {
         state.timer = this.#clock.setTimeout(() => this.#drain(state), Math.ceil(wait));
         return;
       }
-      queue.dropHead();
-      this.#take(state.states, now, head.cost);
+      this.#take(state.states, now, head.weight);
       this.#admitted++;
       this.#waiting--;
-      this.#settle(head);
-      head.resolve(new Permit(NO_OWNER, head.cost));
-      head = queue.peek();
+      queue.grant(head, new Permit(NO_OWNER, head.weight));
+      head = queue.first();
     }
     this.#reset(state);
-  }
-
-  #cancel(state: KeyState, waiter: Waiter, error: unknown): void {
-    const queue = state.queue;
-    if (queue === undefined || waiter.cancelled) return;
-    const wasHead = queue.peek() === waiter;
-    queue.cancel(waiter);
-    this.#waiting--;
-    this.#settle(waiter);
-    waiter.resolve(Promise.reject(error));
-    if (queue.size === 0) {
-      this.#clock.clearTimeout(state.timer);
-      this.#reset(state);
-    } else {
-      state.stale = true;
-      if (wasHead) {
-        this.#clock.clearTimeout(state.timer);
-        this.#drain(state);
-      }
-    }
   }
 
   #reset(state: KeyState): void {
@@ -440,10 +418,6 @@ export class RateLimiter {
     state.future = undefined;
     state.timer = undefined;
     state.stale = false;
-  }
-
-  #settle(waiter: Waiter): void {
-    disarm(waiter, this.#clock);
   }
 
   #state(key: RateKey | undefined, now: number): KeyState {
@@ -542,11 +516,21 @@ export class RateLimiter {
 }
 
 /** A {@link RateLimiter} bound to one key (see `RateLimiter.for`). */
-export class KeyedRateLimiter {
+export class KeyedRateLimiter implements Admission<Permit, Omit<RateAcquireOptions, 'key'>> {
   constructor(
     readonly limiter: RateLimiter,
     readonly key: RateKey,
   ) {}
+  get closed(): boolean {
+    return this.limiter.closed;
+  }
+  stats(): RateLimiterStats {
+    return this.limiter.stats();
+  }
+  /** Closes the whole limiter (every key). */
+  close(reason?: unknown): Promise<void> {
+    return this.limiter.close(reason);
+  }
   acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
     return this.limiter.acquire({ ...options, key: this.key });
   }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { RunContext } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
 import { arm, disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import type { RunContext } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import {
   checkRateKey,

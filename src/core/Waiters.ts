@@ -1,0 +1,295 @@
+import type { Clock } from './clock.js';
+import { Deque } from './Deque.js';
+import { pending, takeResolver } from './gate.js';
+
+/**
+ * One waiting call. A single class for every part, so the engine's code sees
+ * one object shape whichever limiter it serves. Internal.
+ */
+export class Waiter {
+  /** Set once the call has its answer (granted, aborted, timed out, closed). */
+  done = false;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  timer: unknown = undefined;
+  constructor(
+    /** The capacity it asks for (a rate cost, a semaphore weight; 1 elsewhere). */
+    readonly weight: number,
+    public priority: number,
+    /** Arrival number: orders waiters across several engines (partitions, keys). */
+    readonly seq: number,
+    /** What the part keeps per waiter (a partition, a borrower's stack, ...). */
+    readonly data: unknown,
+    /** Settles the caller's promise; a rejection goes through it as a rejected promise. */
+    readonly resolve: (value: unknown) => void,
+  ) {}
+}
+
+/** What an engine asks of the part it serves. Only on the cold paths (a waiter leaving early). */
+export interface WaitersHost {
+  /**
+   * `waiter` left by abort or deadline and has been answered. `wasFirst`: it
+   * was at the head, so a waiter behind it may fit now.
+   */
+  left(waiter: Waiter, wasFirst: boolean): void;
+  /** The error for a waiter whose `timeout` (ms) ran out; built with the part's live state. */
+  timeoutError(waiter: Waiter, timeout: number): unknown;
+}
+
+let arrivals = 0;
+
+/**
+ * The one waiter engine under every limiter: who waits, in what order, and how
+ * a wait ends. A part owns its capacity and decides; the engine owns the queue.
+ *
+ * - Order: FIFO within a priority, higher priority first. The part serves the
+ *   head (`first()`) when it fits and leaves it waiting when it does not, so a
+ *   heavy head is never overtaken (no starvation). `last()` serves newest-first
+ *   for load shedding (adaptive LIFO).
+ * - Cancellation: abort and deadline are armed here and nowhere else. A signal
+ *   already aborted is refused before anything is queued. Leaving marks the
+ *   waiter and leaves it in place (removing from the middle of a ring buffer is
+ *   O(n), and an abort storm must not be quadratic); marked waiters are dropped
+ *   when they reach either end, and a compaction runs once they outnumber the
+ *   live ones, so memory follows the live waiters (amortised O(1) per cancel).
+ * - Answers: the caller's promise is settled exactly once, and its abort
+ *   listener and timer are removed at that moment (nothing leaks).
+ *
+ * The model is tokio's `batch_semaphore`, under its Semaphore, Mutex and
+ * channels: one fair waiter list, with the permit arithmetic left to the user.
+ */
+/** How many waits ended early; one object may serve several engines (one per key or partition). */
+export class WaitCounters {
+  /** Waiters that left by abort (counting signals already aborted on arrival). */
+  aborted = 0;
+  /** Waiters that left because their `timeout` ran out. */
+  timedOut = 0;
+}
+
+export class Waiters {
+  /** Live waiters. */
+  size = 0;
+  readonly counters: WaitCounters;
+  #levels: Deque<Waiter>[] = [];
+  /** Sorted descending; `#priorities[i]` is the priority of `#levels[i]`. */
+  #priorities: number[] = [];
+  #dead = 0;
+  readonly #host: WaitersHost;
+  readonly #clock: Clock;
+
+  constructor(host: WaitersHost, clock: Clock, counters = new WaitCounters()) {
+    this.#host = host;
+    this.#clock = clock;
+    this.counters = counters;
+  }
+
+  /**
+   * Queue a call and return its promise. `signal` aborts the wait (rejecting
+   * with its reason); a finite `timeout` (ms) ends it with the host's error.
+   * A signal already aborted is refused here, before anything is queued.
+   */
+  wait<V>(
+    weight: number,
+    priority: number,
+    data: unknown,
+    signal: AbortSignal | undefined,
+    timeout: number,
+  ): Promise<V> {
+    if (signal?.aborted) return this.refuseAborted(signal);
+    const promise = pending<V>();
+    const waiter = new Waiter(weight, priority, arrivals++, data, takeResolver<unknown>());
+    this.#levelFor(priority).push(waiter);
+    this.size++;
+    if (signal !== undefined) {
+      waiter.signal = signal;
+      waiter.onAbort = () => {
+        this.counters.aborted++;
+        this.#leave(waiter, signal.reason, undefined);
+      };
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    }
+    if (timeout !== Number.POSITIVE_INFINITY) {
+      waiter.timer = this.#clock.setTimeout(() => {
+        waiter.timer = undefined;
+        this.counters.timedOut++;
+        this.#leave(waiter, undefined, timeout);
+      }, timeout);
+    }
+    return promise;
+  }
+
+  /** Refuse a call whose signal is already aborted (counted as aborted; nothing is queued). */
+  refuseAborted(signal: AbortSignal): Promise<never> {
+    this.counters.aborted++;
+    return Promise.reject(signal.reason);
+  }
+
+  /** The waiter to serve next (highest priority, then oldest), without removing it. */
+  first(): Waiter | undefined {
+    if (this.size === 0) return undefined;
+    const levels = this.#levels;
+    while (levels.length > 0) {
+      const level = levels[0] as Deque<Waiter>;
+      let head = level.peek();
+      while (head?.done) {
+        level.shift();
+        this.#dead--;
+        head = level.peek();
+      }
+      if (head !== undefined) return head;
+      levels.shift();
+      this.#priorities.shift();
+    }
+    return undefined;
+  }
+
+  /** The newest waiter of the lowest priority, without removing it (for newest-first service). */
+  last(): Waiter | undefined {
+    if (this.size === 0) return undefined;
+    const levels = this.#levels;
+    while (levels.length > 0) {
+      const level = levels[levels.length - 1] as Deque<Waiter>;
+      let tail = level.peekLast();
+      while (tail?.done) {
+        level.pop();
+        this.#dead--;
+        tail = level.peekLast();
+      }
+      if (tail !== undefined) return tail;
+      levels.pop();
+      this.#priorities.pop();
+    }
+    return undefined;
+  }
+
+  /** Answer `waiter` (from `first()` or `last()`) with `value`: it leaves the queue now. */
+  grant(waiter: Waiter, value: unknown): void {
+    this.#remove(waiter);
+    this.#settle(waiter);
+    waiter.resolve(value);
+  }
+
+  /** Answer any live `waiter` with `error` (the part's own reasons: a failed create, a shrink). */
+  fail(waiter: Waiter, error: unknown): void {
+    if (waiter.done) return;
+    this.#remove(waiter);
+    this.#settle(waiter);
+    waiter.resolve(Promise.reject(error));
+  }
+
+  /** Answer every waiter with `error` (close, destroy, clear). Returns how many there were. */
+  failAll(error: unknown): number {
+    const waiters = [...this];
+    this.#levels = [];
+    this.#priorities = [];
+    this.#dead = 0;
+    this.size = 0;
+    for (const waiter of waiters) {
+      this.#settle(waiter);
+      waiter.resolve(Promise.reject(error));
+    }
+    return waiters.length;
+  }
+
+  /** Move a live waiter to another priority (at the back of that level). */
+  reprioritize(waiter: Waiter, priority: number): void {
+    this.#remove(waiter);
+    waiter.done = false;
+    waiter.priority = priority;
+    this.#levelFor(priority).push(waiter);
+    this.size++;
+  }
+
+  /** Live waiters in service order. */
+  *[Symbol.iterator](): IterableIterator<Waiter> {
+    for (const level of this.#levels) {
+      for (const waiter of level) if (!waiter.done) yield waiter;
+    }
+  }
+
+  /** The oldest live waiter of each priority level, highest first. */
+  *heads(): IterableIterator<Waiter> {
+    for (const level of this.#levels) {
+      for (const waiter of level) {
+        if (!waiter.done) {
+          yield waiter;
+          break;
+        }
+      }
+    }
+  }
+
+  /** Abort (`reason`) or deadline (`timeout`, the error built once the waiter is out, so it counts the others). */
+  #leave(waiter: Waiter, reason: unknown, timeout: number | undefined): void {
+    if (waiter.done) return;
+    const wasFirst = this.first() === waiter;
+    this.#remove(waiter);
+    this.#settle(waiter);
+    waiter.resolve(Promise.reject(timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout)));
+    this.#host.left(waiter, wasFirst);
+  }
+
+  /** Take a live waiter out: O(1) at either end of its level, else marked for later. */
+  #remove(waiter: Waiter): void {
+    waiter.done = true;
+    this.size--;
+    const level = this.#levels[this.#indexOf(waiter.priority)] as Deque<Waiter>;
+    if (level.peek() === waiter) level.shift();
+    else if (level.peekLast() === waiter) level.pop();
+    else {
+      this.#dead++;
+      if (this.#dead > 32 && this.#dead > this.size) this.#compact();
+    }
+  }
+
+  #settle(waiter: Waiter): void {
+    if (waiter.onAbort !== undefined) {
+      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
+      waiter.onAbort = undefined;
+    }
+    if (waiter.timer !== undefined) {
+      this.#clock.clearTimeout(waiter.timer);
+      waiter.timer = undefined;
+    }
+  }
+
+  #compact(): void {
+    for (const level of this.#levels) level.filterInPlace((waiter) => !waiter.done);
+    for (let i = this.#levels.length - 1; i >= 0; i--) {
+      if ((this.#levels[i] as Deque<Waiter>).length === 0) {
+        this.#levels.splice(i, 1);
+        this.#priorities.splice(i, 1);
+      }
+    }
+    this.#dead = 0;
+  }
+
+  /** Index of the level of `priority` (which must exist). */
+  #indexOf(priority: number): number {
+    const priorities = this.#priorities;
+    if (priorities[0] === priority) return 0;
+    let lo = 0;
+    let hi = priorities.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const p = priorities[mid] as number;
+      if (p === priority) return mid;
+      if (p > priority) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #levelFor(priority: number): Deque<Waiter> {
+    const priorities = this.#priorities;
+    // Fast path: the lowest (last) level, where plain FIFO traffic lands.
+    const last = priorities.length - 1;
+    if (last >= 0 && priorities[last] === priority) return this.#levels[last] as Deque<Waiter>;
+    const index = this.#indexOf(priority);
+    if (priorities[index] === priority) return this.#levels[index] as Deque<Waiter>;
+    const level = new Deque<Waiter>();
+    this.#levels.splice(index, 0, level);
+    priorities.splice(index, 0, priority);
+    return level;
+  }
+}
