@@ -90,7 +90,7 @@ export {
   type RateThresholds,
   timeWindow,
 } from './policy/breakers.js';
-export { type BulkheadOptions, BulkheadPolicy, bulkhead } from './policy/bulkhead.js';
+export { type BulkheadOptions, BulkheadPolicy, type BulkheadStats, bulkhead } from './policy/bulkhead.js';
 export {
   type CircuitBreakerEvents,
   type CircuitBreakerOptions,

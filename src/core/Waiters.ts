@@ -28,8 +28,8 @@ export class Waiter {
 /** What an engine asks of the part it serves. Only on the cold paths (a waiter leaving early). */
 export interface WaitersHost {
   /**
-   * `waiter` left by abort or deadline and has been answered. `wasFirst`: it
-   * was at the head, so a waiter behind it may fit now.
+   * `waiter` left by abort or deadline (it is out of the queue; its answer
+   * follows). `wasFirst`: it was at the head, so a waiter behind it may fit now.
    */
   left(waiter: Waiter, wasFirst: boolean): void;
   /** The error for a waiter whose `timeout` (ms) ran out; built with the part's live state. */
@@ -219,14 +219,17 @@ export class Waiters {
     }
   }
 
-  /** Abort (`reason`) or deadline (`timeout`, the error built once the waiter is out, so it counts the others). */
+  /**
+   * Abort (`reason`) or deadline (`timeout`). The host hears of it first, so
+   * a timeout's message shows the state after the waiter left (counting the others).
+   */
   #leave(waiter: Waiter, reason: unknown, timeout: number | undefined): void {
     if (waiter.done) return;
     const wasFirst = this.first() === waiter;
     this.#remove(waiter);
     this.#settle(waiter);
-    waiter.resolve(Promise.reject(timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout)));
     this.#host.left(waiter, wasFirst);
+    waiter.resolve(Promise.reject(timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout)));
   }
 
   /** Take a live waiter out: O(1) at either end of its level, else marked for later. */

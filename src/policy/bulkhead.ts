@@ -1,7 +1,8 @@
+import { type AcquireOptions, type Admission, type AdmissionStats, type RunContext } from '../core/admission.js';
 import { QueueFullError } from '../core/errors.js';
 import type { Permit } from '../core/Permit.js';
 import { Semaphore } from '../core/Semaphore.js';
-import { checkCount } from '../core/validate.js';
+import { checkCount, checkFunction } from '../core/validate.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 /** Options of {@link bulkhead}. */
@@ -12,12 +13,21 @@ export interface BulkheadOptions {
   readonly queue?: number;
 }
 
+/** What a bulkhead's `stats()` reports. */
+export interface BulkheadStats extends AdmissionStats {
+  readonly running: number;
+  /** The same as `waiting`. */
+  readonly queued: number;
+  readonly rejected: number;
+}
+
 /**
  * Isolation: at most `concurrency` calls run at once, `queue` more wait (FIFO),
  * the rest are refused at once with `QueueFullError` (`SLUICE_QUEUE_FULL`),
  * whose message carries the live counts. On top of the core `Semaphore`.
+ * A policy (`execute`) and a limiter (`acquire`, `run`) at once.
  */
-export class BulkheadPolicy implements Policy {
+export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOptions, 'weight'>> {
   readonly #semaphore: Semaphore;
   readonly #queue: number;
   #rejected = 0;
@@ -28,8 +38,40 @@ export class BulkheadPolicy implements Policy {
     this.#semaphore = new Semaphore(concurrency);
   }
 
-  stats(): { readonly running: number; readonly queued: number; readonly rejected: number } {
-    return { running: this.#semaphore.inUse, queued: this.#semaphore.waiting, rejected: this.#rejected };
+  stats(): BulkheadStats {
+    const sem = this.#semaphore;
+    return { waiting: sem.waiting, running: sem.inUse, queued: sem.waiting, rejected: this.#rejected };
+  }
+
+  get closed(): boolean {
+    return this.#semaphore.closed;
+  }
+
+  /** Stop admitting: waiters reject with `ClosedError`; resolves once running calls are done. */
+  close(reason?: unknown): Promise<void> {
+    return this.#semaphore.close(reason);
+  }
+
+  /** A slot, waiting in the queue when all are taken; refused with `QueueFullError` when the queue is full too. */
+  acquire(options?: Omit<AcquireOptions, 'weight'>): Promise<Permit> {
+    const permit = this.tryAcquire();
+    if (permit !== undefined) return Promise.resolve(permit);
+    const full = this.#full();
+    if (full !== undefined) return Promise.reject(full);
+    return this.#semaphore.acquire(options);
+  }
+
+  /** A slot now, or `undefined`. Never jumps the queue. */
+  tryAcquire(): Permit | undefined {
+    return this.#semaphore.tryAcquire();
+  }
+
+  /** The admission protocol's `run`: `fn({ signal })` in a slot. */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Omit<AcquireOptions, 'weight'>): Promise<T> {
+    checkFunction('fn', fn);
+    const full = this.#semaphore.available === 0 ? this.#full() : undefined;
+    if (full !== undefined) return Promise.reject(full);
+    return this.#semaphore.run(fn, options);
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
@@ -37,15 +79,19 @@ export class BulkheadPolicy implements Policy {
     // A free slot needs no signal (reading a lazily created one costs more than the rest).
     const permit = sem.tryAcquire();
     if (permit !== undefined) return this.#run(fn, options, permit);
-    if (sem.available === 0 && sem.waiting >= this.#queue) {
-      this.#rejected++;
-      return Promise.reject(
-        new QueueFullError(
-          `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#queue} queued)`,
-        ),
-      );
-    }
+    const full = this.#full();
+    if (full !== undefined) return Promise.reject(full);
     return sem.acquire({ signal: options?.signal }).then((waited) => this.#run(fn, options, waited));
+  }
+
+  /** The refusal when every slot is taken and the queue is full (counted), else undefined. */
+  #full(): QueueFullError | undefined {
+    const sem = this.#semaphore;
+    if (sem.available > 0 || sem.waiting < this.#queue || sem.closed) return undefined;
+    this.#rejected++;
+    return new QueueFullError(
+      `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#queue} queued)`,
+    );
   }
 
   #run<T>(fn: Work<T>, options: ExecuteOptions | undefined, permit: Permit): Promise<T> {

@@ -1,0 +1,447 @@
+/**
+ * The admission conformance suite: one set of behaviours that every limiter
+ * speaking the protocol (`Admission`) must show. Runs against:
+ *
+ *   Semaphore, Mutex, BulkheadPolicy, RateLimiter, KeyedRateLimiter, Pool,
+ *   AdaptiveLimiter                       (in process, on fake time)
+ *   RedisSemaphore, RedisRateLimiter     (test/admission.conformance.redis.test.ts, real Redis)
+ *
+ * Each subject is built with one unit of capacity; `free(lease)` makes the
+ * next waiter's unit available (a release, or the rate limit's interval
+ * passing) synchronously, so the tests can race it against an abort.
+ */
+import { spawnSync } from 'node:child_process';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  AdaptiveLimiter,
+  type Admission,
+  aimd,
+  BulkheadPolicy,
+  ClosedError,
+  isAdmission,
+  type Lease,
+  Mutex,
+  Pool,
+  RateLimiter,
+  Semaphore,
+  TimeoutError,
+} from '../src/index.js';
+import { abortListeners, flush, track, useFakeTime } from './helpers.js';
+
+interface Built {
+  readonly admission: Admission;
+  /** Make one more unit available for the next waiter, synchronously. */
+  free(lease: Lease): void;
+  /** Whether `release()` gives capacity back (a rate permit's slot is spent). */
+  readonly releaseFrees: boolean;
+  /** Whether a deadline fires exactly at `timeout` (a rate limiter may refuse earlier: it knows the admission time). */
+  readonly exactDeadline: boolean;
+  tryAcquire?(): Lease | undefined;
+}
+
+interface Subject {
+  readonly name: string;
+  build(): Promise<Built>;
+}
+
+const INTERVAL = 1000;
+
+const subjects: Subject[] = [
+  {
+    name: 'Semaphore',
+    async build() {
+      const sem = new Semaphore(1);
+      return {
+        admission: sem,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => sem.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'Mutex',
+    async build() {
+      const mutex = new Mutex();
+      return {
+        admission: mutex,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => mutex.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'BulkheadPolicy',
+    async build() {
+      const bulkhead = new BulkheadPolicy({ concurrency: 1, queue: Number.POSITIVE_INFINITY });
+      return {
+        admission: bulkhead,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => bulkhead.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'RateLimiter',
+    async build() {
+      const rate = new RateLimiter({ limits: { limit: 1, interval: INTERVAL } });
+      return {
+        admission: rate,
+        free: () => vi.advanceTimersByTime(INTERVAL),
+        releaseFrees: false,
+        exactDeadline: false,
+        tryAcquire: () => rate.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'KeyedRateLimiter',
+    async build() {
+      const keyed = new RateLimiter({ limits: { limit: 1, interval: INTERVAL } }).for('tenant-1');
+      return {
+        admission: keyed,
+        free: () => vi.advanceTimersByTime(INTERVAL),
+        releaseFrees: false,
+        exactDeadline: false,
+        tryAcquire: () => keyed.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'Pool',
+    async build() {
+      let made = 0;
+      const pool = new Pool({ create: () => ({ id: ++made }), max: 1, acquireTimeout: Number.POSITIVE_INFINITY });
+      (await pool.acquire()).release(); // warm: the one resource exists and is idle
+      return {
+        admission: pool,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => pool.tryAcquire(),
+      };
+    },
+  },
+  {
+    name: 'AdaptiveLimiter',
+    async build() {
+      const adaptive = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }) });
+      return {
+        admission: adaptive,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => adaptive.tryAcquire(),
+      };
+    },
+  },
+];
+
+beforeEach(() => useFakeTime());
+afterEach(() => vi.useRealTimers());
+
+/** Settle a promise's rejection so an expected failure is never "unhandled". */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
+describe.each(subjects)('$name conforms to the admission protocol', (subject) => {
+  it('is recognised as an Admission', async () => {
+    const { admission } = await subject.build();
+    expect(isAdmission(admission)).toBe(true);
+  });
+
+  it('admits waiters in arrival order', async () => {
+    const { admission, free } = await subject.build();
+    let held = await admission.acquire();
+    const order: number[] = [];
+    const waiters = [1, 2, 3].map((n) =>
+      admission.acquire().then((lease) => {
+        order.push(n);
+        return lease;
+      }),
+    );
+    for (const waiter of waiters) {
+      free(held);
+      await flush();
+      held = await waiter;
+    }
+    expect(order).toEqual([1, 2, 3]);
+    held.release();
+  });
+
+  it('run() starts the work synchronously when admitted at once', async () => {
+    const { admission } = await subject.build();
+    let started = false;
+    const done = admission.run(() => {
+      started = true;
+      return 7;
+    });
+    expect(started).toBe(true);
+    await expect(done).resolves.toBe(7);
+  });
+
+  it('run() starts a waiting call in the tick of its grant, in arrival order', async () => {
+    const { admission, free } = await subject.build();
+    const held = await admission.acquire();
+    const started: number[] = [];
+    const runs = [1, 2].map((n) => admission.run(() => started.push(n)));
+    await flush();
+    expect(started).toEqual([]);
+    free(held);
+    await flush();
+    expect(started[0]).toBe(1);
+    await Promise.all(runs.slice(0, 1));
+    free(held); // a no-op for released leases; the rate limiter's interval passes
+    await Promise.all(runs);
+    expect(started).toEqual([1, 2]);
+  });
+
+  it('tryAcquire never jumps a waiting call', async () => {
+    const built = await subject.build();
+    const { admission, free } = built;
+    const held = await admission.acquire();
+    const waiter = track(admission.acquire());
+    expect(built.tryAcquire?.()).toBeUndefined();
+    free(held);
+    await flush();
+    expect(waiter.state).toBe('fulfilled');
+    (waiter.value as Lease).release();
+  });
+
+  it('refuses a signal already aborted before queueing anything, and adds no listener', async () => {
+    const { admission } = await subject.build();
+    const held = await admission.acquire();
+    const controller = new AbortController();
+    const reason = new Error('gone');
+    controller.abort(reason);
+    await expect(admission.acquire({ signal: controller.signal })).rejects.toBe(reason);
+    expect(admission.stats().waiting).toBe(0);
+    expect(abortListeners(controller.signal)).toBe(0);
+    held.release();
+  });
+
+  it('an abort while waiting removes the waiter and its listener; the next waiter is still served', async () => {
+    const { admission, free } = await subject.build();
+    const held = await admission.acquire();
+    const controller = new AbortController();
+    const aborted = track(quiet(admission.acquire({ signal: controller.signal })));
+    const next = track(admission.acquire());
+    await flush();
+    expect(admission.stats().waiting).toBe(2);
+    expect(abortListeners(controller.signal)).toBe(1);
+    const reason = new Error('caller left');
+    controller.abort(reason);
+    await flush();
+    expect(aborted.state).toBe('rejected');
+    expect(aborted.error).toBe(reason);
+    expect(admission.stats().waiting).toBe(1);
+    expect(abortListeners(controller.signal)).toBe(0);
+    free(held);
+    await flush();
+    expect(next.state).toBe('fulfilled');
+    (next.value as Lease).release();
+  });
+
+  it('an abort that races the grant never starts the work, and gives the capacity back', async () => {
+    const { admission, free, releaseFrees } = await subject.build();
+    const held = await admission.acquire();
+    const controller = new AbortController();
+    let started = false;
+    const run = track(
+      quiet(
+        admission.run(
+          () => {
+            started = true;
+          },
+          { signal: controller.signal },
+        ),
+      ),
+    );
+    free(held); // the grant happens now...
+    const reason = new Error('too late');
+    controller.abort(reason); // ...and the abort before the work could start
+    await flush();
+    expect(started).toBe(false);
+    expect(run.state).toBe('rejected');
+    expect(run.error).toBe(reason);
+    if (releaseFrees) {
+      const again = track(admission.acquire());
+      await flush();
+      expect(again.state).toBe('fulfilled');
+      (again.value as Lease).release();
+    }
+  });
+
+  it('a deadline fires at its time for a waiter behind others, and leaves the rest waiting', async () => {
+    const { admission, free, exactDeadline } = await subject.build();
+    const held = await admission.acquire();
+    const first = track(admission.acquire());
+    const timed = track(quiet(admission.acquire({ timeout: 100 })));
+    const last = track(admission.acquire());
+    vi.advanceTimersByTime(99);
+    await flush();
+    if (exactDeadline) expect(timed.state).toBe('pending');
+    vi.advanceTimersByTime(1);
+    await flush();
+    expect(timed.state).toBe('rejected');
+    expect(timed.error).toBeInstanceOf(TimeoutError);
+    expect(first.state).toBe('pending');
+    expect(last.state).toBe('pending');
+    expect(admission.stats().waiting).toBe(2);
+    free(held);
+    await flush();
+    expect(first.state).toBe('fulfilled');
+    free(first.value as Lease);
+    await flush();
+    expect(last.state).toBe('fulfilled');
+    (last.value as Lease).release();
+  });
+
+  it('close() rejects every waiter and every later acquire with ClosedError; it is idempotent', async () => {
+    const { admission } = await subject.build();
+    const held = await admission.acquire();
+    const waiters = [track(quiet(admission.acquire())), track(quiet(admission.acquire({ timeout: 5000 })))];
+    const closing = admission.close();
+    await flush();
+    for (const waiter of waiters) {
+      expect(waiter.state).toBe('rejected');
+      expect(waiter.error).toBeInstanceOf(ClosedError);
+    }
+    expect(admission.closed).toBe(true);
+    await expect(admission.acquire()).rejects.toBeInstanceOf(ClosedError);
+    await expect(admission.run(() => 1)).rejects.toBeInstanceOf(ClosedError);
+    held.release();
+    await closing;
+    await admission.close();
+    expect(vi.getTimerCount()).toBeLessThanOrEqual(timersOfIdle(subject.name));
+  });
+
+  it('releasing twice gives no extra capacity', async () => {
+    const { admission, releaseFrees } = await subject.build();
+    const lease = await admission.acquire();
+    lease.release();
+    lease.release();
+    expect(lease.released).toBe(true);
+    const x = track(admission.acquire());
+    const y = track(admission.acquire());
+    await flush();
+    expect(x.state).toBe(releaseFrees ? 'fulfilled' : 'pending');
+    expect(y.state).toBe('pending');
+    const closing = admission.close();
+    await flush();
+    expect(y.state).toBe('rejected');
+    (x.value as Lease | undefined)?.release();
+    await closing;
+  });
+
+  it('leaves no timer and no listener once every waiter has its answer', async () => {
+    const { admission, free } = await subject.build();
+    const idleTimers = vi.getTimerCount();
+    const held = await admission.acquire();
+    const controllers = Array.from({ length: 20 }, () => new AbortController());
+    const calls = controllers.map((c, i) =>
+      track(quiet(admission.acquire({ signal: c.signal, timeout: i % 2 === 0 ? 50 + i : Number.POSITIVE_INFINITY }))),
+    );
+    // Half leave by abort, the timed ones by deadline, the rest are granted one by one.
+    for (const [i, c] of controllers.entries()) if (i % 4 === 1) c.abort(new Error('left'));
+    vi.advanceTimersByTime(100);
+    await flush();
+    let lease = held;
+    for (const call of calls) {
+      if (call.state !== 'pending') continue;
+      free(lease);
+      await flush();
+      expect(call.state).toBe('fulfilled');
+      lease = call.value as Lease;
+    }
+    free(lease);
+    await flush();
+    for (const c of controllers) expect(abortListeners(c.signal)).toBe(0);
+    expect(admission.stats().waiting).toBe(0);
+    expect(vi.getTimerCount()).toBeLessThanOrEqual(Math.max(idleTimers, timersOfIdle(subject.name)));
+  });
+
+  it('200,000 waiters aborted while capacity is held leave the heap flat', async () => {
+    vi.useRealTimers(); // nothing here depends on time; real timers keep the loop cheap
+    const { admission } = await subject.build();
+    const held = await admission.acquire();
+    const head = admission.acquire(); // a live waiter ahead of them all: the aborted ones sit behind it
+    const before = heapAfterGc();
+    for (let batch = 0; batch < 200; batch++) {
+      const controllers: AbortController[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const controller = new AbortController();
+        controllers.push(controller);
+        quiet(admission.acquire({ signal: controller.signal }));
+      }
+      // Oldest first: each leaves from the middle of the queue, not its end.
+      for (const controller of controllers) controller.abort();
+      await flush(2);
+    }
+    const grown = heapAfterGc() - before;
+    expect(admission.stats().waiting).toBe(1);
+    // 200,000 retained waiters would be tens of MB; a flat heap is a few at most.
+    expect(grown).toBeLessThan(8 * 1024 * 1024);
+    held.release();
+    (await head).release();
+    await admission.close();
+  });
+});
+
+/** Timers an idle part may keep on purpose (the pool's housekeeping, unref'd). */
+function timersOfIdle(name: string): number {
+  return name === 'Pool' ? 1 : 0;
+}
+
+let gc: (() => void) | undefined;
+function heapAfterGc(): number {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+describe('an idle part keeps no process alive', () => {
+  it('a process that used every part and closed none exits by itself', () => {
+    vi.useRealTimers();
+    const script = `
+      import { AdaptiveLimiter, BulkheadPolicy, Mutex, Pool, RateLimiter, Semaphore } from './src/index.ts';
+      const parts = [
+        new Semaphore(1),
+        new Mutex(),
+        new BulkheadPolicy({ concurrency: 1, queue: 5 }),
+        new RateLimiter({ limits: { limit: 1, interval: 60_000 } }),
+        new Pool({ create: () => ({}), max: 2, min: 1 }),
+        new AdaptiveLimiter(),
+      ];
+      for (const part of parts) {
+        const lease = await part.acquire({ timeout: 10 });
+        await part.acquire({ timeout: 5 }).catch(() => {}); // a wait that timed out
+        lease.release();
+        await part.run(() => 1, { timeout: 5 }).catch(() => {});
+      }
+      console.log('used', parts.length);
+    `;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('..', import.meta.url),
+      encoding: 'utf8',
+      timeout: 60_000, // a hang guard only: the process should end at once
+    });
+    expect(child.stderr).toBe('');
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect(child.stdout.trim()).toBe('used 6');
+  });
+});
