@@ -109,7 +109,6 @@ export {
   type Policy,
   type PolicyContext,
   pipeline,
-  type RunLimiter,
   type Work,
 } from './policy/Policy.js';
 export { RetryBudget, type RetryBudgetOptions } from './policy/RetryBudget.js';

@@ -11,6 +11,21 @@ afterEach(() => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A sleep that ends early, rejecting with the reason, when `signal` aborts (as fetch does). */
+function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** An async source that counts what was pulled and whether it was closed. */
 function counted<T>(items: T[], delay = 0) {
   const stats = { pulled: 0, closed: false };
@@ -66,7 +81,7 @@ describe('map', () => {
       source,
       async (n, { signal }) => {
         signals.push(signal);
-        await sleep(n * 10);
+        await sleepFor(n * 10, signal);
         return n;
       },
       { concurrency: 2, buffer: 0 },
@@ -80,7 +95,51 @@ describe('map', () => {
     expect(signals.at(-1)?.aborted).toBe(true);
     expect(signals.at(-1)?.reason).toBeInstanceOf(IterationStoppedError);
     expect(await it.next()).toEqual({ done: true, value: undefined });
-    await vi.advanceTimersByTimeAsync(100);
+  });
+
+  it('after break, the loop returns only once the calls it aborted have stopped', async () => {
+    let running = 0;
+    const it = map(
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      async () => {
+        running++;
+        await sleep(100); // work that does not listen to its signal
+        running--;
+      },
+      { concurrency: 4 },
+    );
+    const loop = (async () => {
+      for await (const _ of it) break;
+      return running;
+    })();
+    await vi.advanceTimersByTimeAsync(100); // the first four finish; the loop breaks on the first result
+    await vi.advanceTimersByTimeAsync(100); // the four started next run to their end
+    expect(await loop).toBe(0);
+  });
+
+  it('the first error is thrown once the calls it aborted have stopped', async () => {
+    let running = 0;
+    const it = map(
+      [1, 2, 3],
+      async (n) => {
+        running++;
+        await sleep(n === 1 ? 10 : 100);
+        running--;
+        if (n === 1) throw new Error('bad item 1');
+      },
+      { concurrency: 3 },
+    );
+    const first = it.next().catch((error: Error) => ({ error: error.message, running }));
+    await vi.advanceTimersByTimeAsync(10);
+    await flush();
+    let settled = false;
+    first.then(() => {
+      settled = true;
+    });
+    await flush();
+    expect(settled).toBe(false); // items 2 and 3 still run
+    await vi.advanceTimersByTimeAsync(90);
+    expect(await first).toEqual({ error: 'bad item 1', running: 0 });
   });
 
   it('the first error stops pulling, aborts the rest, and is thrown once', async () => {
@@ -108,17 +167,17 @@ describe('map', () => {
     const controller = new AbortController();
     const it = map(
       [1, 2, 3],
-      async (n) => {
-        await sleep(100);
+      async (n, { signal }) => {
+        await sleepFor(100, signal);
         return n;
       },
       { signal: controller.signal },
     );
     const first = it.next();
+    await flush();
     controller.abort(new Error('shutting down'));
     await expect(first).rejects.toThrow('shutting down');
     expect(abortListeners(controller.signal)).toBe(0);
-    await vi.advanceTimersByTimeAsync(100);
   });
 
   it('admits each call through a limiter', async () => {

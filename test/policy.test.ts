@@ -369,7 +369,7 @@ describe('bulkhead', () => {
     await expect(policy.execute(() => 'd')).rejects.toThrow(
       new QueueFullError('Bulkhead is full (2/2 running, 1/1 queued)'),
     );
-    expect(policy.stats()).toEqual({ running: 2, queued: 1, rejected: 1 });
+    expect(policy.stats()).toEqual({ waiting: 1, running: 2, queued: 1, rejected: 1 });
     await vi.advanceTimersByTimeAsync(100);
     expect([...running.map((r) => r.value), queued.value]).toEqual(['a', 'b', 'c']);
   });

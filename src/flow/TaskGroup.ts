@@ -1,3 +1,4 @@
+import { type Admission, admitted, checkAdmission } from '../core/admission.js';
 import { Semaphore } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
 
@@ -12,6 +13,12 @@ export interface TaskGroupOptions {
   readonly mode?: 'fail-fast' | 'settle';
   /** Children running at once. An integer >= 1 or Infinity. @default Infinity */
   readonly concurrency?: number;
+  /**
+   * Admit each child through this limiter too (any Admission: a rate limit, a
+   * pool, a Redis semaphore). A child waits for `concurrency` first, then for
+   * the limiter; its signal also aborts when its lease is lost.
+   */
+  readonly limiter?: Admission;
   /** Aborts every child (and the group rejects with the reason, in fail-fast mode). */
   readonly signal?: AbortSignal | undefined;
 }
@@ -37,13 +44,15 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
   readonly #mode: 'fail-fast' | 'settle';
   readonly #controller = new AbortController();
   readonly #semaphore: Semaphore | undefined;
+  readonly #limiter: Admission | undefined;
   readonly #children: Promise<PromiseSettledResult<T>>[] = [];
   readonly #onAbort: (() => void) | undefined;
   readonly #signal: AbortSignal | undefined;
   #first: { error: unknown } | undefined = undefined;
   /** Failures after the first (fail-fast), for diagnostics. */
   readonly errors: unknown[] = [];
-  #sealed = false;
+  /** Set once every child has settled after `wait()`: the scope is over. */
+  #finished = false;
 
   constructor(options: TaskGroupOptions = {}) {
     const mode = options.mode ?? 'fail-fast';
@@ -53,6 +62,7 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
     this.#mode = mode;
     const concurrency = checkCount('concurrency', options.concurrency ?? Number.POSITIVE_INFINITY, 1, true);
     this.#semaphore = concurrency === Number.POSITIVE_INFINITY ? undefined : new Semaphore(concurrency);
+    this.#limiter = options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter);
     this.#signal = checkSignal('signal', options.signal);
     if (this.#signal !== undefined) {
       const signal = this.#signal;
@@ -69,19 +79,28 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
     return this.#controller.signal;
   }
 
-  /** Start a child. Its promise is the child's own; the group observes its failure. */
+  /**
+   * Start a child. Its promise is the child's own; the group observes its
+   * failure. Children may spawn more children while the group is awaited; once
+   * every child has settled the scope is over and `spawn` throws.
+   */
   spawn<R extends T>(fn: (context: { signal: AbortSignal }) => R | PromiseLike<R>): Promise<R> {
     checkFunction('fn', fn);
-    if (this.#sealed) throw new Error('TaskGroup is closed: spawn children before awaiting it');
+    if (this.#finished) throw new Error('TaskGroup is closed: every child has finished');
     const signal = this.#controller.signal;
-    const start = (): Promise<R> => {
-      if (signal.aborted) return Promise.reject(signal.reason);
+    const limiter = this.#limiter;
+    const call = (childSignal: AbortSignal): Promise<R> => {
+      if (childSignal.aborted) return Promise.reject(childSignal.reason);
       try {
-        return Promise.resolve(fn({ signal }));
+        return Promise.resolve(fn({ signal: childSignal }));
       } catch (error) {
         return Promise.reject(error);
       }
     };
+    const start = (): Promise<R> =>
+      limiter === undefined
+        ? call(signal)
+        : admitted(limiter, (leaseSignal) => call((leaseSignal ?? signal) as AbortSignal), signal);
     const child = this.#semaphore === undefined ? start() : this.#semaphore.run(start, { signal });
     this.#children.push(
       child.then(
@@ -103,13 +122,13 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
    * failure (after every child has settled). settle: every child's outcome.
    */
   async wait(): Promise<T[]> {
-    this.#sealed = true;
     let count = 0;
     // Children may spawn more children while we wait: wait until none is new.
     while (count < this.#children.length) {
       count = this.#children.length;
       await Promise.all(this.#children);
     }
+    this.#finished = true;
     if (this.#onAbort !== undefined) (this.#signal as AbortSignal).removeEventListener('abort', this.#onAbort);
     const outcomes = await Promise.all(this.#children);
     if (this.#mode === 'settle') return outcomes as unknown as T[];

@@ -1,10 +1,14 @@
+import { type Admission, admitted, checkAdmission } from '../core/admission.js';
 import { Deque } from '../core/Deque.js';
 import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
-import type { RunLimiter } from '../policy/Policy.js';
 
 /** What the mapping function receives besides the item. */
 export interface MapContext {
-  /** Aborts when the caller's signal does, the consumer stops early, or another item failed. */
+  /**
+   * Aborts when the caller's signal does, the consumer stops early, or another
+   * item failed; with a `limiter` whose lease can be lost (a Redis semaphore),
+   * also when the lease is.
+   */
   readonly signal: AbortSignal;
   /** The item's position in the source (0-based). */
   readonly index: number;
@@ -23,8 +27,8 @@ export interface MapOptions {
   readonly buffer?: number;
   /** Stops pulling, aborts the calls in flight, and makes the iteration throw the reason. */
   readonly signal?: AbortSignal | undefined;
-  /** Admit each call through a limiter too (a rate limit, a Redis semaphore, ...). */
-  readonly limiter?: RunLimiter;
+  /** Admit each call through a limiter too (any Admission: a rate limit, a pool, a Redis semaphore, ...). */
+  readonly limiter?: Admission;
 }
 
 type Source<T> = AsyncIterable<T> | Iterable<T>;
@@ -46,8 +50,10 @@ export class IterationStoppedError extends Error {
  * (`concurrency` in flight plus `buffer` finished and not yet consumed).
  *
  * Breaking out of `for await` (or calling `return()`) stops the source (its
- * `return()` is called) and aborts the calls in flight. The first error stops
- * pulling, aborts the other calls and is thrown once, at the next `next()`.
+ * `return()` is called), aborts the calls in flight and returns once they
+ * have stopped. The first error stops pulling, aborts the other calls and is
+ * thrown once, at the next `next()`, once the others have stopped: no call
+ * outlives the loop.
  */
 export function map<T, R>(
   source: Source<T>,
@@ -68,7 +74,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   readonly #concurrency: number;
   readonly #capacity: number;
   readonly #ordered: boolean;
-  readonly #limiter: RunLimiter | undefined;
+  readonly #limiter: Admission | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #controller = new AbortController();
   readonly #onAbort: (() => void) | undefined;
@@ -84,6 +90,8 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   #stopped = false;
   #error: { value: unknown } | undefined = undefined;
   #errorThrown = false;
+  /** `return()` calls waiting for the calls in flight to stop. */
+  #stopWaiters: (() => void)[] = [];
 
   constructor(source: Source<T>, fn: (item: T, context: MapContext) => R | PromiseLike<R>, options: MapOptions) {
     if (
@@ -111,12 +119,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
       throw new TypeError(`Expected \`ordered\` to be a boolean, got ${show(options.ordered)}`);
     }
     this.#ordered = options.ordered ?? true;
-    if (options.limiter !== undefined && typeof options.limiter.run !== 'function') {
-      throw new TypeError(
-        `Expected \`limiter\` to have a \`run(fn, { signal })\` method, got ${show(options.limiter)}`,
-      );
-    }
-    this.#limiter = options.limiter;
+    this.#limiter = options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter);
     this.#signal = checkSignal('signal', options.signal);
     if (this.#signal !== undefined) {
       const signal = this.#signal;
@@ -140,11 +143,13 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
     });
   }
 
-  /** Stop early: the source is closed, the calls in flight are aborted. */
+  /** Stop early: the source is closed, the calls in flight are aborted; resolves once they have stopped. */
   return(): Promise<IteratorResult<R>> {
     this.#stop(new IterationStoppedError('The consumer stopped iterating'));
     this.#deliver();
-    return Promise.resolve({ done: true, value: undefined });
+    const done: IteratorResult<R> = { done: true, value: undefined };
+    if (this.#inflight === 0) return Promise.resolve(done);
+    return new Promise((resolve) => this.#stopWaiters.push(() => resolve(done)));
   }
 
   /** Items pulled and not yet consumed (in flight plus finished). */
@@ -201,15 +206,17 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
     if (this.#stopped) return;
     const index = this.#nextIndex++;
     this.#inflight++;
-    const context: MapContext = { signal: this.#controller.signal, index };
     const item = result.value;
-    const call = () => this.#fn(item, context);
     let work: Promise<R>;
     try {
       work =
         this.#limiter === undefined
-          ? Promise.resolve(call())
-          : this.#limiter.run(() => call(), { signal: this.#controller.signal });
+          ? Promise.resolve(this.#fn(item, { signal: this.#controller.signal, index }))
+          : admitted(
+              this.#limiter,
+              (signal) => this.#fn(item, { signal: signal as AbortSignal, index }),
+              this.#controller.signal,
+            );
     } catch (error) {
       work = Promise.reject(error);
     }
@@ -222,6 +229,11 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   #settle(index: number, outcome: Outcome<R>): void {
     this.#inflight--;
     if (this.#stopped) {
+      if (this.#inflight === 0 && this.#stopWaiters.length > 0) {
+        const waiters = this.#stopWaiters;
+        this.#stopWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
       this.#deliver();
       return;
     }
@@ -264,6 +276,8 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   #deliver(): void {
     while (this.#consumers.length > 0) {
       if (this.#error !== undefined && !this.#errorThrown) {
+        // Thrown once the calls it aborted have stopped.
+        if (this.#inflight > 0) return;
         this.#errorThrown = true;
         (this.#consumers.shift() as { reject: (e: unknown) => void }).reject(this.#error.value);
         continue;

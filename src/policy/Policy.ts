@@ -1,3 +1,4 @@
+import { type Admission, admitted, isAdmission } from '../core/admission.js';
 import { checkFunction, show } from '../core/validate.js';
 
 /** What each layer of a policy passes to the next, and finally to the work. */
@@ -6,6 +7,8 @@ export interface PolicyContext {
   readonly signal: AbortSignal | undefined;
   /** 1 for the first attempt; a retry layer counts its attempts here. */
   readonly attempt: number;
+  /** The borrowed resource, when a layer is a `Pool` (undefined otherwise). */
+  readonly resource?: unknown;
 }
 
 /** The work a policy runs. */
@@ -24,39 +27,34 @@ export interface Policy {
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T>;
 }
 
-/**
- * Any admission limiter of this package (`Semaphore`, `limit()`, `RateLimiter`,
- * `RedisRateLimiter`, `RedisSemaphore`, ...): it has `run(fn, { signal })`.
- */
-export interface RunLimiter {
-  run<T>(
-    fn: (context: { readonly signal: AbortSignal | undefined }) => T | PromiseLike<T>,
-    options?: { readonly signal?: AbortSignal | undefined },
-  ): Promise<T>;
-}
-
 /** A layer of a pipeline: a policy, or a limiter (admission is then a layer too). */
-export type Layer = Policy | RunLimiter;
+export type Layer = Policy | Admission;
 
 function isPolicy(layer: unknown): layer is Policy {
   return typeof layer === 'object' && layer !== null && typeof (layer as Policy).execute === 'function';
 }
 
-/** Use a limiter as a policy layer: the work runs once the limiter admits it. */
+/**
+ * Use a limiter as a policy layer: the work runs once the limiter admits it,
+ * with the limiter's signal (the caller's, joined with the lease's where a
+ * lease can be lost) and, for a `Pool`, the borrowed `resource`.
+ */
 export function asPolicy(layer: Layer): Policy {
   if (isPolicy(layer)) return layer;
-  if (typeof layer === 'object' && layer !== null && typeof (layer as RunLimiter).run === 'function') {
-    const limiter = layer as RunLimiter;
+  if (isAdmission(layer)) {
     return {
       execute: (fn, options) => {
         const attempt = options?.attempt ?? 1;
-        const outer = options?.signal;
-        return limiter.run(({ signal }) => fn({ signal: signal ?? outer, attempt }), { signal: outer });
+        return admitted(
+          layer,
+          (signal, context) => fn({ signal, attempt, resource: (context as { resource?: unknown }).resource }),
+          options?.signal,
+        );
       },
     };
   }
   throw new TypeError(
-    `Expected a layer to be a policy (with \`execute\`) or a limiter (with \`run\`), got ${show(layer)}`,
+    `Expected a layer to be a policy (with \`execute\`) or a limiter (an Admission: acquire, run, close, stats), got ${show(layer)}`,
   );
 }
 
