@@ -72,3 +72,42 @@ export function track<T>(promise: Promise<T>): {
   );
   return box;
 }
+
+/**
+ * A clock the test moves by hand, for parts whose own timers must run on fake
+ * time while their I/O (a real Redis) runs for real. `advance(ms)` fires the
+ * timers that fall due, in order.
+ */
+export class ManualClock {
+  #now = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#seq;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+  /** Timers set and not yet fired or cleared. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+  advance(ms: number): void {
+    const until = this.#now + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers)
+        if (entry[1].at <= until && (next === undefined || entry[1].at < next[1].at)) next = entry;
+      if (next === undefined) break;
+      this.#timers.delete(next[0]);
+      this.#now = next[1].at;
+      next[1].fn();
+    }
+    this.#now = until;
+  }
+}

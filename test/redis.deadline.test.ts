@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BackendUnavailableError } from '../src/index.js';
+import { BackendUnavailableError, TimeoutError } from '../src/index.js';
 import { type RedisAdapter, RedisRateLimiter, RedisSemaphore } from '../src/redis/index.js';
-import { track, useFakeTime } from './helpers.js';
+import { flush, track, useFakeTime } from './helpers.js';
 
 // A Redis that never answers (a black-holed network): every call must give up
 // exactly at `commandTimeout`, on fake time, whatever the failure policy.
@@ -87,6 +87,39 @@ describe('Redis unreachable: never a hang', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(acquired.error).toBeInstanceOf(BackendUnavailableError);
     expect(sem.stats().unavailable).toBe(1);
+    await sem.close();
+  });
+});
+
+describe('Redis unreachable: every waiting caller answered on time', () => {
+  it('10 queued calls with timeout 300 all end at 300 ms, not one per commandTimeout', async () => {
+    const limiter = new RedisRateLimiter({ client: silent, name: 'x', limits: { limit: 1, interval: 1000 } });
+    const calls = Array.from({ length: 10 }, () => track(limiter.acquire({ timeout: 300 })));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(calls.filter((c) => c.state === 'pending')).toHaveLength(10);
+    await vi.advanceTimersByTimeAsync(1);
+    for (const call of calls) expect(call.error).toBeInstanceOf(TimeoutError);
+    await vi.advanceTimersByTimeAsync(1000); // the head's request gives up; nothing is left to answer
+  });
+
+  it('fail-closed: 10 queued calls without a timeout all fail at the first commandTimeout', async () => {
+    const limiter = new RedisRateLimiter({ client: silent, name: 'x', limits: { limit: 1, interval: 1000 } });
+    const calls = Array.from({ length: 10 }, () => track(limiter.acquire()));
+    await vi.advanceTimersByTimeAsync(1000);
+    for (const call of calls) expect(call.error).toBeInstanceOf(BackendUnavailableError);
+    expect(limiter.stats().waiting).toBe(0);
+  });
+
+  it('the semaphore answers an abort at once while Redis does not answer', async () => {
+    const sem = new RedisSemaphore({ client: silent, name: 'x', permits: 1 });
+    const controller = new AbortController();
+    const call = track(sem.acquire({ signal: controller.signal }));
+    await flush();
+    controller.abort(new Error('caller left'));
+    await flush();
+    expect(call.state).toBe('rejected');
+    expect((call.error as Error).message).toBe('caller left');
+    await vi.advanceTimersByTimeAsync(1000);
     await sem.close();
   });
 });

@@ -94,11 +94,31 @@ export function admitted<T>(
   return limiter.run((context) => work(context.signal ?? signal, context), { signal });
 }
 
-/** The signal work should honour: the caller's and the lease's, joined when both exist. */
-export function joinSignals(caller: AbortSignal | undefined, lease: AbortSignal | undefined): AbortSignal | undefined {
-  if (lease === undefined) return caller;
-  if (caller === undefined) return lease;
-  return AbortSignal.any([caller, lease]);
+/**
+ * The signal work should honour when both the caller's and the lease's can
+ * abort: one that aborts with whichever aborts first. Listeners, not
+ * `AbortSignal.any`, so `dispose()` leaves nothing on the caller's signal
+ * (a long-lived shutdown signal would otherwise collect one per call).
+ */
+export function joinSignals(
+  caller: AbortSignal,
+  lease: AbortSignal,
+): { readonly signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const forward = (event: Event) => controller.abort((event.target as AbortSignal).reason);
+  if (caller.aborted) controller.abort(caller.reason);
+  else if (lease.aborted) controller.abort(lease.reason);
+  else {
+    caller.addEventListener('abort', forward, { once: true });
+    lease.addEventListener('abort', forward, { once: true });
+  }
+  return {
+    signal: controller.signal,
+    dispose() {
+      caller.removeEventListener('abort', forward);
+      lease.removeEventListener('abort', forward);
+    },
+  };
 }
 
 /**

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { RunContext } from '../core/admission.js';
+import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { Deque } from '../core/Deque.js';
-import { arm, disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { pending, takeResolver } from '../core/gate.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { type Waiter, WaitCounters, Waiters } from '../core/Waiters.js';
 import {
   checkRateKey,
   checkRateWeight,
@@ -64,7 +62,7 @@ export interface RedisRateLimiterOptions {
   readonly clock?: Clock;
 }
 
-export interface RedisRateLimiterStats {
+export interface RedisRateLimiterStats extends AdmissionStats {
   /** Decisions Redis made. */
   readonly decisions: number;
   readonly admitted: number;
@@ -74,24 +72,15 @@ export interface RedisRateLimiterStats {
   /** Times the server had lost the script and it was sent again. */
   readonly scriptReloads: number;
   readonly waiting: number;
+  /** Waits that ended by their `timeout` (at its time, or at once when Redis's `retryAfterMs` already exceeded it). */
+  readonly timedOut: number;
+  readonly aborted: number;
 }
 
 const NO_OWNER: PermitOwner = { releasePermit() {} };
 const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'local'];
 const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's' } as const;
 const script = new Script(RATE_SCRIPT);
-
-class Waiter {
-  done = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  constructor(
-    readonly cost: number,
-    readonly deadline: number,
-    readonly timeout: number,
-    readonly resolve: (value: Permit | Promise<never>) => void,
-  ) {}
-}
 
 type Reply = [allowed: number, wait: string, remaining: number, limit: number, reset: string];
 
@@ -103,8 +92,9 @@ interface Request {
   reject: ((error: unknown) => void) | undefined;
 }
 
+/** The calls of this process waiting on one key: the engine's queue (a waiter's `data` is `[deadline, timeout]`) and its pump. */
 class KeyQueue {
-  readonly waiters = new Deque<Waiter>();
+  waiters!: Waiters;
   pumping = false;
   timer: unknown = undefined;
   wake: (() => void) | undefined = undefined;
@@ -126,7 +116,7 @@ class KeyQueue {
  * that timed out on the client may still have been applied by the server: it
  * then counts against the limit without being admitted (never the reverse).
  */
-export class RedisRateLimiter implements AsyncDisposable {
+export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, AsyncDisposable {
   readonly #redis;
   readonly #limits: readonly NormalizedLimit[];
   readonly #keyPrefix: string;
@@ -149,6 +139,10 @@ export class RedisRateLimiter implements AsyncDisposable {
   #denied = 0;
   #unavailable = 0;
   #waiting = 0;
+  /** Refused because Redis's `retryAfterMs` already exceeded the timeout. */
+  #timedOutNow = 0;
+  /** Early exits of waits, over every key's queue. */
+  readonly #counters = new WaitCounters();
 
   constructor(options: RedisRateLimiterOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -201,6 +195,9 @@ export class RedisRateLimiter implements AsyncDisposable {
   get limits(): readonly NormalizedLimit[] {
     return this.#limits;
   }
+  get closed(): boolean {
+    return this.#closed;
+  }
 
   stats(): RedisRateLimiterStats {
     return {
@@ -210,6 +207,8 @@ export class RedisRateLimiter implements AsyncDisposable {
       unavailable: this.#unavailable,
       scriptReloads: script.reloads,
       waiting: this.#waiting,
+      timedOut: this.#timedOutNow + this.#counters.timedOut,
+      aborted: this.#counters.aborted,
     };
   }
 
@@ -239,7 +238,11 @@ export class RedisRateLimiter implements AsyncDisposable {
     return decision.allowed ? new Permit(NO_OWNER, cost) : undefined;
   }
 
-  /** Wait for admission (FIFO per key within this process). */
+  /**
+   * Wait for admission (FIFO per key within this process). A `timeout` ends
+   * the wait at its time wherever the call is in the queue (and at once when
+   * Redis's `retryAfterMs` already exceeds it).
+   */
   acquire(options?: RateAcquireOptions): Promise<Permit> {
     let key: RateKey | undefined;
     let cost = 1;
@@ -252,43 +255,42 @@ export class RedisRateLimiter implements AsyncDisposable {
       signal = checkSignal('signal', options.signal);
     }
     if (this.#closed) return Promise.reject(new ClosedError('Rate limiter is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    let queue = this.#queues.get(key);
-    if (queue === undefined) {
-      queue = new KeyQueue();
-      this.#queues.set(key, queue);
+    if (signal?.aborted) {
+      this.#counters.aborted++;
+      return Promise.reject(signal.reason);
     }
-    if (queue.waiters.length >= this.#maxWaiting) {
+    let queue = this.#queues.get(key);
+    const queued = queue?.waiters.size ?? 0;
+    if (queued >= this.#maxWaiting) {
       return Promise.reject(
-        new QueueFullError(
-          `Rate limiter queue is full (${queue.waiters.length}/${this.#maxWaiting} waiting${key === undefined ? '' : ` for key ${show(key)}`})`,
-        ),
+        new QueueFullError(`Rate limiter queue is full (${queued}/${this.#maxWaiting} waiting${this.#keyText(key)})`),
       );
     }
-    const promise = pending<Permit>();
-    const waiter = new Waiter(cost, this.#clock.now() + timeout, timeout, takeResolver<Permit | Promise<never>>());
-    queue.waiters.push(waiter);
+    if (queue === undefined) {
+      queue = this.#queueFor(key);
+      this.#queues.set(key, queue);
+    }
     this.#waiting++;
-    arm(waiter, this.#clock, signal, (reason) => this.#finish(queue, waiter, Promise.reject(reason)));
+    const promise = queue.waiters.wait<Permit>(cost, 0, [this.#clock.now() + timeout, timeout], signal, timeout);
     if (!queue.pumping) void this.#pump(key, queue);
     return promise;
   }
 
-  /** Acquire, then call `fn({ signal })`. */
+  /** Acquire, then call `fn({ signal })` in the tick of the admission. Never starts on an aborted signal. */
   run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: RateAcquireOptions): Promise<T> {
     checkFunction('fn', fn);
-    const admission = this.acquire(options);
-    return admission.then(() => fn({ signal: options?.signal }));
+    const signal = options?.signal;
+    const context: RunContext = { signal };
+    return runLeased(this.acquire(options), () => fn(context), signal);
   }
 
   /** Reject the calls waiting in this process with `ClosedError`; refuse later calls. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      const error = new ClosedError('Rate limiter is closed');
       for (const queue of this.#queues.values()) {
-        for (const waiter of queue.waiters) {
-          this.#finish(queue, waiter, Promise.reject(new ClosedError('Rate limiter is closed')));
-        }
+        this.#waiting -= queue.waiters.failAll(error);
         queue.wake?.();
       }
     }
@@ -299,35 +301,57 @@ export class RedisRateLimiter implements AsyncDisposable {
     return this.close();
   }
 
+  #queueFor(key: RateKey | undefined): KeyQueue {
+    const queue = new KeyQueue();
+    queue.waiters = new Waiters(
+      {
+        left: (_waiter, wasFirst) => {
+          this.#waiting--;
+          // The head left while sleeping: let the next one ask now.
+          if (wasFirst) queue.wake?.();
+        },
+        timeoutError: (_waiter, timeout) =>
+          new TimeoutError(`Rate limit wait timed out after ${timeout} ms (${this.#describe(queue, key)})`),
+      },
+      this.#clock,
+      this.#counters,
+    );
+    return queue;
+  }
+
+  /**
+   * Ask Redis for the head of `key`'s queue, one decision at a time: admit
+   * it, refuse it when Redis's answer lies past its deadline, or sleep until
+   * Redis says a slot frees (or the head leaves).
+   */
   async #pump(key: RateKey | undefined, queue: KeyQueue): Promise<void> {
     queue.pumping = true;
     const waiters = queue.waiters;
     while (true) {
-      while (waiters.length > 0 && (waiters.peek() as Waiter).done) waiters.shift();
-      const head = waiters.peek();
+      const head = waiters.first();
       if (head === undefined) break;
       let decision: RateDecision;
       try {
-        decision = await this.#decide(key, head.cost);
+        decision = await this.#decide(key, head.weight);
       } catch (error) {
-        this.#finish(queue, head, Promise.reject(error));
+        this.#failWaiting(queue, head, error);
         continue;
       }
-      // A head aborted while Redis decided: an admission it got is spent.
+      // A head that left while Redis decided: an admission it got is spent.
       if (head.done) continue;
       if (decision.allowed) {
-        this.#finish(queue, head, new Permit(NO_OWNER, head.cost));
+        this.#waiting--;
+        waiters.grant(head, new Permit(NO_OWNER, head.weight));
         continue;
       }
-      const now = this.#clock.now();
-      if (now + decision.retryAfterMs > head.deadline) {
-        this.#finish(
-          queue,
+      const [deadline, timeout] = head.data as [number, number];
+      if (this.#clock.now() + decision.retryAfterMs > deadline) {
+        this.#timedOutNow++;
+        this.#waiting--;
+        waiters.fail(
           head,
-          Promise.reject(
-            new TimeoutError(
-              `Rate limit admission in ${decision.retryAfterMs} ms exceeds the timeout of ${head.timeout} ms (${waiters.length} waiting${key === undefined ? '' : ` for key ${show(key)}`})`,
-            ),
+          new TimeoutError(
+            `Rate limit admission in ${decision.retryAfterMs} ms exceeds the timeout of ${timeout} ms (${this.#describe(queue, key)})`,
           ),
         );
         continue;
@@ -344,15 +368,27 @@ export class RedisRateLimiter implements AsyncDisposable {
     if (this.#queues.get(key) === queue) this.#queues.delete(key);
   }
 
-  #finish(queue: KeyQueue, waiter: Waiter, outcome: Permit | Promise<never>): void {
-    if (waiter.done) return;
-    waiter.done = true;
+  /**
+   * A decision failed. When Redis is unavailable (fail-closed), every caller
+   * waiting on the key would meet the same outage: answer them all now, not
+   * one per `commandTimeout`. Any other error belongs to the head's request.
+   */
+  #failWaiting(queue: KeyQueue, head: Waiter, error: unknown): void {
+    if (error instanceof BackendUnavailableError) {
+      this.#waiting -= queue.waiters.failAll(error);
+      return;
+    }
+    if (head.done) return;
     this.#waiting--;
-    disarm(waiter, this.#clock);
-    if (!(outcome instanceof Permit)) outcome.catch(() => {});
-    waiter.resolve(outcome);
-    // The head left while sleeping: let the next one ask now.
-    if (queue.waiters.peek() === waiter) queue.wake?.();
+    queue.waiters.fail(head, error);
+  }
+
+  #keyText(key: RateKey | undefined): string {
+    return key === undefined ? '' : ` for key ${show(key)}`;
+  }
+
+  #describe(queue: KeyQueue, key: RateKey | undefined): string {
+    return `${queue.waiters.size} waiting${this.#keyText(key)}`;
   }
 
   async #decide(key: RateKey | undefined, cost: number): Promise<RateDecision> {
@@ -449,11 +485,21 @@ export class RedisRateLimiter implements AsyncDisposable {
 }
 
 /** A {@link RedisRateLimiter} bound to one key. */
-export class KeyedRedisRateLimiter {
+export class KeyedRedisRateLimiter implements Admission<Permit, Omit<RateAcquireOptions, 'key'>> {
   constructor(
     readonly limiter: RedisRateLimiter,
     readonly key: RateKey,
   ) {}
+  get closed(): boolean {
+    return this.limiter.closed;
+  }
+  stats(): RedisRateLimiterStats {
+    return this.limiter.stats();
+  }
+  /** Closes the whole limiter (every key). */
+  close(): Promise<void> {
+    return this.limiter.close();
+  }
   acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
     return this.limiter.acquire({ ...options, key: this.key });
   }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { type Admission, type AdmissionStats, joinSignals, type Lease, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { arm, disarm } from '../core/disarm.js';
 import { BackendUnavailableError, ClosedError, LeaseLostError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { type Waiter, Waiters } from '../core/Waiters.js';
 import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
 import { toRedisAdapter } from './RedisAdapter.js';
 import { Script, withDeadline } from './Script.js';
@@ -51,7 +52,7 @@ export interface LeaseContext {
   readonly token: number;
 }
 
-export interface RedisSemaphoreStats {
+export interface RedisSemaphoreStats extends AdmissionStats {
   /** Leases this process holds. */
   readonly held: number;
   /** Callers of this process waiting. */
@@ -74,7 +75,7 @@ const cancelScript = new Script(SEM_CANCEL);
  * `await using`); if it is not released, it expires `leaseMs` after the last
  * renewal.
  */
-export class RedisLease implements AsyncDisposable {
+export class RedisLease implements Lease, AsyncDisposable {
   /**
    * The fencing token: a number that grows with every lease granted by this
    * semaphore, ever. Pass it to the protected system with each write and have
@@ -111,22 +112,15 @@ export class RedisLease implements AsyncDisposable {
     return this.release();
   }
 
+  /** `using`: starts the release (which never rejects) without waiting for Redis. */
+  [Symbol.dispose](): void {
+    void this.release();
+  }
+
   /** @internal */
   lose(reason: string): void {
     if (!this.#controller.signal.aborted) this.#controller.abort(new LeaseLostError(reason));
   }
-}
-
-class Waiter {
-  done = false;
-  timer: unknown = undefined;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  constructor(
-    readonly id: string,
-    readonly resolve: (lease: RedisLease) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
 }
 
 /**
@@ -152,7 +146,9 @@ class Waiter {
  * what lets the protected system refuse the stale one. The token counter key
  * never expires, so tokens keep growing across idle periods.
  */
-export class RedisSemaphore implements AsyncDisposable {
+export class RedisSemaphore
+  implements Admission<RedisLease, RedisSemaphoreAcquireOptions, LeaseContext>, AsyncDisposable
+{
   readonly #redis: RedisAdapter;
   readonly #permits: number;
   readonly #leaseMs: number;
@@ -162,8 +158,8 @@ export class RedisSemaphore implements AsyncDisposable {
   readonly #clock: Clock;
   readonly #keys: { holders: string; queue: string; waits: string; ticket: string; fence: string };
   readonly #channel: string;
-  /** Waiting callers of this process, in arrival order. */
-  readonly #waiters = new Set<Waiter>();
+  /** Waiting callers of this process, in arrival order (a waiter's `data` is its id in the Redis-side queue). */
+  readonly #waiters: Waiters;
   readonly #leases = new Set<RedisLease>();
   #unsubscribe: Promise<() => Promise<void>> | undefined = undefined;
   #round: Promise<void> | undefined = undefined;
@@ -174,8 +170,8 @@ export class RedisSemaphore implements AsyncDisposable {
   #idle: (() => void)[] = [];
   #acquired = 0;
   #lost = 0;
-  #timedOut = 0;
-  #aborted = 0;
+  /** Refused for `timeout: 0` (the engine counts the waits that timed out). */
+  #timedOutNow = 0;
   #unavailable = 0;
 
   constructor(options: RedisSemaphoreOptions) {
@@ -205,10 +201,24 @@ export class RedisSemaphore implements AsyncDisposable {
       fence: `${base}fence`,
     };
     this.#channel = `${base}wake`;
+    this.#waiters = new Waiters(
+      {
+        // Leave the Redis-side queue too (a grant already on its way is given back by the round).
+        left: (waiter) => this.#left(waiter),
+        timeoutError: (_waiter, timeout) =>
+          new TimeoutError(
+            `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.size} waiting here)`,
+          ),
+      },
+      this.#clock,
+    );
   }
 
   get permits(): number {
     return this.#permits;
+  }
+  get closed(): boolean {
+    return this.#closed;
   }
 
   stats(): RedisSemaphoreStats {
@@ -217,8 +227,8 @@ export class RedisSemaphore implements AsyncDisposable {
       waiting: this.#waiters.size,
       acquired: this.#acquired,
       lost: this.#lost,
-      timedOut: this.#timedOut,
-      aborted: this.#aborted,
+      timedOut: this.#timedOutNow + this.#waiters.counters.timedOut,
+      aborted: this.#waiters.counters.aborted,
       unavailable: this.#unavailable,
     };
   }
@@ -234,60 +244,23 @@ export class RedisSemaphore implements AsyncDisposable {
     return Number(reply);
   }
 
-  /** Wait for a permit. Aborting or timing out leaves the Redis-side queue. */
-  async acquire(options?: RedisSemaphoreAcquireOptions): Promise<RedisLease> {
+  /**
+   * Wait for a permit. The wait is armed from the call on: aborting or timing
+   * out at any moment (also while the first request is on its way to Redis)
+   * answers the caller at once and leaves the Redis-side queue; a permit Redis
+   * granted meanwhile is given back.
+   */
+  acquire(options?: RedisSemaphoreAcquireOptions): Promise<RedisLease> {
     const signal = checkSignal('signal', options?.signal);
     const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
-    if (this.#closed) throw new ClosedError('Redis semaphore is closed');
-    signal?.throwIfAborted();
-    // Subscribe before the first attempt, so no release can slip between them.
-    this.#unsubscribe ??= this.#call('a subscription', () =>
-      this.#redis.subscribe(this.#channel, () => this.#wake()),
-    ).catch((error: unknown) => {
-      this.#unsubscribe = undefined;
-      throw error;
-    });
-    await this.#unsubscribe;
-    const id = randomUUID();
-    const wakes = this.#wakes;
-    const first = await this.#attemptRaw(id, timeout === 0 ? 'try' : 'wait');
-    if (this.#closed) {
-      // Closed during the round trip: give back what Redis granted or leave its queue.
-      if (first.lease !== undefined) await first.lease.release();
-      else this.#cancelRemote(id);
-      throw new ClosedError('Redis semaphore is closed');
-    }
-    if (first.lease !== undefined) return first.lease;
+    if (this.#closed) return Promise.reject(new ClosedError('Redis semaphore is closed'));
     if (timeout === 0) {
-      this.#timedOut++;
-      throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
+      if (signal?.aborted) return this.#waiters.refuseAborted(signal);
+      return this.#now();
     }
-    return new Promise<RedisLease>((resolve, reject) => {
-      const waiter = new Waiter(id, resolve, reject);
-      this.#waiters.add(waiter);
-      arm(
-        waiter,
-        this.#clock,
-        signal,
-        (reason) => {
-          this.#aborted++;
-          this.#leave(waiter, reason);
-        },
-        timeout,
-        () => {
-          this.#timedOut++;
-          this.#leave(
-            waiter,
-            new TimeoutError(
-              `Redis semaphore acquire timed out after ${timeout} ms (${this.#permits} permits, ${this.#waiters.size} waiting here)`,
-            ),
-          );
-        },
-      );
-      // A release published while the first attempt was on its way would be missed.
-      if (this.#wakes !== wakes) void this.#runRound();
-      else this.#schedule(Math.min(first.hint, this.#waitTtlMs / 3));
-    });
+    const promise = this.#waiters.wait<RedisLease>(1, 0, randomUUID(), signal, timeout);
+    if (this.#waiters.size > 0) void this.#runRound();
+    return promise;
   }
 
   /** A permit now, or `undefined`. Never jumps the Redis-side queue. */
@@ -296,32 +269,28 @@ export class RedisSemaphore implements AsyncDisposable {
     return (await this.#attemptRaw(randomUUID(), 'try')).lease;
   }
 
-  /** Acquire, call `fn({ signal, token })`, release in `finally`. */
-  async run<T>(fn: (context: LeaseContext) => T | PromiseLike<T>, options?: RedisSemaphoreAcquireOptions): Promise<T> {
+  /**
+   * Acquire, call `fn({ signal, token })` in the tick of the grant, release
+   * once it settles. The work's signal aborts when the caller's does or the
+   * lease is lost. Never starts on an aborted signal.
+   */
+  run<T>(fn: (context: LeaseContext) => T | PromiseLike<T>, options?: RedisSemaphoreAcquireOptions): Promise<T> {
     checkFunction('fn', fn);
-    const lease = await this.acquire(options);
     const outer = options?.signal;
-    if (outer === undefined) {
-      try {
-        return await fn({ signal: lease.signal, token: lease.token });
-      } finally {
-        await lease.release();
-      }
-    }
-    // One signal for the work: aborts when the caller's does or the lease is lost.
-    // (Listeners, not AbortSignal.any, so nothing outlives the call on the caller's signal.)
-    const controller = new AbortController();
-    const forward = (event: Event) => controller.abort((event.target as AbortSignal).reason);
-    outer.addEventListener('abort', forward);
-    lease.signal.addEventListener('abort', forward);
-    if (outer.aborted) controller.abort(outer.reason);
-    try {
-      return await fn({ signal: controller.signal, token: lease.token });
-    } finally {
-      outer.removeEventListener('abort', forward);
-      lease.signal.removeEventListener('abort', forward);
-      await lease.release();
-    }
+    let joined: { readonly signal: AbortSignal; dispose(): void } | undefined;
+    return runLeased(
+      this.acquire(options),
+      (lease) => {
+        if (outer === undefined) return fn({ signal: lease.signal, token: lease.token });
+        joined = joinSignals(outer, lease.signal);
+        return fn({ signal: joined.signal, token: lease.token });
+      },
+      outer,
+      (lease) => {
+        joined?.dispose();
+        void lease.release();
+      },
+    );
   }
 
   /**
@@ -332,8 +301,10 @@ export class RedisSemaphore implements AsyncDisposable {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      for (const waiter of [...this.#waiters]) this.#leave(waiter, new ClosedError('Redis semaphore is closed'));
+      for (const waiter of this.#waiters) this.#cancelRemote(waiter.data as string);
+      this.#waiters.failAll(new ClosedError('Redis semaphore is closed'));
       this.#clock.clearTimeout(this.#roundTimer);
+      this.#roundTimer = undefined;
     }
     if (this.#leases.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
     const unsubscribe = this.#unsubscribe;
@@ -343,6 +314,18 @@ export class RedisSemaphore implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** `timeout: 0`: one attempt that never joins the queue. */
+  async #now(): Promise<RedisLease> {
+    const { lease } = await this.#attemptRaw(randomUUID(), 'try');
+    if (this.#closed) {
+      await lease?.release();
+      throw new ClosedError('Redis semaphore is closed');
+    }
+    if (lease !== undefined) return lease;
+    this.#timedOutNow++;
+    throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
   }
 
   #wake(): void {
@@ -361,36 +344,56 @@ export class RedisSemaphore implements AsyncDisposable {
     );
   }
 
-  /** Every waiter asks again (in order); rounds never overlap. */
+  /**
+   * Every waiter asks again (in order); rounds never overlap. Each answer is
+   * acted on as it arrives: a grant goes to its waiter at once, or back to
+   * Redis when the waiter left meanwhile.
+   */
   async #runRound(): Promise<void> {
     if (this.#round !== undefined) {
       this.#again = true;
       return this.#round;
     }
     this.#round = (async () => {
+      // Subscribe before the first attempt, so no release can slip between them.
+      try {
+        this.#unsubscribe ??= this.#call('a subscription', () =>
+          this.#redis.subscribe(this.#channel, () => this.#wake()),
+        ).catch((error: unknown) => {
+          this.#unsubscribe = undefined;
+          throw error;
+        });
+        await this.#unsubscribe;
+      } catch (error) {
+        this.#waiters.failAll(error);
+        return;
+      }
       do {
         this.#again = false;
+        const wakes = this.#wakes;
         let next = this.#waitTtlMs / 3;
-        const waiters = [...this.#waiters];
-        const results = await Promise.allSettled(waiters.map((w) => this.#attemptRaw(w.id, 'wait')));
-        results.forEach((result, i) => {
-          const waiter = waiters[i] as Waiter;
-          if (result.status === 'rejected') {
-            this.#leave(waiter, result.reason, false);
-            return;
-          }
-          const reply = result.value;
-          if (reply.lease !== undefined) {
-            if (waiter.done) {
-              void reply.lease.release(); // it left while Redis granted: give it back
-              return;
-            }
-            this.#settle(waiter);
-            waiter.resolve(reply.lease);
-          } else next = Math.min(next, reply.hint);
-        });
-        if (this.#waiters.size > 0 && !this.#closed) this.#schedule(next);
-      } while (this.#again && this.#waiters.size > 0);
+        const asked = [...this.#waiters].map((waiter) =>
+          this.#attemptRaw(waiter.data as string, 'wait').then(
+            (reply) => {
+              if (reply.lease === undefined) {
+                if (waiter.done) this.#cancelRemote(waiter.data as string); // it left while the request flew
+                else next = Math.min(next, reply.hint);
+              } else if (waiter.done) void reply.lease.release(); // it left while Redis granted: give it back
+              else this.#waiters.grant(waiter, reply.lease);
+            },
+            (error: unknown) => this.#waiters.fail(waiter, error),
+          ),
+        );
+        await Promise.all(asked);
+        // A release published while this round was on its way would be missed.
+        if (this.#wakes !== wakes) this.#again = true;
+        if (this.#waiters.size > 0 && !this.#closed) {
+          if (!this.#again) this.#schedule(next);
+        } else {
+          this.#clock.clearTimeout(this.#roundTimer);
+          this.#roundTimer = undefined;
+        }
+      } while (this.#again && this.#waiters.size > 0 && !this.#closed);
     })().finally(() => {
       this.#round = undefined;
     });
@@ -468,12 +471,13 @@ export class RedisSemaphore implements AsyncDisposable {
     return lease;
   }
 
-  /** Take a waiter out (locally and, unless Redis failed, from the Redis-side queue) and reject it. */
-  #leave(waiter: Waiter, error: unknown, tellRedis = true): void {
-    if (waiter.done) return;
-    this.#settle(waiter);
-    waiter.reject(error);
-    if (tellRedis) this.#cancelRemote(waiter.id);
+  /** A waiter left by abort or deadline: leave the Redis-side queue; stop the round timer when none waits. */
+  #left(waiter: Waiter): void {
+    this.#cancelRemote(waiter.data as string);
+    if (this.#waiters.size === 0) {
+      this.#clock.clearTimeout(this.#roundTimer);
+      this.#roundTimer = undefined;
+    }
   }
 
   /** Leave the Redis-side queue (and wake the others); best effort. */
@@ -483,16 +487,6 @@ export class RedisSemaphore implements AsyncDisposable {
     ).catch(() => {
       // Unreachable: the queue entry expires by itself after waitTtlMs.
     });
-  }
-
-  #settle(waiter: Waiter): void {
-    waiter.done = true;
-    this.#waiters.delete(waiter);
-    disarm(waiter, this.#clock);
-    if (this.#waiters.size === 0) {
-      this.#clock.clearTimeout(this.#roundTimer);
-      this.#roundTimer = undefined;
-    }
   }
 
   #call<T>(what: string, call: () => Promise<T>): Promise<T> {
