@@ -169,6 +169,16 @@ export class Waiters {
     waiter.resolve(value);
   }
 
+  /**
+   * Take `waiter` (from `first()` or `last()`) out of the queue without
+   * answering it: its abort listener and deadline are removed, and the part
+   * answers `waiter.resolve` itself later (a task's result, not its admission).
+   */
+  take(waiter: Waiter): void {
+    this.#remove(waiter);
+    this.#settle(waiter);
+  }
+
   /** Answer any live `waiter` with `error` (the part's own reasons: a failed create, a shrink). */
   fail(waiter: Waiter, error: unknown): void {
     if (waiter.done) return;

@@ -4,10 +4,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
-import { arm, disarm } from '../core/disarm.js';
 import { ClosedError, QueueFullError, TimeoutError, WorkerCrashedError } from '../core/errors.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
-import { type WaitEntry, WaitQueue } from '../core/WaitQueue.js';
+import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BOOTSTRAP } from './bootstrap.js';
 import { Histogram, type HistogramSummary } from './Histogram.js';
 
@@ -94,9 +93,11 @@ export interface WorkerPoolEvents {
   ];
 }
 
-class Task implements WaitEntry {
-  cancelled = false;
-  signal: AbortSignal | undefined = undefined;
+/** A task: waiting in the engine's queue (as its waiter's `data`), then running on a thread. */
+class Task {
+  /** The caller's promise, answered with the result (set when the task leaves the queue). */
+  resolve: (value: unknown) => void = noop;
+  /** While running: the abort listener that stops the thread. */
   onAbort: (() => void) | undefined = undefined;
   timer: unknown = undefined;
   startedAt = 0;
@@ -107,12 +108,12 @@ class Task implements WaitEntry {
     readonly data: unknown,
     readonly transferList: readonly TransferListItem[] | undefined,
     readonly timeout: number,
-    public priority: number,
+    readonly signal: AbortSignal | undefined,
     readonly queuedAt: number,
-    readonly resolve: (value: unknown) => void,
-    readonly reject: (error: unknown) => void,
   ) {}
 }
+
+const noop = (): void => {};
 
 class Thread {
   readonly running = new Map<number, Task>();
@@ -162,7 +163,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   };
   readonly #clock: Clock;
   readonly #threads = new Set<Thread>();
-  readonly #queue = new WaitQueue<Task>();
+  /** Tasks waiting for a thread (FIFO within a priority; abort leaves the queue). */
+  readonly #queue: Waiters;
   #nextId = 1;
   #running = 0;
   #needsDrain = false;
@@ -215,6 +217,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       ...(options.env === undefined ? {} : { env: options.env }),
     };
     this.#clock = options.clock ?? systemClock;
+    this.#queue = new Waiters(
+      {
+        left: () => {
+          this.#failed++;
+          this.#checkDrain();
+          this.#checkIdle();
+        },
+        // Queued tasks have no wait deadline: `timeout` is the run time, counted from dispatch.
+        timeoutError: () => new TimeoutError('unreachable'),
+      },
+      this.#clock,
+    );
     this.#startedAt = this.#clock.now();
     for (let i = 0; i < this.#minThreads; i++) this.#spawn();
   }
@@ -288,24 +302,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
         ),
       );
     }
-    return new Promise<R>((resolve, reject) => {
-      const task = new Task(
-        this.#nextId++,
-        name,
-        data,
-        transferList,
-        timeout,
-        priority,
-        this.#clock.now(),
-        resolve as (value: unknown) => void,
-        reject,
-      );
-      // The run timeout starts at dispatch (#start), not here.
-      arm(task, this.#clock, signal, (reason) => this.#cancel(task, reason, 'cancelled'));
-      this.#queue.push(task);
-      this.#pump();
-      this.#checkDrain();
-    });
+    const task = new Task(this.#nextId++, name, data, transferList, timeout, signal, this.#clock.now());
+    // The run timeout starts at dispatch (#start), not here.
+    const result = this.#queue.wait<R>(1, priority, task, signal, Number.POSITIVE_INFINITY);
+    this.#pump();
+    this.#checkDrain();
+    return result;
   }
 
   /**
@@ -334,7 +336,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     if (now) {
       this.#destroyed = true;
       const error = new ClosedError('Worker pool was destroyed');
-      for (const task of this.#queue.drain()) this.#settle(task, false, error);
+      this.#failed += this.#queue.failAll(error);
       const exits = [...this.#threads].map((thread) => this.#stop(thread, 'closed', error));
       await Promise.all(exits);
       return;
@@ -358,7 +360,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     while (this.#queue.size > 0) {
       const thread = this.#freeThread() ?? (this.#staying() < this.#maxThreads ? this.#spawn() : undefined);
       if (thread === undefined) return;
-      this.#start(this.#queue.shift() as Task, thread);
+      const waiter = this.#queue.first() as Waiter;
+      this.#queue.take(waiter);
+      const task = waiter.data as Task;
+      task.resolve = waiter.resolve;
+      this.#start(task, thread);
     }
   }
 
@@ -402,6 +408,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     this.#clock.clearTimeout(thread.idleTimer);
     thread.idleTimer = undefined;
     this.#setReferenced(thread, true);
+    const signal = task.signal;
+    if (signal !== undefined) {
+      // Running now: an abort stops the thread (the only way to stop synchronous JavaScript).
+      task.onAbort = () => this.#cancel(task, signal.reason, 'cancelled');
+      signal.addEventListener('abort', task.onAbort, { once: true });
+    }
     if (task.timeout !== Number.POSITIVE_INFINITY) {
       const ms = task.timeout;
       task.timer = this.#clock.setTimeout(() => {
@@ -468,18 +480,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     this.#checkIdle();
   }
 
-  /** Cancel a task: out of the queue, or its thread terminated (and replaced). */
+  /** Cancel a running task: its thread is terminated (and replaced). */
   #cancel(task: Task, error: unknown, reason: 'cancelled'): void {
     const thread = task.thread;
-    if (thread === undefined) {
-      if (task.cancelled) return;
-      this.#queue.cancel(task);
-      this.#settle(task, false, error);
-      this.#checkDrain();
-      this.#checkIdle();
-      return;
-    }
-    if (!thread.running.has(task.id)) return;
+    if (thread === undefined || !thread.running.has(task.id)) return;
     thread.running.delete(task.id);
     this.#running--;
     this.#settle(task, false, error);
@@ -532,14 +536,21 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #settle(task: Task, ok: boolean, value: unknown): void {
-    disarm(task, this.#clock);
+    if (task.onAbort !== undefined) {
+      (task.signal as AbortSignal).removeEventListener('abort', task.onAbort);
+      task.onAbort = undefined;
+    }
+    if (task.timer !== undefined) {
+      this.#clock.clearTimeout(task.timer);
+      task.timer = undefined;
+    }
     task.thread = undefined;
     if (ok) {
       this.#completed++;
       task.resolve(value);
     } else {
       this.#failed++;
-      task.reject(value);
+      task.resolve(Promise.reject(value));
     }
   }
 
