@@ -61,6 +61,7 @@ const expectedExports = [
   'gradient',
   'gradient2',
   'hedge',
+  'isAdmission',
   'limit',
   'littlesLaw',
   'map',

@@ -91,6 +91,7 @@ it('serves, cancels and times out exactly as the reference model does', async ()
               1,
               step.priority,
               call,
+              undefined,
               controller?.signal,
               step.timeout ?? Number.POSITIVE_INFINITY,
             );
@@ -192,7 +193,7 @@ it('compacts the marks an abort storm leaves in the middle, and loses no live wa
   for (let n = 0; n < 300; n++) {
     const controller = new AbortController();
     controllers.push(controller);
-    engine.wait<string>(1, n % 3 === 0 ? 1 : 0, n, controller.signal, Number.POSITIVE_INFINITY).then(
+    engine.wait<string>(1, n % 3 === 0 ? 1 : 0, n, undefined, controller.signal, Number.POSITIVE_INFINITY).then(
       (value) => outcomes.push(`${n}:${value}`),
       () => {},
     );

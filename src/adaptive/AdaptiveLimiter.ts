@@ -138,6 +138,8 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
   /** One wait queue per partition (a waiter's `data` is when it arrived). */
   readonly #queues = new Map<string, Waiters>();
   readonly #counters = new WaitCounters();
+  /** Arrival numbers (a waiter's `extra`): order across the partitions' queues. */
+  #seq = 0;
   readonly #inflightBy = new Map<string, number>();
   #limit: number;
   #inflight = 0;
@@ -256,7 +258,7 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
       this.#queues.set(partition, queue);
     }
     this.#waiting++;
-    return queue.wait<AdaptivePermit>(1, 0, this.#clock.now(), signal, timeout);
+    return queue.wait<AdaptivePermit>(1, 0, this.#clock.now(), this.#seq++, signal, timeout);
   }
 
   readonly #host: WaitersHost = {
@@ -392,7 +394,10 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
       const better =
         best === undefined ||
         (under && !bestUnder) ||
-        (under === bestUnder && (lifo ? waiter.seq > best[1].seq : waiter.seq < best[1].seq));
+        (under === bestUnder &&
+          (lifo
+            ? (waiter.extra as number) > (best[1].extra as number)
+            : (waiter.extra as number) < (best[1].extra as number)));
       if (better) {
         best = [queue, waiter, partition];
         bestUnder = under;

@@ -220,7 +220,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
         ),
       );
     }
-    return waiters.wait<Permit>(weight, priority, undefined, signal, timeout);
+    return waiters.wait<Permit>(weight, priority, undefined, undefined, signal, timeout);
   }
 
   /** Grant waiters from the head while they fit. */

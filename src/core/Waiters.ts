@@ -4,25 +4,31 @@ import { pending, takeResolver } from './gate.js';
 
 /**
  * One waiting call. A single class for every part, so the engine's code sees
- * one object shape whichever limiter it serves. Internal.
+ * one object shape whichever limiter it serves; kept small, since a backlog of
+ * a million waiters is a million of these. Internal.
  */
 export class Waiter {
-  /** Set once the call has its answer (granted, aborted, timed out, closed). */
+  /** Set once the call has left the queue (granted, taken, aborted, timed out, failed). */
   done = false;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  timer: unknown = undefined;
+  /** Its abort listener and deadline, when it has either (most waiters have neither). */
+  guard: Guard | undefined = undefined;
   constructor(
     /** The capacity it asks for (a rate cost, a semaphore weight; 1 elsewhere). */
     readonly weight: number,
     public priority: number,
-    /** Arrival number: orders waiters across several engines (partitions, keys). */
-    readonly seq: number,
-    /** What the part keeps per waiter (a partition, a borrower's stack, ...). */
+    /** What the part keeps per waiter (a function to run, a partition, a borrower's stack, ...). */
     readonly data: unknown,
+    /** A second slot for the part (the function's arguments, an arrival number, ...). */
+    readonly extra: unknown,
     /** Settles the caller's promise; a rejection goes through it as a rejected promise. */
     readonly resolve: (value: unknown) => void,
   ) {}
+}
+
+class Guard {
+  onAbort: (() => void) | undefined = undefined;
+  timer: unknown = undefined;
+  constructor(readonly signal: AbortSignal | undefined) {}
 }
 
 /** What an engine asks of the part it serves. Only on the cold paths (a waiter leaving early). */
@@ -35,8 +41,6 @@ export interface WaitersHost {
   /** The error for a waiter whose `timeout` (ms) ran out; built with the part's live state. */
   timeoutError(waiter: Waiter, timeout: number): unknown;
 }
-
-let arrivals = 0;
 
 /**
  * The one waiter engine under every limiter: who waits, in what order, and how
@@ -92,30 +96,36 @@ export class Waiters {
     weight: number,
     priority: number,
     data: unknown,
+    extra: unknown,
     signal: AbortSignal | undefined,
     timeout: number,
   ): Promise<V> {
     if (signal?.aborted) return this.refuseAborted(signal);
     const promise = pending<V>();
-    const waiter = new Waiter(weight, priority, arrivals++, data, takeResolver<unknown>());
+    const waiter = new Waiter(weight, priority, data, extra, takeResolver<unknown>());
     this.#levelFor(priority).push(waiter);
     this.size++;
+    if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) this.#arm(waiter, signal, timeout);
+    return promise;
+  }
+
+  #arm(waiter: Waiter, signal: AbortSignal | undefined, timeout: number): void {
+    const guard = new Guard(signal);
+    waiter.guard = guard;
     if (signal !== undefined) {
-      waiter.signal = signal;
-      waiter.onAbort = () => {
+      guard.onAbort = () => {
         this.counters.aborted++;
         this.#leave(waiter, signal.reason, undefined);
       };
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      signal.addEventListener('abort', guard.onAbort, { once: true });
     }
     if (timeout !== Number.POSITIVE_INFINITY) {
-      waiter.timer = this.#clock.setTimeout(() => {
-        waiter.timer = undefined;
+      guard.timer = this.#clock.setTimeout(() => {
+        guard.timer = undefined;
         this.counters.timedOut++;
         this.#leave(waiter, undefined, timeout);
       }, timeout);
     }
-    return promise;
   }
 
   /** Refuse a call whose signal is already aborted (counted as aborted; nothing is queued). */
@@ -256,14 +266,11 @@ export class Waiters {
   }
 
   #settle(waiter: Waiter): void {
-    if (waiter.onAbort !== undefined) {
-      (waiter.signal as AbortSignal).removeEventListener('abort', waiter.onAbort);
-      waiter.onAbort = undefined;
-    }
-    if (waiter.timer !== undefined) {
-      this.#clock.clearTimeout(waiter.timer);
-      waiter.timer = undefined;
-    }
+    const guard = waiter.guard;
+    if (guard === undefined) return;
+    waiter.guard = undefined;
+    if (guard.onAbort !== undefined) (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
+    if (guard.timer !== undefined) this.#clock.clearTimeout(guard.timer);
   }
 
   #compact(): void {

@@ -1,4 +1,4 @@
-import { type AcquireOptions, type Admission, type AdmissionStats, type RunContext } from '../core/admission.js';
+import type { AcquireOptions, Admission, AdmissionStats, RunContext } from '../core/admission.js';
 import { QueueFullError } from '../core/errors.js';
 import type { Permit } from '../core/Permit.js';
 import { Semaphore } from '../core/Semaphore.js';

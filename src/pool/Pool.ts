@@ -329,7 +329,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
         ),
       );
     }
-    const promise = this.#waiters.wait<PoolLease<T>>(1, priority, stack, signal, timeout);
+    const promise = this.#waiters.wait<PoolLease<T>>(1, priority, stack, undefined, signal, timeout);
     this.#dispatch();
     return promise;
   }

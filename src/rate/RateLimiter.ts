@@ -260,7 +260,14 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
     state.tailAt = at;
     this.#waiting++;
     // A timer only when the predicted admission cannot be trusted (see the class notes).
-    return state.queue.wait<Permit>(cost, 0, undefined, signal, ownTimer ? timeout : Number.POSITIVE_INFINITY);
+    return state.queue.wait<Permit>(
+      cost,
+      0,
+      undefined,
+      undefined,
+      signal,
+      ownTimer ? timeout : Number.POSITIVE_INFINITY,
+    );
   }
 
   /** The wait queue of a key that starts having waiters: the engine, told how a waiter leaves early. */

@@ -68,10 +68,10 @@ export function throttle<A extends unknown[], R>(
   const limiter: Admission = given
     ? limits
     : new RateLimiter({
-          limits: limits as RateLimit | readonly RateLimit[],
-          ...(options.maxWaiting === undefined ? {} : { maxWaiting: options.maxWaiting }),
-          ...(options.clock === undefined ? {} : { clock: options.clock }),
-        });
+        limits: limits as RateLimit | readonly RateLimit[],
+        ...(options.maxWaiting === undefined ? {} : { maxWaiting: options.maxWaiting }),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+      });
   const { key, weight } = options;
   const throttled = (...args: A): Promise<Awaited<R>> => {
     try {

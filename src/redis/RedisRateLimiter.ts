@@ -4,7 +4,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { type Waiter, WaitCounters, Waiters } from '../core/Waiters.js';
+import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
 import {
   checkRateKey,
   checkRateWeight,
@@ -92,7 +92,7 @@ interface Request {
   reject: ((error: unknown) => void) | undefined;
 }
 
-/** The calls of this process waiting on one key: the engine's queue (a waiter's `data` is `[deadline, timeout]`) and its pump. */
+/** The calls of this process waiting on one key: the engine's queue (a waiter's `data` is its deadline, `extra` its timeout) and its pump. */
 class KeyQueue {
   waiters!: Waiters;
   pumping = false;
@@ -271,7 +271,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       this.#queues.set(key, queue);
     }
     this.#waiting++;
-    const promise = queue.waiters.wait<Permit>(cost, 0, [this.#clock.now() + timeout, timeout], signal, timeout);
+    const promise = queue.waiters.wait<Permit>(cost, 0, this.#clock.now() + timeout, timeout, signal, timeout);
     if (!queue.pumping) void this.#pump(key, queue);
     return promise;
   }
@@ -344,7 +344,8 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
         waiters.grant(head, new Permit(NO_OWNER, head.weight));
         continue;
       }
-      const [deadline, timeout] = head.data as [number, number];
+      const deadline = head.data as number;
+      const timeout = head.extra as number;
       if (this.#clock.now() + decision.retryAfterMs > deadline) {
         this.#timedOutNow++;
         this.#waiting--;

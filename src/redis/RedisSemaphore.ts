@@ -258,7 +258,7 @@ export class RedisSemaphore
       if (signal?.aborted) return this.#waiters.refuseAborted(signal);
       return this.#now();
     }
-    const promise = this.#waiters.wait<RedisLease>(1, 0, randomUUID(), signal, timeout);
+    const promise = this.#waiters.wait<RedisLease>(1, 0, randomUUID(), undefined, signal, timeout);
     if (this.#waiters.size > 0) void this.#runRound();
     return promise;
   }
@@ -376,9 +376,11 @@ export class RedisSemaphore
           this.#attemptRaw(waiter.data as string, 'wait').then(
             (reply) => {
               if (reply.lease === undefined) {
-                if (waiter.done) this.#cancelRemote(waiter.data as string); // it left while the request flew
+                if (waiter.done)
+                  this.#cancelRemote(waiter.data as string); // it left while the request flew
                 else next = Math.min(next, reply.hint);
-              } else if (waiter.done) void reply.lease.release(); // it left while Redis granted: give it back
+              } else if (waiter.done)
+                void reply.lease.release(); // it left while Redis granted: give it back
               else this.#waiters.grant(waiter, reply.lease);
             },
             (error: unknown) => this.#waiters.fail(waiter, error),

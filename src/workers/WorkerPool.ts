@@ -304,7 +304,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     }
     const task = new Task(this.#nextId++, name, data, transferList, timeout, signal, this.#clock.now());
     // The run timeout starts at dispatch (#start), not here.
-    const result = this.#queue.wait<R>(1, priority, task, signal, Number.POSITIVE_INFINITY);
+    const result = this.#queue.wait<R>(1, priority, task, undefined, signal, Number.POSITIVE_INFINITY);
     this.#pump();
     this.#checkDrain();
     return result;
