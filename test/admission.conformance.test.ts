@@ -6,6 +6,10 @@
  *   AdaptiveLimiter                       (in process, on fake time)
  *   RedisSemaphore, RedisRateLimiter     (test/admission.conformance.redis.test.ts, real Redis)
  *
+ * limit() and TaskQueue run work the caller handed over: their close() lets
+ * what is queued run (it was accepted) and destroy() rejects it; the other
+ * parts' close() rejects their waiters. The suite checks each accordingly.
+ *
  * Each subject is built with one unit of capacity; `free(lease)` makes the
  * next waiter's unit available (a release, or the rate limit's interval
  * passing) synchronously, so the tests can race it against an abort.
@@ -22,6 +26,7 @@ import {
   ClosedError,
   isAdmission,
   type Lease,
+  limit,
   Mutex,
   Pool,
   RateLimiter,
@@ -39,6 +44,8 @@ interface Built {
   /** Whether a deadline fires exactly at `timeout` (a rate limiter may refuse earlier: it knows the admission time). */
   readonly exactDeadline: boolean;
   tryAcquire?(): Lease | undefined;
+  /** Set for the parts whose close() drains what is queued; their destroy() rejects it. */
+  destroy?(): Promise<void>;
 }
 
 interface Subject {
@@ -49,6 +56,20 @@ interface Subject {
 const INTERVAL = 1000;
 
 const subjects: Subject[] = [
+  {
+    name: 'limit()',
+    async build() {
+      const limited = limit(1);
+      return {
+        admission: limited,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => limited.tryAcquire(),
+        destroy: () => limited.destroy(),
+      };
+    },
+  },
   {
     name: 'Semaphore',
     async build() {
@@ -251,16 +272,16 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     (next.value as Lease).release();
   });
 
-  it('an abort that races the grant never starts the work, and gives the capacity back', async () => {
+  it('an abort that races the grant never starts the work on an aborted signal, and gives the capacity back', async () => {
     const { admission, free, releaseFrees } = await subject.build();
     const held = await admission.acquire();
     const controller = new AbortController();
-    let started = false;
+    const starts: boolean[] = []; // for each start: was the signal already aborted?
     const run = track(
       quiet(
         admission.run(
-          () => {
-            started = true;
+          ({ signal }) => {
+            starts.push(signal?.aborted === true);
           },
           { signal: controller.signal },
         ),
@@ -268,11 +289,15 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     );
     free(held); // the grant happens now...
     const reason = new Error('too late');
-    controller.abort(reason); // ...and the abort before the work could start
+    controller.abort(reason); // ...and the abort before a gated start could run
     await flush();
-    expect(started).toBe(false);
-    expect(run.state).toBe('rejected');
-    expect(run.error).toBe(reason);
+    // A part that starts the work inside the grant started it before the abort;
+    // one that starts it in the grant's reaction must not start it at all.
+    expect(starts).not.toContain(true);
+    if (starts.length === 0) {
+      expect(run.state).toBe('rejected');
+      expect(run.error).toBe(reason);
+    }
     if (releaseFrees) {
       const again = track(admission.acquire());
       await flush();
@@ -306,11 +331,12 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     (last.value as Lease).release();
   });
 
-  it('close() rejects every waiter and every later acquire with ClosedError; it is idempotent', async () => {
-    const { admission } = await subject.build();
+  it('close() (destroy() where close drains) rejects every waiter and every later acquire with ClosedError; idempotent', async () => {
+    const built = await subject.build();
+    const { admission } = built;
     const held = await admission.acquire();
     const waiters = [track(quiet(admission.acquire())), track(quiet(admission.acquire({ timeout: 5000 })))];
-    const closing = admission.close();
+    const closing = built.destroy?.() ?? admission.close();
     await flush();
     for (const waiter of waiters) {
       expect(waiter.state).toBe('rejected');
@@ -325,8 +351,26 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     expect(vi.getTimerCount()).toBeLessThanOrEqual(timersOfIdle(subject.name));
   });
 
+  it('close() of a part that drains: what is queued still runs, later calls are refused', async () => {
+    const built = await subject.build();
+    if (built.destroy === undefined) return; // covered by the test above
+    const { admission, free } = built;
+    const held = await admission.acquire();
+    const queued = track(admission.run(() => 'ran'));
+    const closing = track(admission.close());
+    await expect(admission.run(() => 1)).rejects.toBeInstanceOf(ClosedError);
+    await flush();
+    expect(queued.state).toBe('pending');
+    expect(closing.state).toBe('pending');
+    free(held);
+    await flush();
+    expect(queued.value).toBe('ran');
+    expect(closing.state).toBe('fulfilled');
+  });
+
   it('releasing twice gives no extra capacity', async () => {
-    const { admission, releaseFrees } = await subject.build();
+    const built = await subject.build();
+    const { admission, releaseFrees } = built;
     const lease = await admission.acquire();
     lease.release();
     lease.release();
@@ -336,7 +380,7 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     await flush();
     expect(x.state).toBe(releaseFrees ? 'fulfilled' : 'pending');
     expect(y.state).toBe('pending');
-    const closing = admission.close();
+    const closing = built.destroy?.() ?? admission.close();
     await flush();
     expect(y.state).toBe('rejected');
     (x.value as Lease | undefined)?.release();
@@ -394,6 +438,7 @@ describe.each(subjects)('$name conforms to the admission protocol', (subject) =>
     held.release();
     (await head).release();
     await admission.close();
+    expect(admission.stats().waiting).toBe(0);
   });
 });
 
@@ -417,8 +462,9 @@ describe('an idle part keeps no process alive', () => {
   it('a process that used every part and closed none exits by itself', () => {
     vi.useRealTimers();
     const script = `
-      import { AdaptiveLimiter, BulkheadPolicy, Mutex, Pool, RateLimiter, Semaphore } from './src/index.ts';
+      import { AdaptiveLimiter, BulkheadPolicy, limit, Mutex, Pool, RateLimiter, Semaphore } from './src/index.ts';
       const parts = [
+        limit(1),
         new Semaphore(1),
         new Mutex(),
         new BulkheadPolicy({ concurrency: 1, queue: 5 }),
@@ -442,6 +488,6 @@ describe('an idle part keeps no process alive', () => {
     expect(child.stderr).toBe('');
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(child.stdout.trim()).toBe('used 6');
+    expect(child.stdout.trim()).toBe('used 7');
   });
 });

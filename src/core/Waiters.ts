@@ -8,8 +8,8 @@ import { pending, takeResolver } from './gate.js';
  * a million waiters is a million of these. Internal.
  */
 export class Waiter {
-  /** Set once the call has left the queue (granted, taken, aborted, timed out, failed). */
-  done = false;
+  /** DONE and DIRECT bits (one field rather than two: a backlog is a million of these). */
+  #state = 0;
   /** Its abort listener and deadline, when it has either (most waiters have neither). */
   guard: Guard | undefined = undefined;
   constructor(
@@ -23,7 +23,30 @@ export class Waiter {
     /** Settles the caller's promise; a rejection goes through it as a rejected promise. */
     readonly resolve: (value: unknown) => void,
   ) {}
+
+  /** Set once the call has left the queue (granted, taken, aborted, timed out, failed). */
+  get done(): boolean {
+    return (this.#state & DONE) !== 0;
+  }
+  set done(value: boolean) {
+    this.#state = value ? this.#state | DONE : this.#state & ~DONE;
+  }
+
+  /**
+   * For parts that run work for the caller (limit, TaskQueue): the caller's
+   * promise is this waiter's own, to be resolved with the outcome, rather than
+   * a gate whose reaction runs the work in the caller's context (see gate.ts).
+   */
+  get direct(): boolean {
+    return (this.#state & DIRECT) !== 0;
+  }
+  set direct(value: boolean) {
+    this.#state = value ? this.#state | DIRECT : this.#state & ~DIRECT;
+  }
 }
+
+const DONE = 1;
+const DIRECT = 2;
 
 class Guard {
   onAbort: (() => void) | undefined = undefined;
@@ -91,6 +114,7 @@ export class Waiters {
    * Queue a call and return its promise. `signal` aborts the wait (rejecting
    * with its reason); a finite `timeout` (ms) ends it with the host's error.
    * A signal already aborted is refused here, before anything is queued.
+   * `direct`: see {@link Waiter.direct}.
    */
   wait<V>(
     weight: number,
@@ -99,10 +123,12 @@ export class Waiters {
     extra: unknown,
     signal: AbortSignal | undefined,
     timeout: number,
+    direct = false,
   ): Promise<V> {
     if (signal?.aborted) return this.refuseAborted(signal);
     const promise = pending<V>();
     const waiter = new Waiter(weight, priority, data, extra, takeResolver<unknown>());
+    if (direct) waiter.direct = true;
     this.#levelFor(priority).push(waiter);
     this.size++;
     if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) this.#arm(waiter, signal, timeout);
@@ -180,6 +206,21 @@ export class Waiters {
   }
 
   /**
+   * Take the first waiter out of the queue without answering it (the part
+   * answers `waiter.resolve`), or `undefined` when none waits. The hot path of
+   * the parts whose head always fits once a slot is free (limit, TaskQueue).
+   */
+  takeFirst(): Waiter | undefined {
+    const waiter = this.first();
+    if (waiter === undefined) return undefined;
+    (this.#levels[0] as Deque<Waiter>).shift();
+    waiter.done = true;
+    this.size--;
+    if (waiter.guard !== undefined) this.#settle(waiter);
+    return waiter;
+  }
+
+  /**
    * Take `waiter` (from `first()` or `last()`) out of the queue without
    * answering it: its abort listener and deadline are removed, and the part
    * answers `waiter.resolve` itself later (a task's result, not its admission).
@@ -199,16 +240,23 @@ export class Waiters {
 
   /** Answer every waiter with `error` (close, destroy, clear). Returns how many there were. */
   failAll(error: unknown): number {
+    const waiters = this.takeAll();
+    for (const waiter of waiters) waiter.resolve(Promise.reject(error));
+    return waiters.length;
+  }
+
+  /** Take every waiter out without answering them (the part answers, or drops them on purpose). */
+  takeAll(): Waiter[] {
     const waiters = [...this];
     this.#levels = [];
     this.#priorities = [];
     this.#dead = 0;
     this.size = 0;
     for (const waiter of waiters) {
+      waiter.done = true;
       this.#settle(waiter);
-      waiter.resolve(Promise.reject(error));
     }
-    return waiters.length;
+    return waiters;
   }
 
   /** Move a live waiter to another priority (at the back of that level). */

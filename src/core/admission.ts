@@ -63,7 +63,8 @@ export interface Admission<
 
 /** Whether `value` speaks the admission protocol (checked at run time by the parts that take a limiter). */
 export function isAdmission(value: unknown): value is Admission {
-  if (typeof value !== 'object' || value === null) return false;
+  // limit() is a function with the protocol's methods on it.
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
   const candidate = value as Record<string, unknown>;
   return (
     typeof candidate.acquire === 'function' &&

@@ -1,9 +1,10 @@
-import type { RunContext } from './admission.js';
+import type { AcquireOptions, Admission, AdmissionStats, RunContext } from './admission.js';
+import { systemClock } from './clock.js';
 import { contextFree } from './context.js';
-import { Deque } from './Deque.js';
-import { ClearedError, QueueFullError } from './errors.js';
-import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
-import { checkBoolean, checkCount, checkFunction, checkSignal, show } from './validate.js';
+import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
+import { Permit, type PermitOwner } from './Permit.js';
+import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+import { type Waiter, Waiters } from './Waiters.js';
 
 /** Options of {@link limit}. */
 export interface LimitOptions {
@@ -23,16 +24,24 @@ export interface LimitOptions {
   readonly rejectOnClear?: boolean;
 }
 
-/** Options of {@link LimitFunction.run} and {@link LimitFunction.map}. */
-export interface LimitRunOptions {
-  /** Abort while waiting: the call leaves the queue and rejects with `signal.reason`. */
-  readonly signal?: AbortSignal | undefined;
+/** Options of {@link LimitFunction.run}, {@link LimitFunction.acquire} and {@link LimitFunction.map}. */
+export interface LimitRunOptions extends Omit<AcquireOptions, 'weight'> {}
+
+/** What `limit().stats()` reports. */
+export interface LimitStats extends AdmissionStats {
+  readonly concurrency: number;
+  readonly active: number;
+  readonly waiting: number;
+  readonly timedOut: number;
+  readonly aborted: number;
+  /** Refused because the queue was full, or the limit closed. */
+  readonly rejected: number;
 }
 
-export interface LimitFunction {
+export interface LimitFunction extends Admission<Permit, LimitRunOptions> {
   /** Run `fn(...args)` when a slot is free; resolves or rejects with its result. */
   <A extends unknown[], R>(fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<Awaited<R>>;
-  /** Calls running now. */
+  /** Calls running now (slots taken, by calls or by leases). */
   readonly activeCount: number;
   /** Calls waiting for a slot. */
   readonly pendingCount: number;
@@ -40,8 +49,16 @@ export interface LimitFunction {
   concurrency: number;
   /** Remove every waiting call (rejecting them unless `rejectOnClear: false`). */
   clearQueue(): void;
-  /** Like the call form, with an abort signal for the wait; `fn` receives `{ signal }`. */
-  run<R>(fn: (context: RunContext) => R | PromiseLike<R>, options?: LimitRunOptions): Promise<Awaited<R>>;
+  /**
+   * Like the call form, with options for the wait (`signal`, `timeout`,
+   * `priority`); `fn` receives `{ signal }`. Admitted at once, `fn` starts
+   * synchronously. Never starts on an aborted signal.
+   */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: LimitRunOptions): Promise<T>;
+  /** A slot of this limit, held until `release()` (the admission protocol). */
+  acquire(options?: LimitRunOptions): Promise<Permit>;
+  /** A slot now, or `undefined`. Never jumps a waiting call. */
+  tryAcquire(): Permit | undefined;
   /**
    * Map over an iterable (or async iterable) through this limit, results in
    * input order. Items are pulled only as slots free up, so a million-item
@@ -58,49 +75,28 @@ export interface LimitFunction {
   ): Promise<Awaited<R>[]>;
   /** Resolves when nothing is running or waiting. */
   onIdle(): Promise<void>;
+  /**
+   * Graceful: refuse new calls (`ClosedError`); the calls already queued still
+   * run (they were accepted). Resolves once nothing runs or waits. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Now: refuse new calls and reject every waiting one with `ClosedError` (`cause` = `reason`); resolves once running calls end. */
+  destroy(reason?: unknown): Promise<void>;
+  /** Whether `close()` or `destroy()` was called. */
+  readonly closed: boolean;
+  stats(): LimitStats;
 }
-
-/**
- * Waiting calls are stored flat in the ring buffer, four slots each:
- * `[go, fn, args, direct]`, with no object per call (retained bytes are what a
- * big backlog costs, mostly in GC time). `go` resolves the caller's gate
- * promise, or, for a `direct` call, the caller's promise itself.
- * A call that can be aborted is one `Abortable` in the first slot instead, so
- * that abort can mark it; `args` is the only argument, NONE, or a `Spread`.
- */
-type Go = (value: Started | Rejection) => void;
-
-class Abortable {
-  go: Go | null;
-  constructor(
-    go: Go,
-    readonly fn: (...args: never[]) => unknown,
-    readonly args: unknown,
-    readonly signal: AbortSignal,
-  ) {
-    this.go = go;
-  }
-  /** Set right after construction (it needs the entry). */
-  onAbort: () => void = noop;
-}
-
-const noop = (): void => {};
 
 /** More than one argument. */
 class Spread {
   constructor(readonly list: unknown[]) {}
 }
 
-/** What a gate is resolved with when its call may start. Short-lived. */
-class Started {
-  constructor(
-    readonly fn: (...args: never[]) => unknown,
-    readonly args: unknown,
-  ) {}
-}
-
 /** "Called with no arguments": distinct from a single `undefined` argument. */
 const NONE: unique symbol = Symbol('none');
+
+/** A waiter that is an `acquire()`, not a call: it is granted a lease. */
+const LEASE: unique symbol = Symbol('lease');
 
 /** Call without allocating an argument array for the common 0- and 1-argument calls. */
 function invoke(fn: (...args: never[]) => unknown, args: unknown): unknown {
@@ -145,10 +141,11 @@ function normalize(options: number | LimitOptions): Required<LimitOptions> {
  * ```
  *
  * A call that finds a free slot and no one waiting starts synchronously;
- * otherwise it waits in FIFO order. Waiting calls run in the caller's
- * AsyncLocalStorage context: the queue holds a promise created by the caller,
- * and the work runs in that promise's reaction (skipped when no
- * AsyncLocalStorage can observe the difference: see context.ts).
+ * otherwise it waits in FIFO order (priority first, for `run`) in the one
+ * waiter engine. Waiting calls run in the caller's AsyncLocalStorage context:
+ * the engine holds a promise created by the caller, and the work runs in that
+ * promise's reaction (skipped when no AsyncLocalStorage can observe the
+ * difference: see context.ts).
  */
 export function limit(options: number | LimitOptions, internals: LimitInternals = {}): LimitFunction {
   const validateConcurrency =
@@ -166,15 +163,35 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   const clearError = internals.clearError ?? (() => new ClearedError('The call was removed by clearQueue()'));
 
   let active = 0;
-  /** Cancelled tasks still sitting in the queue. */
-  let dead = 0;
-  const queue = new Deque<unknown>(48);
+  let closed = false;
+  let rejected = 0;
   let idleResolvers: (() => void)[] = [];
+
+  const checkIdle = (): void => {
+    if (active === 0 && waiters.size === 0 && idleResolvers.length > 0) {
+      const resolvers = idleResolvers;
+      idleResolvers = [];
+      for (const resolve of resolvers) resolve();
+    }
+  };
+
+  /** A waiter's `data` is the function (or LEASE), `extra` its arguments (NONE, one, or a Spread). */
+  const waiters: Waiters = new Waiters(
+    {
+      left: checkIdle,
+      timeoutError: (_waiter, ms): TimeoutError =>
+        new TimeoutError(
+          `limit() wait timed out after ${ms} ms (${active}/${concurrency} running, ${waiters.size} waiting)`,
+        ),
+    },
+    systemClock,
+  );
 
   const settled = (): void => {
     active--;
     next();
   };
+  const owner: PermitOwner = { releasePermit: settled };
 
   const start = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown): Promise<Awaited<R>> => {
     let promise: Promise<Awaited<R>>;
@@ -199,23 +216,19 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     throw error;
   };
 
-  /** Live waiting calls (queue slots / 4, minus aborted tombstones). */
-  const waitingCount = (): number => queue.length / 4 - dead;
-
-  /** Start a `direct` call: its result settles the caller's promise through `go`. */
-  const startDirect = (go: Go, fn: (...args: never[]) => unknown, args: unknown): void => {
+  /** Start a `direct` call: its result settles the caller's promise through `resolve`. */
+  const startDirect = (resolve: (value: unknown) => void, fn: (...args: never[]) => unknown, args: unknown): void => {
     let result: unknown;
     try {
       result = invoke(fn, args);
     } catch (error) {
       settled();
-      (go as (value: unknown) => void)(Promise.reject(error));
+      resolve(Promise.reject(error));
       return;
     }
     // Settle the caller with the value itself, not with a promise to adopt:
     // adoption costs a microtask and four objects per call. The two closures
     // live only while the call runs.
-    const resolve = go as (value: unknown) => void;
     Promise.resolve(result).then(
       (value) => {
         settled();
@@ -229,44 +242,26 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   };
 
   const next = (): void => {
-    while (active < concurrency && queue.length > 0) {
-      const head = queue.shift() as Go | Abortable;
-      const fn = queue.shift() as (...args: never[]) => unknown;
-      const args = queue.shift();
-      const direct = queue.shift() as boolean;
-      if (typeof head === 'function') {
-        active++;
-        if (direct) startDirect(head, fn, args);
-        else head(new Started(fn, args));
-        continue;
-      }
-      const go = head.go;
-      if (go === null) {
-        dead--;
-        continue;
-      }
-      head.go = null;
-      head.signal.removeEventListener('abort', head.onAbort);
+    while (active < concurrency) {
+      const head: Waiter | undefined = waiters.takeFirst();
+      if (head === undefined) break;
       active++;
-      if (direct) startDirect(go, head.fn, head.args);
-      else go(new Started(head.fn, head.args));
+      const fn = head.data as ((...args: never[]) => unknown) | typeof LEASE;
+      if (fn === LEASE) head.resolve(new Permit(owner, 1));
+      else if (head.direct) startDirect(head.resolve, fn, head.extra);
+      else head.resolve(head); // the gate's reaction (resume) reads the call off the waiter
     }
-    if (active === 0 && queue.length === 0 && idleResolvers.length > 0) {
-      const resolvers = idleResolvers;
-      idleResolvers = [];
-      for (const resolve of resolvers) resolve();
-    }
+    checkIdle();
   };
 
   /**
    * Runs in the reaction of the caller's own promise, so in the caller's
    * AsyncLocalStorage context. One shared function: no closure per call.
    */
-  const resume = (value: Started | Rejection): unknown => {
-    if (value instanceof Rejection) throw value.error;
+  const resume = (waiter: Waiter): unknown => {
     let result: unknown;
     try {
-      result = invoke(value.fn, value.args);
+      result = invoke(waiter.data as (...args: never[]) => unknown, waiter.extra);
     } catch (error) {
       settled();
       throw error;
@@ -279,77 +274,49 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     return result;
   };
 
-  const compact = (): void => {
-    const slots = [...queue];
-    queue.clear();
-    for (let i = 0; i < slots.length; i += 4) {
-      const head = slots[i];
-      if (head instanceof Abortable && head.go === null) continue;
-      queue.push(head);
-      queue.push(slots[i + 1]);
-      queue.push(slots[i + 2]);
-      queue.push(slots[i + 3]);
+  const refuse = (): Promise<never> | undefined => {
+    if (closed) {
+      rejected++;
+      return Promise.reject(new ClosedError('limit() is closed'));
     }
-    dead = 0;
-  };
-
-  const enqueue = <R>(
-    fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown,
-    signal: AbortSignal | undefined,
-  ): Promise<Awaited<R>> => {
-    const waiting = waitingCount();
+    const waiting = waiters.size;
     if (waiting >= maxPending) {
+      rejected++;
       return Promise.reject(
         new QueueFullError(
           `limit() queue is full (${waiting}/${maxPending} pending, ${active}/${concurrency} running)`,
         ),
       );
     }
+    return undefined;
+  };
+
+  const enqueue = <R>(
+    fn: ((...args: never[]) => R | PromiseLike<R>) | typeof LEASE,
+    args: unknown,
+    signal: AbortSignal | undefined,
+    timeout: number,
+    priority: number,
+  ): Promise<Awaited<R>> => {
+    const refused = refuse();
+    if (refused !== undefined) return refused;
     // A waiting call runs in its caller's AsyncLocalStorage context: it waits
     // on a gate promise created here and runs in that promise's reaction. When
     // there is no context to carry (see context.ts), the caller's own promise
     // is resolved directly: one promise and ~100 retained bytes fewer per call.
-    const direct = contextFree();
-    const gate = pending<Started | Rejection>();
-    const go = takeResolver<Started | Rejection>();
-    if (signal === undefined) {
-      queue.push(go);
-      queue.push(fn);
-      queue.push(args);
-      queue.push(direct);
-    } else {
-      const entry = new Abortable(go, fn as never, args, signal);
-      entry.onAbort = () => {
-        const resolveGate = entry.go;
-        if (resolveGate === null) return;
-        entry.go = null;
-        dead++;
-        rejectWaiting(resolveGate, direct, signal.reason);
-        // Tombstones are skipped when they reach the head; compact if they dominate.
-        if (dead > 32 && dead > waitingCount()) compact();
-      };
-      signal.addEventListener('abort', entry.onAbort, { once: true });
-      queue.push(entry);
-      queue.push(undefined);
-      queue.push(undefined);
-      queue.push(direct);
-    }
-    if (direct) return gate as unknown as Promise<Awaited<R>>;
+    const direct = fn !== LEASE && contextFree();
+    const gate = waiters.wait<Waiter>(1, priority, fn, args, signal, timeout, direct);
+    if (fn === LEASE || direct) return gate as unknown as Promise<Awaited<R>>;
     return gate.then(resume) as Promise<Awaited<R>>;
   };
 
-  const call = <R>(
-    fn: (...args: never[]) => R | PromiseLike<R>,
-    args: unknown,
-    signal: AbortSignal | undefined,
-  ): Promise<Awaited<R>> => {
-    if (active < concurrency && queue.length === 0) {
+  const call = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown): Promise<Awaited<R>> => {
+    if (active < concurrency && waiters.size === 0 && !closed) {
       active++;
       if (!deferStart) return start(fn, args);
       return Promise.resolve().then(() => start(fn, args));
     }
-    return enqueue(fn, args, signal);
+    return enqueue(fn, args, undefined, Number.POSITIVE_INFINITY, 0);
   };
 
   // A plain function (not a rest parameter) so that the common 0- and
@@ -358,18 +325,56 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     checkFunction('fn', fn);
     // biome-ignore lint/complexity/noArguments: avoids a rest-parameter array per call (measured: -48 B per queued call).
     const count = arguments.length;
-    if (count === 1) return call(fn, NONE, undefined);
+    if (count === 1) return call(fn, NONE);
     // biome-ignore lint/complexity/noArguments: see above.
-    if (count === 2) return call(fn, arguments[1], undefined);
+    if (count === 2) return call(fn, arguments[1]);
     // biome-ignore lint/complexity/noArguments: see above.
-    return call(fn, new Spread(Array.prototype.slice.call(arguments, 1)), undefined);
+    return call(fn, new Spread(Array.prototype.slice.call(arguments, 1)));
   } as unknown as LimitFunction;
 
-  const run = <R>(fn: (context: RunContext) => R | PromiseLike<R>, options?: LimitRunOptions) => {
-    checkFunction('fn', fn);
+  const readOptions = (options: LimitRunOptions | undefined) => {
     const signal = checkSignal('signal', options?.signal);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return call(fn as never, { signal }, signal) as Promise<Awaited<R>>;
+    const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
+    const priority = options?.priority === undefined ? 0 : checkFiniteNumber('priority', options.priority);
+    return { signal, timeout, priority };
+  };
+
+  const run = <T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: LimitRunOptions): Promise<T> => {
+    checkFunction('fn', fn);
+    const { signal, timeout, priority } = readOptions(options);
+    if (signal?.aborted) return waiters.refuseAborted(signal);
+    const context: RunContext = { signal };
+    if (active < concurrency && waiters.size === 0 && !closed) {
+      active++;
+      return start(fn as never, context) as Promise<T>;
+    }
+    if (timeout === 0 && !closed) return timedOutNow();
+    // The work must not start on a signal that aborted as the slot came (after the grant, before the reaction).
+    const guarded =
+      signal === undefined ? fn : (ctx: RunContext) => (signal.aborted ? Promise.reject(signal.reason) : fn(ctx));
+    return enqueue(guarded as never, context, signal, timeout, priority) as Promise<T>;
+  };
+
+  const timedOutNow = (): Promise<never> =>
+    Promise.reject(
+      new TimeoutError(`limit() wait timed out after 0 ms (${active}/${concurrency} running, ${waiters.size} waiting)`),
+    );
+
+  const acquire = (options?: LimitRunOptions): Promise<Permit> => {
+    const { signal, timeout, priority } = readOptions(options);
+    if (signal?.aborted) return waiters.refuseAborted(signal);
+    if (active < concurrency && waiters.size === 0 && !closed) {
+      active++;
+      return Promise.resolve(new Permit(owner, 1));
+    }
+    if (timeout === 0 && !closed) return timedOutNow();
+    return enqueue<Permit>(LEASE, undefined, signal, timeout, priority);
+  };
+
+  const tryAcquire = (): Permit | undefined => {
+    if (closed || waiters.size > 0 || active >= concurrency) return undefined;
+    active++;
+    return new Permit(owner, 1);
   };
 
   const map = async <T, R>(
@@ -401,7 +406,9 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         }
         if (stopped) return;
         const i = index++;
-        results[i] = await call(apply as never, new Spread([step.value, i]), signal);
+        const args = new Spread([step.value, i]);
+        results[i] =
+          signal === undefined ? await call(apply as never, args) : await enqueueOrStart(apply as never, args, signal);
       }
     };
     // One lane per slot: each keeps at most one call of this map in the limiter.
@@ -420,34 +427,54 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     return results;
   };
 
-  const clearQueue = (): void => {
-    const slots = [...queue];
-    queue.clear();
-    dead = 0;
-    const error = rejectOnClear ? clearError() : undefined;
-    for (let i = 0; i < slots.length; i += 4) {
-      const head = slots[i] as Go | Abortable;
-      let go: Go | null;
-      if (typeof head === 'function') go = head;
-      else {
-        go = head.go;
-        if (go === null) continue;
-        head.go = null;
-        head.signal.removeEventListener('abort', head.onAbort);
-      }
-      if (rejectOnClear) rejectWaiting(go, slots[i + 3] as boolean, error);
+  /** A call with a signal for its wait: start now if a slot is free, else wait (abortable). */
+  const enqueueOrStart = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown, signal: AbortSignal) => {
+    if (signal.aborted) return waiters.refuseAborted(signal);
+    if (active < concurrency && waiters.size === 0 && !closed) {
+      active++;
+      return start(fn, args);
     }
+    return enqueue(fn, args, signal, Number.POSITIVE_INFINITY, 0);
+  };
+
+  const clearQueue = (): void => {
+    if (rejectOnClear) waiters.failAll(clearError());
+    else for (const waiter of waiters.takeAll()) void waiter; // dropped: their promises never settle (p-limit's default)
     next();
   };
 
   const onIdle = (): Promise<void> => {
-    if (active === 0 && waitingCount() === 0) return Promise.resolve();
+    if (active === 0 && waiters.size === 0) return Promise.resolve();
     return new Promise((resolve) => idleResolvers.push(resolve));
   };
 
+  const close = (): Promise<void> => {
+    closed = true;
+    return onIdle();
+  };
+
+  const destroy = (reason?: unknown): Promise<void> => {
+    closed = true;
+    const waiting = waiters.size;
+    rejected += waiters.failAll(
+      new ClosedError(`limit() was destroyed (${waiting} waiting rejected)`, { cause: reason }),
+    );
+    checkIdle();
+    return onIdle();
+  };
+
+  const stats = (): LimitStats => ({
+    concurrency,
+    active,
+    waiting: waiters.size,
+    timedOut: waiters.counters.timedOut,
+    aborted: waiters.counters.aborted,
+    rejected,
+  });
+
   Object.defineProperties(generator, {
     activeCount: { get: () => active },
-    pendingCount: { get: waitingCount },
+    pendingCount: { get: () => waiters.size },
     concurrency: {
       get: () => concurrency,
       set(value: number) {
@@ -456,10 +483,16 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
         else next();
       },
     },
+    closed: { get: () => closed },
     clearQueue: { value: clearQueue },
     run: { value: run },
+    acquire: { value: acquire },
+    tryAcquire: { value: tryAcquire },
     map: { value: map },
     onIdle: { value: onIdle },
+    close: { value: close },
+    destroy: { value: destroy },
+    stats: { value: stats },
   });
   return generator;
 }
