@@ -2,8 +2,8 @@
  * The admission conformance suite: one set of behaviours that every limiter
  * speaking the protocol (`Admission`) must show. Runs against:
  *
- *   Semaphore, Mutex, BulkheadPolicy, RateLimiter, KeyedRateLimiter, Pool,
- *   AdaptiveLimiter                       (in process, on fake time)
+ *   limit(), TaskQueue, Semaphore, Mutex, BulkheadPolicy, RateLimiter,
+ *   KeyedRateLimiter, Pool, AdaptiveLimiter   (in process, on fake time)
  *   RedisSemaphore, RedisRateLimiter     (test/admission.conformance.redis.test.ts, real Redis)
  *
  * limit() and TaskQueue run work the caller handed over: their close() lets
@@ -31,6 +31,7 @@ import {
   Pool,
   RateLimiter,
   Semaphore,
+  TaskQueue,
   TimeoutError,
 } from '../src/index.js';
 import { abortListeners, flush, track, useFakeTime } from './helpers.js';
@@ -56,6 +57,20 @@ interface Subject {
 const INTERVAL = 1000;
 
 const subjects: Subject[] = [
+  {
+    name: 'TaskQueue',
+    async build() {
+      const queue = new TaskQueue({ concurrency: 1 });
+      return {
+        admission: queue,
+        free: (l) => l.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => queue.tryAcquire(),
+        destroy: () => queue.destroy(),
+      };
+    },
+  },
   {
     name: 'limit()',
     async build() {
@@ -462,9 +477,10 @@ describe('an idle part keeps no process alive', () => {
   it('a process that used every part and closed none exits by itself', () => {
     vi.useRealTimers();
     const script = `
-      import { AdaptiveLimiter, BulkheadPolicy, limit, Mutex, Pool, RateLimiter, Semaphore } from './src/index.ts';
+      import { AdaptiveLimiter, BulkheadPolicy, limit, Mutex, Pool, RateLimiter, Semaphore, TaskQueue } from './src/index.ts';
       const parts = [
         limit(1),
+        new TaskQueue({ concurrency: 1 }),
         new Semaphore(1),
         new Mutex(),
         new BulkheadPolicy({ concurrency: 1, queue: 5 }),
@@ -488,6 +504,6 @@ describe('an idle part keeps no process alive', () => {
     expect(child.stderr).toBe('');
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(child.stdout.trim()).toBe('used 7');
+    expect(child.stdout.trim()).toBe('used 8');
   });
 });

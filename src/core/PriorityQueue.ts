@@ -1,4 +1,4 @@
-import { type WaitEntry, WaitQueue } from './WaitQueue.js';
+import { type LevelEntry, Levels } from './Levels.js';
 
 /** A queued task as the queue sees it: a function that starts it. */
 export type RunFunction = () => void;
@@ -22,8 +22,8 @@ export interface Queue<Element, Options> {
   remove?(idOrRun: string | Element): void;
 }
 
-class Entry implements WaitEntry {
-  cancelled = false;
+class Entry implements LevelEntry {
+  done = false;
   constructor(
     readonly run: RunFunction,
     public priority: number,
@@ -37,7 +37,7 @@ class Entry implements WaitEntry {
  * removal by run function and by id.
  */
 export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
-  #queue = new WaitQueue<Entry>();
+  #queue = new Levels<Entry>();
   #byRun = new Map<RunFunction, Entry>();
   #byId = new Map<string, Entry>();
 
@@ -54,7 +54,7 @@ export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
   }
 
   dequeue(): RunFunction | undefined {
-    const entry = this.#queue.shift();
+    const entry = this.#queue.takeFirst();
     if (entry === undefined) return undefined;
     this.#forget(entry);
     return entry.run;
@@ -74,8 +74,8 @@ export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
         }
       }
     }
-    if (entry === undefined) return;
-    this.#queue.cancel(entry);
+    if (entry === undefined || entry.done) return;
+    this.#queue.remove(entry);
     this.#forget(entry);
   }
 

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
+import type { Admission, AdmissionStats, RunContext } from './admission.js';
 import { type Clock, systemClock } from './clock.js';
 import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
+import { Permit } from './Permit.js';
 import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
-import { type WaitEntry, WaitQueue } from './WaitQueue.js';
+import { type Waiter, Waiters, type WaitersHost } from './Waiters.js';
 
 /** What happens when a task arrives and `maxSize` tasks are already waiting. */
 export type OverflowBehaviour = 'reject' | 'drop-oldest';
@@ -63,6 +65,16 @@ export interface TaskOptions {
   readonly timeout?: number;
 }
 
+/** Options of {@link TaskQueue.run} and {@link TaskQueue.acquire} (the admission protocol). */
+export interface TaskAcquireOptions {
+  /** Abort the wait (and, once running, the work's signal). */
+  readonly signal?: AbortSignal | undefined;
+  /** Most ms to wait for a start; `0` means now or fail (`TimeoutError`). @default Infinity */
+  readonly timeout?: number;
+  /** Higher starts first; FIFO among equals. @default 0 */
+  readonly priority?: number;
+}
+
 /** What a task function receives. */
 export interface TaskContext {
   /** Aborts when the caller's signal aborts or the task times out. */
@@ -79,7 +91,8 @@ export interface RunningTask {
   readonly timeoutRemaining: number | undefined;
 }
 
-export interface TaskQueueStats {
+export interface TaskQueueStats extends AdmissionStats {
+  /** Tasks waiting (the same as `waiting`). */
   readonly size: number;
   readonly pending: number;
   readonly added: number;
@@ -134,8 +147,7 @@ const NO_SIGNAL: TaskContext = Object.freeze({ signal: undefined });
  * its "run functions"), then a node in the intrusive list of running tasks.
  * One object per task keeps a large backlog cheap.
  */
-class QueuedTask implements WaitEntry {
-  cancelled = false;
+class QueuedTask {
   /** Resolves the caller's gate promise (or, `direct`, the caller's promise). */
   go: ((value: unknown) => void) | undefined = undefined;
   direct = false;
@@ -171,26 +183,41 @@ class Guard {
   ) {}
 }
 
-/** The default queue: priority levels of ring buffers holding the tasks themselves. */
+/**
+ * The default queue: the one waiter engine, holding the tasks as its waiters'
+ * `data` (the `queueClass` interface on top, for `sizeBy` and `setPriority`).
+ * A waiting task's abort is armed by the engine; `dequeue` hands the task its
+ * waiter's resolver (`go`) to answer once it runs.
+ */
 class NativeQueue implements Queue<RunFunction, TaskOptions> {
-  readonly waiting = new WaitQueue<QueuedTask>();
-  get size(): number {
-    return this.waiting.size;
+  readonly waiters: Waiters;
+  constructor(host: WaitersHost, clock: Clock) {
+    this.waiters = new Waiters(host, clock);
   }
-  enqueue(run: RunFunction): void {
-    this.waiting.push(run as unknown as QueuedTask);
+  get size(): number {
+    return this.waiters.size;
+  }
+  /** Queue `task` in the caller's context; the promise is its gate (or, `direct`, the caller's own). */
+  wait(task: QueuedTask, signal: AbortSignal | undefined, timeout: number, direct: boolean): Promise<unknown> {
+    return this.waiters.wait(1, task.priority, task, undefined, signal, timeout, direct);
+  }
+  enqueue(): void {
+    throw new Error('unreachable: native tasks are queued through wait()');
   }
   dequeue(): RunFunction | undefined {
-    return this.waiting.shift() as unknown as RunFunction | undefined;
-  }
-  remove(run: string | RunFunction): void {
-    const task = run as unknown as QueuedTask;
-    if (!task.cancelled) this.waiting.cancel(task);
+    const waiter = this.waiters.takeFirst();
+    if (waiter === undefined) return undefined;
+    const task = waiter.data as QueuedTask;
+    task.go = waiter.resolve;
+    task.direct = waiter.direct;
+    return task as unknown as RunFunction;
   }
   setPriority(id: string, priority: number): void {
-    for (const task of this.waiting) {
+    for (const waiter of this.waiters) {
+      const task = waiter.data as QueuedTask;
       if (task.id === id) {
-        this.waiting.reprioritize(task, priority);
+        task.priority = priority;
+        this.waiters.reprioritize(waiter, priority);
         return;
       }
     }
@@ -198,20 +225,21 @@ class NativeQueue implements Queue<RunFunction, TaskOptions> {
   }
   filter(options: Readonly<Partial<TaskOptions>>): RunFunction[] {
     const out: RunFunction[] = [];
-    for (const task of this.waiting) {
-      if (options.priority === undefined || task.priority === options.priority)
-        out.push(task as unknown as RunFunction);
+    for (const waiter of this.waiters) {
+      if (options.priority === undefined || waiter.priority === options.priority)
+        out.push(waiter.data as unknown as RunFunction);
     }
     return out;
   }
-  /** The task that has waited longest, any priority. O(levels). */
-  dequeueOldest(): QueuedTask | undefined {
-    let oldest: QueuedTask | undefined;
+  /** Answer the task that has waited longest (any priority) with `error`. O(levels). */
+  failOldest(error: unknown): void {
+    let oldest: Waiter | undefined;
     // While a task waits, `startedAt` holds its arrival number (see add()).
-    for (const task of this.waiting.heads())
-      if (oldest === undefined || task.startedAt < oldest.startedAt) oldest = task;
-    if (oldest !== undefined) this.waiting.cancel(oldest);
-    return oldest;
+    for (const waiter of this.waiters.heads()) {
+      if (oldest === undefined || (waiter.data as QueuedTask).startedAt < (oldest.data as QueuedTask).startedAt)
+        oldest = waiter;
+    }
+    if (oldest !== undefined) this.waiters.fail(oldest, error);
   }
 }
 
@@ -299,8 +327,8 @@ class TaskQueueEngine {
     if (overflow === 'drop-oldest' && this.#queueClass !== undefined) {
       throw new TypeError("The `overflow: 'drop-oldest'` option needs the default `queueClass`");
     }
-    this.#queue = this.#newQueue();
     this.#clock = options.clock ?? systemClock;
+    this.#queue = this.#newQueue();
   }
 
   /** Tasks waiting to start. */
@@ -313,6 +341,14 @@ class TaskQueueEngine {
   }
   get isPaused(): boolean {
     return this.#paused;
+  }
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Whether a task added now would start at once (room, no one waiting, the rate limit allows). */
+  get startable(): boolean {
+    if (this.#closed || this.#paused || this.#queue.size > 0 || this.#pending >= this.#concurrency) return false;
+    return this.#intervalIgnored || this.#intervalAllows(this.#clock.now());
   }
   /** Whether waiting tasks are held back by `intervalCap` right now. */
   get isRateLimited(): boolean {
@@ -349,6 +385,7 @@ class TaskQueueEngine {
 
   stats(): TaskQueueStats {
     return {
+      waiting: this.#queue.size,
       size: this.#queue.size,
       pending: this.#pending,
       added: this.#added,
@@ -369,7 +406,12 @@ class TaskQueueEngine {
    * `QueueFullError` at `maxSize`, `ClosedError` after `close()`, the signal's
    * reason on abort, `TimeoutError` on run timeout. Invalid options throw.
    */
-  add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options: TaskOptions = NO_OPTIONS): Promise<Awaited<R>> {
+  add<R>(
+    fn: (context: TaskContext) => R | PromiseLike<R>,
+    options: TaskOptions = NO_OPTIONS,
+    /** The most ms to wait for a start (the admission protocol's `timeout`; `add` has none). */
+    wait = Number.POSITIVE_INFINITY,
+  ): Promise<Awaited<R>> {
     checkFunction('fn', fn);
     const priority = options.priority === undefined ? 0 : checkFiniteNumber('priority', options.priority);
     const timeout = options.timeout === undefined ? this.timeout : checkTimeout(options.timeout);
@@ -402,6 +444,13 @@ class TaskQueueEngine {
       }
     }
 
+    if (wait === 0) {
+      this.#timedOut++;
+      return Promise.reject(this.#waitTimeoutError(0));
+    }
+    if (wait !== Number.POSITIVE_INFINITY && this.#queueClass !== undefined) {
+      throw new TypeError('A wait `timeout` needs the default `queueClass`');
+    }
     if (this.#queue.size >= this.#maxSize) {
       if (this.#overflow === 'reject' || this.#maxSize === 0) {
         this.#rejected++;
@@ -411,41 +460,64 @@ class TaskQueueEngine {
           ),
         );
       }
-      const evicted = (this.#queue as NativeQueue).dequeueOldest();
       this.#rejected++;
-      if (evicted !== undefined) {
-        this.#rejectQueued(
-          evicted,
-          new QueueFullError(`TaskQueue is full (${this.#maxSize} waiting): the oldest waiting task was dropped`),
-        );
-      }
+      (this.#queue as NativeQueue).failOldest(
+        new QueueFullError(`TaskQueue is full (${this.#maxSize} waiting): the oldest waiting task was dropped`),
+      );
     }
 
     // Queued. The caller's promise waits on a gate created here, in the
     // caller's AsyncLocalStorage context (or, with no context to carry, is
     // itself the gate: see context.ts).
+    task.startedAt = this.#arrivals++;
+    const direct = contextFree();
+    let gate: Promise<unknown>;
+    if (this.#queueClass === undefined) {
+      // The engine arms the abort of the wait (see the host in the constructor).
+      gate = (this.#queue as NativeQueue).wait(task, signal, wait, direct);
+    } else {
+      gate = this.#waitInCustomQueue(task, signal, direct);
+    }
+    this.#added++;
+    this.#events.emit('add');
+    this.#process();
+    if (direct) return gate as Promise<Awaited<R>>;
+    return gate.then(this.#resumeGated) as Promise<Awaited<R>>;
+  }
+
+  /**
+   * A custom `queueClass` (p-queue's interface) holds the waiting tasks
+   * itself, so the engine cannot: the one place where a wait's abort is armed
+   * outside it. (The p-queue drop-in's quirk; it moves there with queueClass.)
+   */
+  #waitInCustomQueue(task: QueuedTask, signal: AbortSignal | undefined, direct: boolean): Promise<unknown> {
     const gate = pending<unknown>();
     task.go = takeResolver<unknown>();
-    task.startedAt = this.#arrivals++;
-    task.direct = contextFree();
+    task.direct = direct;
     if (signal !== undefined) {
       const guard = task.guard as Guard;
       guard.onAbort = () => {
         guard.onAbort = undefined;
         this.#queue.remove?.(task as unknown as RunFunction);
         this.#rejectQueued(task, signal.reason);
-        this.#process();
-        this.#events.emit('next');
+        this.#waiterLeft();
       };
       signal.addEventListener('abort', guard.onAbort, { once: true });
     }
-    if (this.#queueClass === undefined) this.#queue.enqueue(task as unknown as RunFunction);
-    else this.#queue.enqueue(task as unknown as RunFunction, { priority, id: task.id, signal });
-    this.#added++;
-    this.#events.emit('add');
+    this.#queue.enqueue(task as unknown as RunFunction, { priority: task.priority, id: task.id, signal });
+    return gate;
+  }
+
+  #waitTimeoutError(ms: number): TimeoutError {
+    return new TimeoutError(
+      `TaskQueue wait timed out after ${ms} ms (${this.#pending} running, ${this.#queue.size} waiting)`,
+    );
+  }
+
+  /** A waiting task left by abort or its wait's deadline: the rest may start, and listeners hear of it. */
+  #waiterLeft(): void {
     this.#process();
-    if (task.direct) return gate as Promise<Awaited<R>>;
-    return gate.then(this.#resumeGated) as Promise<Awaited<R>>;
+    this.#events.emit('next');
   }
 
   /** Runs in the reaction of a gate, in the caller's context. Shared by all tasks. */
@@ -471,7 +543,17 @@ class TaskQueueEngine {
   }
 
   #newQueue(): Queue<RunFunction, TaskOptions> {
-    return this.#queueClass === undefined ? new NativeQueue() : new this.#queueClass();
+    if (this.#queueClass !== undefined) return new this.#queueClass();
+    return new NativeQueue(
+      {
+        left: () => this.#waiterLeft(),
+        timeoutError: (_waiter, ms) => {
+          this.#timedOut++;
+          return this.#waitTimeoutError(ms);
+        },
+      },
+      this.#clock,
+    );
   }
 
   /** Add several tasks; resolves with all results (rejects with the first error). */
@@ -516,6 +598,11 @@ class TaskQueueEngine {
   #removeWaiting(error: unknown): void {
     const old = this.#queue;
     this.#queue = this.#newQueue();
+    if (old instanceof NativeQueue) {
+      // Forgotten, as in p-queue, or rejected.
+      if (error === DROP) old.waiters.takeAll();
+      else old.waiters.failAll(error);
+    }
     for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
       const task = run as unknown as QueuedTask;
       if (error === DROP) {
@@ -870,7 +957,10 @@ class TaskQueueEngine {
  * A task that can start when added starts synchronously inside `add()`.
  * Queued tasks run in the AsyncLocalStorage context of their `add()` call.
  */
-export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDisposable {
+export class TaskQueue
+  extends EventEmitter<TaskQueueEvents>
+  implements Admission<Permit, TaskAcquireOptions>, AsyncDisposable
+{
   readonly #engine: TaskQueueEngine;
 
   constructor(options: TaskQueueOptions = {}) {
@@ -938,6 +1028,50 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
     options?: TaskOptions,
   ): Promise<Awaited<R>[]> {
     return Promise.all(fns.map((fn) => this.add(fn, options)));
+  }
+  /**
+   * The admission protocol's `run`: `add(fn)` with the options of a wait
+   * (`timeout` is the most ms to wait for a start, not a run timeout; the
+   * queue's own run `timeout` still applies). Starts `fn` synchronously when
+   * there is room; never on an aborted signal.
+   */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: TaskAcquireOptions): Promise<T> {
+    return this.#engine.add(fn, waitOptions(options), waitTimeout(options)) as Promise<T>;
+  }
+  /**
+   * A slot of this queue (counted against `concurrency` and `intervalCap`),
+   * held until `release()`.
+   */
+  acquire(options?: TaskAcquireOptions): Promise<Permit> {
+    return new Promise<Permit>((resolve, reject) => {
+      this.#engine
+        .add(
+          () => new Promise<void>((done) => resolve(new Permit({ releasePermit: () => done() }, 1))),
+          { ...waitOptions(options), timeout: Number.POSITIVE_INFINITY },
+          waitTimeout(options),
+        )
+        .catch(reject);
+    });
+  }
+  /** A slot now, or `undefined`. Never jumps a waiting task. */
+  tryAcquire(): Permit | undefined {
+    if (!this.#engine.startable) return undefined;
+    let permit: Permit | undefined;
+    // A task that can start starts synchronously inside add(): the permit exists right after.
+    const task = this.#engine.add(
+      () =>
+        new Promise<void>((done) => {
+          permit = new Permit({ releasePermit: () => done() }, 1);
+        }),
+      { timeout: Number.POSITIVE_INFINITY },
+      0,
+    );
+    task.catch(() => {}); // a lease never fails once it started
+    return permit;
+  }
+  /** Whether `close()` or `destroy()` was called. */
+  get closed(): boolean {
+    return this.#engine.closed;
   }
   /** Resume (or begin) starting tasks. */
   start(): this {
@@ -1010,6 +1144,15 @@ export class TaskQueue extends EventEmitter<TaskQueueEvents> implements AsyncDis
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+function waitOptions(options: TaskAcquireOptions | undefined): TaskOptions {
+  if (options === undefined) return NO_OPTIONS;
+  return { priority: options.priority, signal: options.signal };
+}
+
+function waitTimeout(options: TaskAcquireOptions | undefined): number {
+  return options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
 }
 
 function checkTimeout(value: unknown): number {

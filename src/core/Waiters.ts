@@ -1,13 +1,13 @@
 import type { Clock } from './clock.js';
-import { Deque } from './Deque.js';
 import { pending, takeResolver } from './gate.js';
+import { type LevelEntry, Levels } from './Levels.js';
 
 /**
  * One waiting call. A single class for every part, so the engine's code sees
  * one object shape whichever limiter it serves; kept small, since a backlog of
  * a million waiters is a million of these. Internal.
  */
-export class Waiter {
+export class Waiter implements LevelEntry {
   /** DONE and DIRECT bits (one field rather than two: a backlog is a million of these). */
   #state = 0;
   /** Its abort listener and deadline, when it has either (most waiters have neither). */
@@ -74,11 +74,9 @@ export interface WaitersHost {
  *   heavy head is never overtaken (no starvation). `last()` serves newest-first
  *   for load shedding (adaptive LIFO).
  * - Cancellation: abort and deadline are armed here and nowhere else. A signal
- *   already aborted is refused before anything is queued. Leaving marks the
- *   waiter and leaves it in place (removing from the middle of a ring buffer is
- *   O(n), and an abort storm must not be quadratic); marked waiters are dropped
- *   when they reach either end, and a compaction runs once they outnumber the
- *   live ones, so memory follows the live waiters (amortised O(1) per cancel).
+ *   already aborted is refused before anything is queued. A waiter that leaves
+ *   from the middle costs amortised O(1) and memory follows the live waiters
+ *   (see Levels).
  * - Answers: the caller's promise is settled exactly once, and its abort
  *   listener and timer are removed at that moment (nothing leaks).
  *
@@ -94,13 +92,8 @@ export class WaitCounters {
 }
 
 export class Waiters {
-  /** Live waiters. */
-  size = 0;
   readonly counters: WaitCounters;
-  #levels: Deque<Waiter>[] = [];
-  /** Sorted descending; `#priorities[i]` is the priority of `#levels[i]`. */
-  #priorities: number[] = [];
-  #dead = 0;
+  readonly #queue = new Levels<Waiter>();
   readonly #host: WaitersHost;
   readonly #clock: Clock;
 
@@ -108,6 +101,11 @@ export class Waiters {
     this.#host = host;
     this.#clock = clock;
     this.counters = counters;
+  }
+
+  /** Live waiters. */
+  get size(): number {
+    return this.#queue.size;
   }
 
   /**
@@ -129,10 +127,88 @@ export class Waiters {
     const promise = pending<V>();
     const waiter = new Waiter(weight, priority, data, extra, takeResolver<unknown>());
     if (direct) waiter.direct = true;
-    this.#levelFor(priority).push(waiter);
-    this.size++;
+    this.#queue.push(waiter);
     if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) this.#arm(waiter, signal, timeout);
     return promise;
+  }
+
+  /** Refuse a call whose signal is already aborted (counted as aborted; nothing is queued). */
+  refuseAborted(signal: AbortSignal): Promise<never> {
+    this.counters.aborted++;
+    return Promise.reject(signal.reason);
+  }
+
+  /** The waiter to serve next (highest priority, then oldest), without removing it. */
+  first(): Waiter | undefined {
+    return this.#queue.first();
+  }
+
+  /** The newest waiter of the lowest priority, without removing it (for newest-first service). */
+  last(): Waiter | undefined {
+    return this.#queue.last();
+  }
+
+  /** Answer `waiter` (from `first()` or `last()`) with `value`: it leaves the queue now. */
+  grant(waiter: Waiter, value: unknown): void {
+    this.take(waiter);
+    waiter.resolve(value);
+  }
+
+  /**
+   * Take the first waiter out of the queue without answering it (the part
+   * answers `waiter.resolve`), or `undefined` when none waits. The hot path of
+   * the parts whose head always fits once a slot is free (limit, TaskQueue).
+   */
+  takeFirst(): Waiter | undefined {
+    const waiter = this.#queue.takeFirst();
+    if (waiter?.guard !== undefined) this.#settle(waiter);
+    return waiter;
+  }
+
+  /**
+   * Take `waiter` (from `first()` or `last()`) out of the queue without
+   * answering it: its abort listener and deadline are removed, and the part
+   * answers `waiter.resolve` itself later (a task's result, not its admission).
+   */
+  take(waiter: Waiter): void {
+    this.#queue.remove(waiter);
+    this.#settle(waiter);
+  }
+
+  /** Answer any live `waiter` with `error` (the part's own reasons: a failed create, a shrink). */
+  fail(waiter: Waiter, error: unknown): void {
+    if (waiter.done) return;
+    this.take(waiter);
+    waiter.resolve(Promise.reject(error));
+  }
+
+  /** Take every waiter out without answering them (the part answers, or drops them on purpose). */
+  takeAll(): Waiter[] {
+    const waiters = this.#queue.takeAll();
+    for (const waiter of waiters) this.#settle(waiter);
+    return waiters;
+  }
+
+  /** Answer every waiter with `error` (close, destroy, clear). Returns how many there were. */
+  failAll(error: unknown): number {
+    const waiters = this.takeAll();
+    for (const waiter of waiters) waiter.resolve(Promise.reject(error));
+    return waiters.length;
+  }
+
+  /** Move a live waiter to another priority (at the back of that level). */
+  reprioritize(waiter: Waiter, priority: number): void {
+    this.#queue.reprioritize(waiter, priority);
+  }
+
+  /** Live waiters in service order. */
+  [Symbol.iterator](): IterableIterator<Waiter> {
+    return this.#queue[Symbol.iterator]();
+  }
+
+  /** The oldest live waiter of each priority level, highest first. */
+  heads(): IterableIterator<Waiter> {
+    return this.#queue.heads();
   }
 
   #arm(waiter: Waiter, signal: AbortSignal | undefined, timeout: number): void {
@@ -154,163 +230,16 @@ export class Waiters {
     }
   }
 
-  /** Refuse a call whose signal is already aborted (counted as aborted; nothing is queued). */
-  refuseAborted(signal: AbortSignal): Promise<never> {
-    this.counters.aborted++;
-    return Promise.reject(signal.reason);
-  }
-
-  /** The waiter to serve next (highest priority, then oldest), without removing it. */
-  first(): Waiter | undefined {
-    if (this.size === 0) return undefined;
-    const levels = this.#levels;
-    while (levels.length > 0) {
-      const level = levels[0] as Deque<Waiter>;
-      let head = level.peek();
-      while (head?.done) {
-        level.shift();
-        this.#dead--;
-        head = level.peek();
-      }
-      if (head !== undefined) return head;
-      levels.shift();
-      this.#priorities.shift();
-    }
-    return undefined;
-  }
-
-  /** The newest waiter of the lowest priority, without removing it (for newest-first service). */
-  last(): Waiter | undefined {
-    if (this.size === 0) return undefined;
-    const levels = this.#levels;
-    while (levels.length > 0) {
-      const level = levels[levels.length - 1] as Deque<Waiter>;
-      let tail = level.peekLast();
-      while (tail?.done) {
-        level.pop();
-        this.#dead--;
-        tail = level.peekLast();
-      }
-      if (tail !== undefined) return tail;
-      levels.pop();
-      this.#priorities.pop();
-    }
-    return undefined;
-  }
-
-  /** Answer `waiter` (from `first()` or `last()`) with `value`: it leaves the queue now. */
-  grant(waiter: Waiter, value: unknown): void {
-    this.#remove(waiter);
-    this.#settle(waiter);
-    waiter.resolve(value);
-  }
-
-  /**
-   * Take the first waiter out of the queue without answering it (the part
-   * answers `waiter.resolve`), or `undefined` when none waits. The hot path of
-   * the parts whose head always fits once a slot is free (limit, TaskQueue).
-   */
-  takeFirst(): Waiter | undefined {
-    const waiter = this.first();
-    if (waiter === undefined) return undefined;
-    (this.#levels[0] as Deque<Waiter>).shift();
-    waiter.done = true;
-    this.size--;
-    if (waiter.guard !== undefined) this.#settle(waiter);
-    return waiter;
-  }
-
-  /**
-   * Take `waiter` (from `first()` or `last()`) out of the queue without
-   * answering it: its abort listener and deadline are removed, and the part
-   * answers `waiter.resolve` itself later (a task's result, not its admission).
-   */
-  take(waiter: Waiter): void {
-    this.#remove(waiter);
-    this.#settle(waiter);
-  }
-
-  /** Answer any live `waiter` with `error` (the part's own reasons: a failed create, a shrink). */
-  fail(waiter: Waiter, error: unknown): void {
-    if (waiter.done) return;
-    this.#remove(waiter);
-    this.#settle(waiter);
-    waiter.resolve(Promise.reject(error));
-  }
-
-  /** Answer every waiter with `error` (close, destroy, clear). Returns how many there were. */
-  failAll(error: unknown): number {
-    const waiters = this.takeAll();
-    for (const waiter of waiters) waiter.resolve(Promise.reject(error));
-    return waiters.length;
-  }
-
-  /** Take every waiter out without answering them (the part answers, or drops them on purpose). */
-  takeAll(): Waiter[] {
-    const waiters = [...this];
-    this.#levels = [];
-    this.#priorities = [];
-    this.#dead = 0;
-    this.size = 0;
-    for (const waiter of waiters) {
-      waiter.done = true;
-      this.#settle(waiter);
-    }
-    return waiters;
-  }
-
-  /** Move a live waiter to another priority (at the back of that level). */
-  reprioritize(waiter: Waiter, priority: number): void {
-    this.#remove(waiter);
-    waiter.done = false;
-    waiter.priority = priority;
-    this.#levelFor(priority).push(waiter);
-    this.size++;
-  }
-
-  /** Live waiters in service order. */
-  *[Symbol.iterator](): IterableIterator<Waiter> {
-    for (const level of this.#levels) {
-      for (const waiter of level) if (!waiter.done) yield waiter;
-    }
-  }
-
-  /** The oldest live waiter of each priority level, highest first. */
-  *heads(): IterableIterator<Waiter> {
-    for (const level of this.#levels) {
-      for (const waiter of level) {
-        if (!waiter.done) {
-          yield waiter;
-          break;
-        }
-      }
-    }
-  }
-
   /**
    * Abort (`reason`) or deadline (`timeout`). The host hears of it first, so
    * a timeout's message shows the state after the waiter left (counting the others).
    */
   #leave(waiter: Waiter, reason: unknown, timeout: number | undefined): void {
     if (waiter.done) return;
-    const wasFirst = this.first() === waiter;
-    this.#remove(waiter);
-    this.#settle(waiter);
+    const wasFirst = this.#queue.first() === waiter;
+    this.take(waiter);
     this.#host.left(waiter, wasFirst);
     waiter.resolve(Promise.reject(timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout)));
-  }
-
-  /** Take a live waiter out: O(1) at either end of its level, else marked for later. */
-  #remove(waiter: Waiter): void {
-    waiter.done = true;
-    this.size--;
-    const level = this.#levels[this.#indexOf(waiter.priority)] as Deque<Waiter>;
-    if (level.peek() === waiter) level.shift();
-    else if (level.peekLast() === waiter) level.pop();
-    else {
-      this.#dead++;
-      if (this.#dead > 32 && this.#dead > this.size) this.#compact();
-    }
   }
 
   #settle(waiter: Waiter): void {
@@ -319,45 +248,5 @@ export class Waiters {
     waiter.guard = undefined;
     if (guard.onAbort !== undefined) (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
     if (guard.timer !== undefined) this.#clock.clearTimeout(guard.timer);
-  }
-
-  #compact(): void {
-    for (const level of this.#levels) level.filterInPlace((waiter) => !waiter.done);
-    for (let i = this.#levels.length - 1; i >= 0; i--) {
-      if ((this.#levels[i] as Deque<Waiter>).length === 0) {
-        this.#levels.splice(i, 1);
-        this.#priorities.splice(i, 1);
-      }
-    }
-    this.#dead = 0;
-  }
-
-  /** Index of the level of `priority` (which must exist). */
-  #indexOf(priority: number): number {
-    const priorities = this.#priorities;
-    if (priorities[0] === priority) return 0;
-    let lo = 0;
-    let hi = priorities.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const p = priorities[mid] as number;
-      if (p === priority) return mid;
-      if (p > priority) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  #levelFor(priority: number): Deque<Waiter> {
-    const priorities = this.#priorities;
-    // Fast path: the lowest (last) level, where plain FIFO traffic lands.
-    const last = priorities.length - 1;
-    if (last >= 0 && priorities[last] === priority) return this.#levels[last] as Deque<Waiter>;
-    const index = this.#indexOf(priority);
-    if (priorities[index] === priority) return this.#levels[index] as Deque<Waiter>;
-    const level = new Deque<Waiter>();
-    this.#levels.splice(index, 0, level);
-    priorities.splice(index, 0, priority);
-    return level;
   }
 }
