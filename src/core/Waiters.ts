@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { Deque } from './Deque.js';
 import { pending, takeResolver } from './gate.js';
 import { type LevelEntry, Levels } from './Levels.js';
 
@@ -50,8 +51,17 @@ const DIRECT = 2;
 
 class Guard {
   onAbort: (() => void) | undefined = undefined;
+  /** Its own timer, for a deadline earlier than the shared deadline queue's last (rare). */
   timer: unknown = undefined;
-  constructor(readonly signal: AbortSignal | undefined) {}
+  /** Clock time its `timeout` ends, when it has one. */
+  deadline = Number.POSITIVE_INFINITY;
+  /** In the shared deadline queue and still waiting. */
+  queued = false;
+  constructor(
+    readonly waiter: Waiter,
+    readonly signal: AbortSignal | undefined,
+    readonly timeout: number,
+  ) {}
 }
 
 /** What an engine asks of the part it serves. Only on the cold paths (a waiter leaving early). */
@@ -96,6 +106,18 @@ export class Waiters {
   readonly #queue = new Levels<Waiter>();
   readonly #host: WaitersHost;
   readonly #clock: Clock;
+  /**
+   * Waiters with a deadline, in deadline order, served by one timer. Most
+   * waits of a part share one timeout (its default), so deadlines arrive in
+   * order and a queue suffices; a deadline earlier than the last one queued
+   * gets a timer of its own instead. (One timer per waiter was most of the
+   * cost of a pool's acquire with its default `acquireTimeout`.)
+   */
+  #deadlines: Deque<Guard> | undefined = undefined;
+  /** Armed for the first queued deadline; it may outlive that waiter, and then re-arms for the next. */
+  #deadlineTimer: unknown = undefined;
+  #liveDeadlines = 0;
+  #deadDeadlines = 0;
 
   constructor(host: WaitersHost, clock: Clock, counters = new WaitCounters()) {
     this.#host = host;
@@ -212,7 +234,7 @@ export class Waiters {
   }
 
   #arm(waiter: Waiter, signal: AbortSignal | undefined, timeout: number): void {
-    const guard = new Guard(signal);
+    const guard = new Guard(waiter, signal, timeout);
     waiter.guard = guard;
     if (signal !== undefined) {
       guard.onAbort = () => {
@@ -221,12 +243,71 @@ export class Waiters {
       };
       signal.addEventListener('abort', guard.onAbort, { once: true });
     }
-    if (timeout !== Number.POSITIVE_INFINITY) {
+    if (timeout === Number.POSITIVE_INFINITY) return;
+    const now = this.#clock.now();
+    guard.deadline = now + timeout;
+    const queue = (this.#deadlines ??= new Deque<Guard>());
+    const tail = queue.peekLast();
+    if (tail !== undefined && tail.deadline > guard.deadline) {
       guard.timer = this.#clock.setTimeout(() => {
         guard.timer = undefined;
         this.counters.timedOut++;
         this.#leave(waiter, undefined, timeout);
       }, timeout);
+      return;
+    }
+    queue.push(guard);
+    guard.queued = true;
+    this.#liveDeadlines++;
+    if (this.#deadlineTimer === undefined) this.#armDeadline(guard.deadline, now);
+  }
+
+  #armDeadline(at: number, now: number): void {
+    this.#deadlineTimer = this.#clock.setTimeout(this.#expire, Math.max(0, Math.ceil(at - now)));
+  }
+
+  /** The shared deadline timer: time out every waiter whose deadline has come, then re-arm for the next. */
+  readonly #expire = (): void => {
+    this.#deadlineTimer = undefined;
+    const queue = this.#deadlines as Deque<Guard>;
+    const now = this.#clock.now();
+    for (let head = queue.peek(); head !== undefined; head = queue.peek()) {
+      if (!head.queued) {
+        queue.shift();
+        this.#deadDeadlines--;
+        continue;
+      }
+      if (head.deadline > now) {
+        this.#armDeadline(head.deadline, now);
+        return;
+      }
+      this.counters.timedOut++;
+      this.#leave(head.waiter, undefined, head.timeout); // settles it: it leaves the queue below
+    }
+  };
+
+  /** A queued deadline is no longer needed: drop it (now when at the front, else later), stop the timer when none is left. */
+  #unqueue(guard: Guard): void {
+    guard.queued = false;
+    this.#liveDeadlines--;
+    this.#deadDeadlines++;
+    const queue = this.#deadlines as Deque<Guard>;
+    if (this.#liveDeadlines === 0) {
+      queue.clear();
+      this.#deadDeadlines = 0;
+      if (this.#deadlineTimer !== undefined) {
+        this.#clock.clearTimeout(this.#deadlineTimer);
+        this.#deadlineTimer = undefined;
+      }
+      return;
+    }
+    while (queue.peek()?.queued === false) {
+      queue.shift();
+      this.#deadDeadlines--;
+    }
+    if (this.#deadDeadlines > 32 && this.#deadDeadlines > this.#liveDeadlines) {
+      queue.filterInPlace((entry) => entry.queued);
+      this.#deadDeadlines = 0;
     }
   }
 
@@ -248,5 +329,6 @@ export class Waiters {
     waiter.guard = undefined;
     if (guard.onAbort !== undefined) (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
     if (guard.timer !== undefined) this.#clock.clearTimeout(guard.timer);
+    else if (guard.queued) this.#unqueue(guard);
   }
 }

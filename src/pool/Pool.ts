@@ -458,6 +458,10 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
   /** Match idle resources with waiters; start creates for the demand left. */
   #dispatch(): void {
     if (this.#shuttingDown) return;
+    if (this.#idle.length === 0) {
+      this.#fill();
+      return;
+    }
     const now = this.#clock.now();
     while (this.#waiters.size > this.#validating && this.#idle.length > 0) {
       const entry = this.#idle.pop() as Entry<T>;
