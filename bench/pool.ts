@@ -3,7 +3,11 @@
  * bench:pool` alone): HikariCP's spike scenario (how many resources each pool
  * opens for a burst) and acquire/release throughput, for sluice, generic-pool
  * and tarn. Writes its section into bench/RESULTS.md between the pool markers.
+ * With `--json <file>` (bench/matrix.ts, once per Node line and ALS setting)
+ * it measures only the 64-caller throughput and writes the rounds there.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { writeFileSync } from 'node:fs';
 import * as genericPool from 'generic-pool';
 import { Pool as TarnPool } from 'tarn';
 import { Pool } from '../dist/index.js';
@@ -88,6 +92,37 @@ report.push(
   '',
 );
 
+/** Rounds of `n` acquire/release pairs, `concurrency` callers at a time, 10 warm resources: ms per pool per round. */
+async function throughput(n: number, concurrency: number, rounds: number): Promise<Map<string, number[]>> {
+  const times = new Map<string, number[]>(Object.keys(makers).map((name) => [name, []]));
+  const names = Object.keys(makers);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + r) % names.length] as string;
+      const { pool } = (makers[name] as Make)({ min: 10, max: 10, createMs: 0 });
+      await sleep(20);
+      gc?.();
+      const start = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next++ < n) pool.release(await pool.acquire());
+        }),
+      );
+      times.get(name)?.push(performance.now() - start);
+      await pool.close();
+    }
+  }
+  return times;
+}
+
+if (process.argv.includes('--json')) {
+  if (process.argv.includes('--als')) new AsyncLocalStorage<{ requestId: number }>().enterWith({ requestId: 1 });
+  const times = await throughput(quick ? 20_000 : 200_000, 64, quick ? 3 : 7);
+  writeFileSync(process.argv[process.argv.indexOf('--json') + 1] as string, JSON.stringify(Object.fromEntries(times)));
+  process.exit(0);
+}
+
 // HikariCP's spike: 50 concurrent acquirers, 150 ms create, 2 ms of use, min 5 (max 50).
 {
   const runs = quick ? 1 : 3;
@@ -133,25 +168,7 @@ report.push(
   const n = quick ? 20_000 : 200_000;
   const rounds = quick ? 3 : 7;
   for (const concurrency of [1, 10, 64]) {
-    const times = new Map<string, number[]>(Object.keys(makers).map((name) => [name, []]));
-    const names = Object.keys(makers);
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < names.length; i++) {
-        const name = names[(i + r) % names.length] as string;
-        const { pool } = (makers[name] as Make)({ min: 10, max: 10, createMs: 0 });
-        await sleep(20);
-        gc?.();
-        const start = performance.now();
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: concurrency }, async () => {
-            while (next++ < n) pool.release(await pool.acquire());
-          }),
-        );
-        times.get(name)?.push(performance.now() - start);
-        await pool.close();
-      }
-    }
+    const times = await throughput(n, concurrency, rounds);
     const base = median(times.get('sluice Pool') ?? []);
     report.push(
       `## ${n.toLocaleString('en-US')} acquire/release pairs, ${concurrency} at a time, 10 warm resources (${rounds} rounds)`,

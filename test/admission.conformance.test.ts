@@ -56,128 +56,62 @@ interface Subject {
 
 const INTERVAL = 1000;
 
+/** A part whose `release()` frees its unit: the usual case. `drains`: its close() lets queued work run. */
+function released(
+  name: string,
+  make: () =>
+    | (Admission & { tryAcquire(): Lease | undefined; destroy?(): Promise<void> })
+    | Promise<Admission & { tryAcquire(): Lease | undefined }>,
+  drains = false,
+): Subject {
+  return {
+    name,
+    async build() {
+      const part = (await make()) as Admission & { tryAcquire(): Lease | undefined; destroy?(): Promise<void> };
+      return {
+        admission: part,
+        free: (lease) => lease.release(),
+        releaseFrees: true,
+        exactDeadline: true,
+        tryAcquire: () => part.tryAcquire(),
+        ...(drains ? { destroy: () => (part.destroy as () => Promise<void>)() } : {}),
+      };
+    },
+  };
+}
+
+/** A rate limit of one per interval: its unit comes back when the interval passes, not on release. */
+function rated(name: string, make: () => Admission & { tryAcquire(): Lease | undefined }): Subject {
+  return {
+    name,
+    async build() {
+      const part = make();
+      return {
+        admission: part,
+        free: () => vi.advanceTimersByTime(INTERVAL),
+        releaseFrees: false,
+        exactDeadline: false,
+        tryAcquire: () => part.tryAcquire(),
+      };
+    },
+  };
+}
+
 const subjects: Subject[] = [
-  {
-    name: 'TaskQueue',
-    async build() {
-      const queue = new TaskQueue({ concurrency: 1 });
-      return {
-        admission: queue,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => queue.tryAcquire(),
-        destroy: () => queue.destroy(),
-      };
-    },
-  },
-  {
-    name: 'limit()',
-    async build() {
-      const limited = limit(1);
-      return {
-        admission: limited,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => limited.tryAcquire(),
-        destroy: () => limited.destroy(),
-      };
-    },
-  },
-  {
-    name: 'Semaphore',
-    async build() {
-      const sem = new Semaphore(1);
-      return {
-        admission: sem,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => sem.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'Mutex',
-    async build() {
-      const mutex = new Mutex();
-      return {
-        admission: mutex,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => mutex.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'BulkheadPolicy',
-    async build() {
-      const bulkhead = new BulkheadPolicy({ concurrency: 1, queue: Number.POSITIVE_INFINITY });
-      return {
-        admission: bulkhead,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => bulkhead.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'RateLimiter',
-    async build() {
-      const rate = new RateLimiter({ limits: { limit: 1, interval: INTERVAL } });
-      return {
-        admission: rate,
-        free: () => vi.advanceTimersByTime(INTERVAL),
-        releaseFrees: false,
-        exactDeadline: false,
-        tryAcquire: () => rate.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'KeyedRateLimiter',
-    async build() {
-      const keyed = new RateLimiter({ limits: { limit: 1, interval: INTERVAL } }).for('tenant-1');
-      return {
-        admission: keyed,
-        free: () => vi.advanceTimersByTime(INTERVAL),
-        releaseFrees: false,
-        exactDeadline: false,
-        tryAcquire: () => keyed.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'Pool',
-    async build() {
-      let made = 0;
-      const pool = new Pool({ create: () => ({ id: ++made }), max: 1, acquireTimeout: Number.POSITIVE_INFINITY });
-      (await pool.acquire()).release(); // warm: the one resource exists and is idle
-      return {
-        admission: pool,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => pool.tryAcquire(),
-      };
-    },
-  },
-  {
-    name: 'AdaptiveLimiter',
-    async build() {
-      const adaptive = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }) });
-      return {
-        admission: adaptive,
-        free: (l) => l.release(),
-        releaseFrees: true,
-        exactDeadline: true,
-        tryAcquire: () => adaptive.tryAcquire(),
-      };
-    },
-  },
+  released('limit()', () => limit(1), true),
+  released('TaskQueue', () => new TaskQueue({ concurrency: 1 }), true),
+  released('Semaphore', () => new Semaphore(1)),
+  released('Mutex', () => new Mutex()),
+  released('BulkheadPolicy', () => new BulkheadPolicy({ concurrency: 1, queue: Number.POSITIVE_INFINITY })),
+  rated('RateLimiter', () => new RateLimiter({ limits: { limit: 1, interval: INTERVAL } })),
+  rated('KeyedRateLimiter', () => new RateLimiter({ limits: { limit: 1, interval: INTERVAL } }).for('tenant-1')),
+  released('Pool', async () => {
+    let made = 0;
+    const pool = new Pool({ create: () => ({ id: ++made }), max: 1, acquireTimeout: Number.POSITIVE_INFINITY });
+    (await pool.acquire()).release(); // warm: the one resource exists and is idle
+    return pool;
+  }),
+  released('AdaptiveLimiter', () => new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }) })),
 ];
 
 beforeEach(() => useFakeTime());
