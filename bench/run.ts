@@ -17,6 +17,7 @@ import compatPLimit from '../dist/compat/p-limit.js';
 import CompatPQueue from '../dist/compat/p-queue.js';
 import { limit, Mutex, Semaphore, TaskQueue } from '../dist/index.js';
 import { median } from './lib.js';
+import { minimalLimit } from './minimal-limit.mjs';
 
 const quick = process.argv.includes('--quick');
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -27,52 +28,6 @@ if (!process.argv.includes('--json') || jsonOut === undefined) throw new Error('
 // must then carry each caller's context to its queued work.
 const als = process.argv.includes('--als');
 if (als) new AsyncLocalStorage<{ requestId: number }>().enterWith({ requestId: 1 });
-
-/**
- * The practical floor for a limiter: a ring buffer of start functions, one
- * promise per call, no options, no cancellation, and queued work run in the
- * releaser's context (it carries no AsyncLocalStorage context).
- */
-function minimalLimit(concurrency: number) {
-  let buffer: ((() => void) | undefined)[] = new Array(1024);
-  let head = 0;
-  let length = 0;
-  let active = 0;
-  const next = () => {
-    active--;
-    if (length === 0) return;
-    const job = buffer[head] as () => void;
-    buffer[head] = undefined;
-    head = (head + 1) & (buffer.length - 1);
-    length--;
-    job();
-  };
-  return <T>(fn: (i: number) => Promise<T>, i: number): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const job = () => {
-        active++;
-        fn(i).then(
-          (value) => {
-            resolve(value);
-            next();
-          },
-          (error: unknown) => {
-            reject(error);
-            next();
-          },
-        );
-      };
-      if (active < concurrency) return job();
-      if (length === buffer.length) {
-        const grown: ((() => void) | undefined)[] = new Array(buffer.length * 2);
-        for (let k = 0; k < length; k++) grown[k] = buffer[(head + k) & (buffer.length - 1)];
-        buffer = grown;
-        head = 0;
-      }
-      buffer[(head + length) & (buffer.length - 1)] = job;
-      length++;
-    });
-}
 
 type Task = (i: number) => Promise<number>;
 /** Immediately-resolving work: the cost measured is the limiter's. */
