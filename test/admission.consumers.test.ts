@@ -24,7 +24,7 @@ import {
   transform,
   WorkerPool,
 } from '../src/index.js';
-import { flush, useFakeTime } from './helpers.js';
+import { fakeNow, flush, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
 afterEach(() => vi.useRealTimers());
@@ -165,7 +165,7 @@ describe('defects fixed with the engine', () => {
     const limiter = new RateLimiter({ limits: { limit: 100, interval: 1000, algorithm: 'sliding-window' } });
     const starts: number[] = [];
     const calls: Promise<unknown>[] = [];
-    for (let i = 0; i < 101; i++) calls.push(limiter.run(() => starts.push(Date.now())));
+    for (let i = 0; i < 101; i++) calls.push(limiter.run(() => starts.push(fakeNow())));
     expect(starts).toHaveLength(100); // admitted at once: started inside run()
     vi.advanceTimersByTime(1000);
     await flush();
