@@ -197,9 +197,21 @@ class NativeQueue implements Queue<RunFunction, TaskOptions> {
   get size(): number {
     return this.waiters.size;
   }
-  /** Queue `task` in the caller's context; the promise is its gate (or, `direct`, the caller's own). */
-  wait(task: QueuedTask, signal: AbortSignal | undefined, timeout: number, direct: boolean): Promise<unknown> {
-    return this.waiters.wait(1, task.priority, task, undefined, signal, timeout, direct);
+  /**
+   * Queue a task in the caller's context; the promise is its gate (or,
+   * `direct`, the caller's own). A waiter's `data` is the task's function,
+   * its `extra` the task's id, or the whole task record when the task has a
+   * signal, a run timeout or an arrival number to keep (drop-oldest).
+   */
+  wait(
+    fn: unknown,
+    extra: string | number | QueuedTask,
+    priority: number,
+    signal: AbortSignal | undefined,
+    timeout: number,
+    direct: boolean,
+  ): Promise<unknown> {
+    return this.waiters.wait(1, priority, fn, extra, signal, timeout, direct);
   }
   enqueue(): void {
     throw new Error('unreachable: native tasks are queued through wait()');
@@ -207,16 +219,25 @@ class NativeQueue implements Queue<RunFunction, TaskOptions> {
   dequeue(): RunFunction | undefined {
     const waiter = this.waiters.takeFirst();
     if (waiter === undefined) return undefined;
-    const task = waiter.data as QueuedTask;
+    const extra = waiter.extra;
+    const task =
+      extra instanceof QueuedTask
+        ? extra
+        : new QueuedTask(
+            waiter.data as (context: TaskContext) => unknown,
+            waiter.priority,
+            extra as string | number,
+            undefined,
+          );
     task.go = waiter.resolve;
     task.direct = waiter.direct;
     return task as unknown as RunFunction;
   }
   setPriority(id: string, priority: number): void {
     for (const waiter of this.waiters) {
-      const task = waiter.data as QueuedTask;
-      if (task.id === id) {
-        task.priority = priority;
+      const extra = waiter.extra;
+      if ((extra instanceof QueuedTask ? extra.id : String(extra)) === id) {
+        if (extra instanceof QueuedTask) extra.priority = priority;
         this.waiters.reprioritize(waiter, priority);
         return;
       }
@@ -226,18 +247,17 @@ class NativeQueue implements Queue<RunFunction, TaskOptions> {
   filter(options: Readonly<Partial<TaskOptions>>): RunFunction[] {
     const out: RunFunction[] = [];
     for (const waiter of this.waiters) {
-      if (options.priority === undefined || waiter.priority === options.priority)
-        out.push(waiter.data as unknown as RunFunction);
+      if (options.priority === undefined || waiter.priority === options.priority) out.push(waiter.data as RunFunction);
     }
     return out;
   }
   /** Answer the task that has waited longest (any priority) with `error`. O(levels). */
   failOldest(error: unknown): void {
     let oldest: Waiter | undefined;
-    // While a task waits, `startedAt` holds its arrival number (see add()).
+    // With drop-oldest every waiting task keeps its record; `startedAt` holds its arrival number (see add()).
+    const arrival = (waiter: Waiter) => (waiter.extra as QueuedTask).startedAt;
     for (const waiter of this.waiters.heads()) {
-      if (oldest === undefined || (waiter.data as QueuedTask).startedAt < (oldest.data as QueuedTask).startedAt)
-        oldest = waiter;
+      if (oldest === undefined || arrival(waiter) < arrival(oldest)) oldest = waiter;
     }
     if (oldest !== undefined) this.waiters.fail(oldest, error);
   }
@@ -424,12 +444,8 @@ class TaskQueueEngine {
       return Promise.reject(new ClosedError(`TaskQueue is closed (${this.#pending} running, ${this.size} waiting)`));
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const task = new QueuedTask(
-      fn as (context: TaskContext) => unknown,
-      priority,
-      options.id ?? this.#nextId++,
-      timeout === undefined && signal === undefined ? undefined : new Guard(timeout, signal),
-    );
+    const key = options.id ?? this.#nextId++;
+    const guard = timeout === undefined && signal === undefined ? undefined : new Guard(timeout, signal);
 
     // Fast path: room now and no one ahead. Start synchronously.
     if (!this.#paused && this.#queue.size === 0 && this.#pending < this.#concurrency) {
@@ -438,7 +454,7 @@ class TaskQueueEngine {
         this.#added++;
         this.#events.emit('add');
         this.#take(now);
-        const result = this.#execute(task);
+        const result = this.#execute(new QueuedTask(fn as (context: TaskContext) => unknown, priority, key, guard));
         this.#events.emit('active');
         return result as Promise<Awaited<R>>;
       }
@@ -469,14 +485,20 @@ class TaskQueueEngine {
     // Queued. The caller's promise waits on a gate created here, in the
     // caller's AsyncLocalStorage context (or, with no context to carry, is
     // itself the gate: see context.ts).
-    task.startedAt = this.#arrivals++;
     const direct = contextFree();
     let gate: Promise<unknown>;
-    if (this.#queueClass === undefined) {
-      // The engine arms the abort of the wait (see the host in the constructor).
-      gate = (this.#queue as NativeQueue).wait(task, signal, wait, direct);
+    if (this.#queueClass === undefined && guard === undefined && this.#overflow === 'reject') {
+      // The common case keeps no task record while it waits: the engine's
+      // waiter holds the function and the id (a backlog is a million of these).
+      gate = (this.#queue as NativeQueue).wait(fn, key, priority, undefined, wait, direct);
     } else {
-      gate = this.#waitInCustomQueue(task, signal, direct);
+      const task = new QueuedTask(fn as (context: TaskContext) => unknown, priority, key, guard);
+      task.startedAt = this.#arrivals++;
+      // The engine arms the abort of the wait (see the host in the constructor).
+      gate =
+        this.#queueClass === undefined
+          ? (this.#queue as NativeQueue).wait(fn, task, priority, signal, wait, direct)
+          : this.#waitInCustomQueue(task, signal, direct);
     }
     this.#added++;
     this.#events.emit('add');
