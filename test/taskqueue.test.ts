@@ -69,6 +69,33 @@ describe('TaskQueue', () => {
     expect(order).toEqual(['moved', 'high', 'low']);
   });
 
+  it('a custom queueClass: waits time out and abort through the engine, leaving no timer and no listener', async () => {
+    class MyQueue extends PriorityQueue {}
+    const queue = new TaskQueue({ concurrency: 1, queueClass: MyQueue });
+    const gate = deferred();
+    void queue.add(() => gate.promise);
+    const controller = new AbortController();
+    const timed = track(queue.run(() => 'late', { timeout: 100 }));
+    const aborted = track(queue.run(() => 'gone', { signal: controller.signal }));
+    const served = track(queue.run(() => 'served'));
+    expect(queue.size).toBe(3);
+    vi.advanceTimersByTime(99);
+    await flush();
+    expect(timed.state).toBe('pending');
+    vi.advanceTimersByTime(1);
+    await flush();
+    expect(timed.error).toBeInstanceOf(TimeoutError);
+    controller.abort(new Error('left'));
+    await flush();
+    expect(aborted.error).toEqual(new Error('left'));
+    expect(abortListeners(controller.signal)).toBe(0);
+    expect(queue.size).toBe(1);
+    gate.resolve();
+    await flush();
+    expect(served.value).toBe('served');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('setPriority moves a waiting task', async () => {
     const queue = new TaskQueue({ concurrency: 1 });
     const gate = deferred();

@@ -66,7 +66,7 @@ export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
    */
   remove(idOrRun: string | RunFunction): void {
     let entry = typeof idOrRun === 'string' ? this.#byId.get(idOrRun) : this.#byRun.get(idOrRun);
-    if (entry === undefined && typeof idOrRun === 'function') {
+    if (entry === undefined && typeof idOrRun !== 'string') {
       for (const candidate of this.#queue) {
         if (candidate.run === idOrRun) {
           entry = candidate;

@@ -4,7 +4,6 @@ import { type Clock, systemClock } from './clock.js';
 import { contextFree } from './context.js';
 import { Deque } from './Deque.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
-import { pending, Rejection, rejectWaiting, takeResolver } from './gate.js';
 import { Permit } from './Permit.js';
 import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
@@ -175,8 +174,8 @@ class QueuedTask {
   }
 }
 
+/** A task's run timeout and signal, when it has either. */
 class Guard {
-  onAbort: (() => void) | undefined = undefined;
   constructor(
     readonly timeout: number | undefined,
     readonly signal: AbortSignal | undefined,
@@ -276,6 +275,9 @@ class TaskQueueEngine {
   timeout: number | undefined;
 
   #queue: Queue<RunFunction, TaskOptions>;
+  /** With a custom `queueClass`: the engine holding the waiting tasks' aborts and deadlines, and each task's waiter. */
+  readonly #customWaiters: Waiters | undefined;
+  readonly #customWaiting = new Map<QueuedTask, Waiter>();
   /** The custom `queueClass`, or undefined for the native queue. */
   readonly #queueClass: (new () => Queue<RunFunction, TaskOptions>) | undefined;
   #pending = 0;
@@ -348,6 +350,7 @@ class TaskQueueEngine {
       throw new TypeError("The `overflow: 'drop-oldest'` option needs the default `queueClass`");
     }
     this.#clock = options.clock ?? systemClock;
+    this.#customWaiters = this.#queueClass === undefined ? undefined : new Waiters(this.#host(true), this.#clock);
     this.#queue = this.#newQueue();
   }
 
@@ -464,9 +467,6 @@ class TaskQueueEngine {
       this.#timedOut++;
       return Promise.reject(this.#waitTimeoutError(0));
     }
-    if (wait !== Number.POSITIVE_INFINITY && this.#queueClass !== undefined) {
-      throw new TypeError('A wait `timeout` needs the default `queueClass`');
-    }
     if (this.#queue.size >= this.#maxSize) {
       if (this.#overflow === 'reject' || this.#maxSize === 0) {
         this.#rejected++;
@@ -498,7 +498,7 @@ class TaskQueueEngine {
       gate =
         this.#queueClass === undefined
           ? (this.#queue as NativeQueue).wait(fn, task, priority, signal, wait, direct)
-          : this.#waitInCustomQueue(task, signal, direct);
+          : this.#waitInCustomQueue(task, signal, wait, direct);
     }
     this.#added++;
     this.#events.emit('add');
@@ -508,26 +508,34 @@ class TaskQueueEngine {
   }
 
   /**
-   * A custom `queueClass` (p-queue's interface) holds the waiting tasks
-   * itself, so the engine cannot: the one place where a wait's abort is armed
-   * outside it. (The p-queue drop-in's quirk; it moves there with queueClass.)
+   * A custom `queueClass` (p-queue's interface) decides the order; the
+   * engine still holds each waiting task's abort and deadline (the engine's
+   * own order is not used: a task leaves it when the custom queue hands it out).
    */
-  #waitInCustomQueue(task: QueuedTask, signal: AbortSignal | undefined, direct: boolean): Promise<unknown> {
-    const gate = pending<unknown>();
-    task.go = takeResolver<unknown>();
-    task.direct = direct;
-    if (signal !== undefined) {
-      const guard = task.guard as Guard;
-      guard.onAbort = () => {
-        guard.onAbort = undefined;
-        this.#queue.remove?.(task as unknown as RunFunction);
-        this.#rejectQueued(task, signal.reason);
-        this.#waiterLeft();
-      };
-      signal.addEventListener('abort', guard.onAbort, { once: true });
-    }
+  #waitInCustomQueue(
+    task: QueuedTask,
+    signal: AbortSignal | undefined,
+    wait: number,
+    direct: boolean,
+  ): Promise<unknown> {
+    const engine = this.#customWaiters as Waiters;
+    // One priority in this engine, so the waiter just queued is its last.
+    const gate = engine.wait(1, 0, task, undefined, signal, wait, direct);
+    this.#customWaiting.set(task, engine.last() as Waiter);
     this.#queue.enqueue(task as unknown as RunFunction, { priority: task.priority, id: task.id, signal });
     return gate;
+  }
+
+  /** The next task to start, out of the queue, with its waiter's resolver. */
+  #dequeue(): QueuedTask {
+    const task = this.#queue.dequeue() as unknown as QueuedTask;
+    if (this.#queueClass === undefined) return task; // the native queue hands it over ready
+    const waiter = this.#customWaiting.get(task) as Waiter;
+    this.#customWaiting.delete(task);
+    (this.#customWaiters as Waiters).take(waiter);
+    task.go = waiter.resolve;
+    task.direct = waiter.direct;
+    return task;
   }
 
   #waitTimeoutError(ms: number): TimeoutError {
@@ -543,39 +551,28 @@ class TaskQueueEngine {
   }
 
   /** Runs in the reaction of a gate, in the caller's context. Shared by all tasks. */
-  readonly #resumeGated = (value: unknown): Promise<unknown> => {
-    if (value instanceof Rejection) throw value.error;
-    return this.#execute(value as QueuedTask) as Promise<unknown>;
-  };
+  readonly #resumeGated = (value: unknown): Promise<unknown> => this.#execute(value as QueuedTask) as Promise<unknown>;
 
-  /** Settle a task that never started. */
-  #rejectQueued(task: QueuedTask, error: unknown): void {
-    this.#detachAbort(task);
-    const go = task.go;
-    task.go = undefined;
-    if (go !== undefined) rejectWaiting(go, task.direct, error);
-  }
-
-  #detachAbort(task: QueuedTask): void {
-    const guard = task.guard;
-    if (guard?.onAbort !== undefined) {
-      (guard.signal as AbortSignal).removeEventListener('abort', guard.onAbort);
-      guard.onAbort = undefined;
-    }
+  /** How a waiting task leaves early (abort, wait deadline), for the engine. */
+  #host(custom: boolean): WaitersHost {
+    return {
+      left: (waiter) => {
+        if (custom) {
+          this.#customWaiting.delete(waiter.data as QueuedTask);
+          this.#queue.remove?.(waiter.data as RunFunction);
+        }
+        this.#waiterLeft();
+      },
+      timeoutError: (_waiter, ms) => {
+        this.#timedOut++;
+        return this.#waitTimeoutError(ms);
+      },
+    };
   }
 
   #newQueue(): Queue<RunFunction, TaskOptions> {
     if (this.#queueClass !== undefined) return new this.#queueClass();
-    return new NativeQueue(
-      {
-        left: () => this.#waiterLeft(),
-        timeoutError: (_waiter, ms) => {
-          this.#timedOut++;
-          return this.#waitTimeoutError(ms);
-        },
-      },
-      this.#clock,
-    );
+    return new NativeQueue(this.#host(false), this.#clock);
   }
 
   /** Add several tasks; resolves with all results (rejects with the first error). */
@@ -620,19 +617,11 @@ class TaskQueueEngine {
   #removeWaiting(error: unknown): void {
     const old = this.#queue;
     this.#queue = this.#newQueue();
-    if (old instanceof NativeQueue) {
-      // Forgotten, as in p-queue, or rejected.
-      if (error === DROP) old.waiters.takeAll();
-      else old.waiters.failAll(error);
-    }
-    for (let run = old.dequeue(); run !== undefined; run = old.dequeue()) {
-      const task = run as unknown as QueuedTask;
-      if (error === DROP) {
-        // Forgotten, as in p-queue: the caller's promise stays pending.
-        this.#detachAbort(task);
-        task.go = undefined;
-      } else this.#rejectQueued(task, error);
-    }
+    const waiters = old instanceof NativeQueue ? old.waiters : (this.#customWaiters as Waiters);
+    this.#customWaiting.clear();
+    // Forgotten, as in p-queue (the callers' promises stay pending), or rejected.
+    if (error === DROP) waiters.takeAll();
+    else waiters.failAll(error);
     this.#clearResumeTimer();
     this.#updateRateLimited();
     this.#events.emit('empty');
@@ -761,9 +750,8 @@ class TaskQueueEngine {
       this.#scheduleResume(now);
       return false;
     }
-    const task = this.#queue.dequeue() as unknown as QueuedTask;
+    const task = this.#dequeue();
     this.#take(now);
-    this.#detachAbort(task);
     if (task.direct) {
       // `go` stays on the task: #succeed/#fail settle the caller's promise
       // with the outcome itself (no promise adoption, one microtask fewer).
