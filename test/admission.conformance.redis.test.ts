@@ -170,6 +170,47 @@ describe('RedisSemaphore conforms to the admission protocol', () => {
   });
 });
 
+describe('the Redis parts leave no timer and no listener once every waiter has its answer', () => {
+  it('RedisSemaphore: aborted, timed out and granted waiters, then close', async () => {
+    const name = unique();
+    const clock = new ManualClock();
+    const sem = new RedisSemaphore({ client: io, name, permits: 1, clock });
+    const held = await sem.acquire();
+    const controller = new AbortController();
+    const aborted = track(sem.acquire({ signal: controller.signal }));
+    const timed = track(sem.acquire({ timeout: 50 }));
+    const granted = track(sem.acquire({ signal: new AbortController().signal }));
+    await eventually(async () => (await queued(name)) === 3);
+    controller.abort(new Error('left'));
+    clock.advance(50);
+    await flush();
+    expect(aborted.state).toBe('rejected');
+    expect(timed.error).toBeInstanceOf(TimeoutError);
+    await held.release();
+    await eventually(async () => granted.state === 'fulfilled');
+    await (granted.value as { release(): Promise<void> }).release();
+    expect(abortListeners(controller.signal)).toBe(0);
+    await sem.close();
+    expect(clock.pending).toBe(0); // no renewal, round or deadline timer left
+    expect(sem.stats()).toMatchObject({ waiting: 0, held: 0, aborted: 1, timedOut: 1 });
+  });
+
+  it('RedisRateLimiter: waiters timed out and closed leave no timer', async () => {
+    const clock = new ManualClock();
+    const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 1, interval: minute }, clock });
+    await limiter.acquire();
+    const waiting = [track(limiter.acquire()), track(limiter.acquire({ timeout: 20 })), track(limiter.acquire())];
+    await eventually(async () => clock.pending > 1); // the head sleeps until Redis's retryAfterMs
+    clock.advance(20);
+    await flush();
+    expect(waiting[1]?.error).toBeInstanceOf(TimeoutError);
+    await limiter.close();
+    await flush();
+    for (const call of [waiting[0], waiting[2]]) expect(call?.error).toBeInstanceOf(ClosedError);
+    await eventually(async () => clock.pending === 0);
+  });
+});
+
 describe('RedisRateLimiter conforms to the admission protocol', () => {
   it('is an Admission (and so is its keyed form), and admits waiters in arrival order', async () => {
     const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 1, interval: 50 } });
