@@ -75,6 +75,14 @@ export interface WaitersHost {
   timeoutError(waiter: Waiter, timeout: number): unknown;
 }
 
+/** How many waits ended early; one object may serve several engines (one per key or partition). */
+export class WaitCounters {
+  /** Waiters that left by abort (counting signals already aborted on arrival). */
+  aborted = 0;
+  /** Waiters that left because their `timeout` ran out. */
+  timedOut = 0;
+}
+
 /**
  * The one waiter engine under every limiter: who waits, in what order, and how
  * a wait ends. A part owns its capacity and decides; the engine owns the queue.
@@ -93,14 +101,6 @@ export interface WaitersHost {
  * The model is tokio's `batch_semaphore`, under its Semaphore, Mutex and
  * channels: one fair waiter list, with the permit arithmetic left to the user.
  */
-/** How many waits ended early; one object may serve several engines (one per key or partition). */
-export class WaitCounters {
-  /** Waiters that left by abort (counting signals already aborted on arrival). */
-  aborted = 0;
-  /** Waiters that left because their `timeout` ran out. */
-  timedOut = 0;
-}
-
 export class Waiters {
   readonly counters: WaitCounters;
   readonly #queue = new Levels<Waiter>();
