@@ -31,17 +31,14 @@ export {
 } from './core/admission.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
-  BackendUnavailableError,
-  CircuitOpenError,
   ClearedError,
   ClosedError,
-  LeaseLostError,
+  isTimeout,
   OverloadedError,
   QueueFullError,
   SluiceError,
   type SluiceErrorCode,
   TimeoutError,
-  WorkerCrashedError,
 } from './core/errors.js';
 export { type LimitFunction, type LimitOptions, type LimitRunOptions, limit } from './core/limit.js';
 export { type LockOptions, Mutex } from './core/Mutex.js';
@@ -66,7 +63,8 @@ export {
 export { Batcher, type BatcherOptions } from './flow/Batcher.js';
 export { type BatchOptions, batch, merge, transform } from './flow/combinators.js';
 export { type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
-export { filter, forEach, IterationStoppedError, type MapContext, type MapOptions, map } from './flow/map.js';
+export { GroupCancelledError, IterationStoppedError } from './flow/errors.js';
+export { filter, forEach, type MapContext, type MapOptions, map } from './flow/map.js';
 export {
   Shutdown,
   type ShutdownOptions,
@@ -74,7 +72,7 @@ export {
   type ShutdownStep,
   type Stoppable,
 } from './flow/Shutdown.js';
-export { GroupCancelledError, TaskGroup, type TaskGroupOptions } from './flow/TaskGroup.js';
+export { TaskGroup, type TaskGroupOptions } from './flow/TaskGroup.js';
 export {
   type Backoff,
   type BackoffContext,
@@ -100,8 +98,9 @@ export {
   type CircuitState,
   circuitBreaker,
 } from './policy/CircuitBreaker.js';
+export { CircuitOpenError, HedgeLostError } from './policy/errors.js';
 export { type FallbackOptions, FallbackPolicy, fallback } from './policy/fallback.js';
-export { type HedgeEvents, HedgeLostError, type HedgeOptions, HedgePolicy, hedge } from './policy/hedge.js';
+export { type HedgeEvents, type HedgeOptions, HedgePolicy, hedge } from './policy/hedge.js';
 export {
   asPolicy,
   type ExecuteOptions,
@@ -150,6 +149,9 @@ export {
 } from './rate/RateLimiter.js';
 export { rateLimitHeaders } from './rate/rateLimitHeaders.js';
 export { type Throttled, type ThrottleOptions, throttle } from './rate/throttle.js';
+// The Redis parts' errors are exported here too: a caller may meet them without importing sluice/redis.
+export { BackendUnavailableError, LeaseLostError } from './redis/errors.js';
+export { WorkerCrashedError } from './workers/errors.js';
 export type { HistogramSummary } from './workers/Histogram.js';
 export {
   WorkerPool,

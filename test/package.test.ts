@@ -62,6 +62,7 @@ const expectedExports = [
   'gradient2',
   'hedge',
   'isAdmission',
+  'isTimeout',
   'limit',
   'littlesLaw',
   'map',
@@ -144,7 +145,15 @@ describe('package', () => {
   });
 
   it('sluice/redis loads by name (ESM and CommonJS) and leaves no handle behind once closed', () => {
-    const names = ['KeyedRedisRateLimiter', 'RedisLease', 'RedisRateLimiter', 'RedisSemaphore', 'toRedisAdapter'];
+    const names = [
+      'BackendUnavailableError',
+      'KeyedRedisRateLimiter',
+      'LeaseLostError',
+      'RedisLease',
+      'RedisRateLimiter',
+      'RedisSemaphore',
+      'toRedisAdapter',
+    ];
     const cjs = node(['-e', "console.log(JSON.stringify(Object.keys(require('sluice/redis')).sort()))"]);
     expect(cjs.stderr).toBe('');
     expect(JSON.parse(cjs.stdout)).toEqual(names);

@@ -8,17 +8,20 @@
 
 const BRAND: unique symbol = Symbol.for('sluice.error') as never;
 
-/** Stable error codes. New codes may be added; existing ones never change meaning. */
+/**
+ * Stable error codes. The admission protocol's own codes are listed here; each
+ * part adds its own (`SLUICE_BACKEND_UNAVAILABLE`, `SLUICE_LEASE_LOST`,
+ * `SLUICE_CIRCUIT_OPEN`, `SLUICE_HEDGE_LOST`, `SLUICE_WORKER_CRASHED`,
+ * `SLUICE_GROUP_CANCELLED`, `SLUICE_ITERATION_STOPPED`), so the union is open.
+ * New codes may be added; existing ones never change meaning.
+ */
 export type SluiceErrorCode =
   | 'SLUICE_TIMEOUT'
   | 'SLUICE_QUEUE_FULL'
   | 'SLUICE_CLOSED'
   | 'SLUICE_CLEARED'
-  | 'SLUICE_BACKEND_UNAVAILABLE'
-  | 'SLUICE_LEASE_LOST'
-  | 'SLUICE_CIRCUIT_OPEN'
-  | 'SLUICE_WORKER_CRASHED'
-  | 'SLUICE_OVERLOADED';
+  | 'SLUICE_OVERLOADED'
+  | (string & {});
 
 export class SluiceError extends Error {
   /** The stable machine-readable code, e.g. `SLUICE_TIMEOUT`. */
@@ -79,60 +82,6 @@ export class ClearedError extends SluiceError {
 }
 
 /**
- * The shared backend (Redis) did not answer in time or could not be reached,
- * and the part fails closed. Code `SLUICE_BACKEND_UNAVAILABLE`; `cause` holds
- * the client's error, if any.
- */
-export class BackendUnavailableError extends SluiceError {
-  static readonly errorCode = 'SLUICE_BACKEND_UNAVAILABLE';
-  override readonly name = 'BackendUnavailableError';
-  constructor(message: string, options?: ErrorOptions) {
-    super('SLUICE_BACKEND_UNAVAILABLE', message, options);
-  }
-}
-
-/**
- * A distributed lease expired or was taken away before it was released: the
- * holder must stop touching what the lease protected. The reason of a lease's
- * `signal`. Code `SLUICE_LEASE_LOST`.
- */
-export class LeaseLostError extends SluiceError {
-  static readonly errorCode = 'SLUICE_LEASE_LOST';
-  override readonly name = 'LeaseLostError';
-  constructor(message: string, options?: ErrorOptions) {
-    super('SLUICE_LEASE_LOST', message, options);
-  }
-}
-
-/**
- * A circuit breaker refused the call: it is open (or half-open with its probes
- * in flight, or isolated by hand). Code `SLUICE_CIRCUIT_OPEN`.
- */
-export class CircuitOpenError extends SluiceError {
-  static readonly errorCode = 'SLUICE_CIRCUIT_OPEN';
-  override readonly name = 'CircuitOpenError';
-  /** Ms until the breaker lets a probe through (Infinity while isolated). */
-  readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
-    super('SLUICE_CIRCUIT_OPEN', message, options);
-    this.retryAfterMs = retryAfterMs;
-  }
-}
-
-/**
- * A worker thread died while running the task (an uncaught error, `process.exit`,
- * out of memory). The pool replaced it. Code `SLUICE_WORKER_CRASHED`; `cause`
- * holds the worker's error, if any.
- */
-export class WorkerCrashedError extends SluiceError {
-  static readonly errorCode = 'SLUICE_WORKER_CRASHED';
-  override readonly name = 'WorkerCrashedError';
-  constructor(message: string, options?: ErrorOptions) {
-    super('SLUICE_WORKER_CRASHED', message, options);
-  }
-}
-
-/**
  * Refused to protect the process or the downstream: load shedding (queue
  * wait over target, event-loop lag over threshold) or client-side throttling.
  * Code `SLUICE_OVERLOADED`.
@@ -143,4 +92,14 @@ export class OverloadedError extends SluiceError {
   constructor(message: string, options?: ErrorOptions) {
     super('SLUICE_OVERLOADED', message, options);
   }
+}
+
+/**
+ * Whether `error` is a timeout: a `TimeoutError` of sluice (`SLUICE_TIMEOUT`),
+ * or the reason of an `AbortSignal.timeout()` signal (a `DOMException` named
+ * `TimeoutError`).
+ */
+export function isTimeout(error: unknown): boolean {
+  if (error instanceof TimeoutError) return true;
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'TimeoutError';
 }

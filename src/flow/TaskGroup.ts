@@ -1,6 +1,7 @@
 import { type Admission, admitted, checkAdmission } from '../core/admission.js';
 import { Semaphore } from '../core/Semaphore.js';
 import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
+import { GroupCancelledError } from './errors.js';
 
 /** Options of {@link TaskGroup}. */
 export interface TaskGroupOptions {
@@ -21,11 +22,6 @@ export interface TaskGroupOptions {
   readonly limiter?: Admission;
   /** Aborts every child (and the group rejects with the reason, in fail-fast mode). */
   readonly signal?: AbortSignal | undefined;
-}
-
-/** Thrown into the children's signal when a sibling failed (fail-fast) or the scope ended. */
-export class GroupCancelledError extends Error {
-  override readonly name = 'GroupCancelledError';
 }
 
 /**

@@ -1,6 +1,7 @@
 import { type Admission, admitted, checkAdmission } from '../core/admission.js';
 import { Deque } from '../core/Deque.js';
 import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
+import { IterationStoppedError } from './errors.js';
 
 /** What the mapping function receives besides the item. */
 export interface MapContext {
@@ -37,11 +38,6 @@ interface Outcome<R> {
   readonly ok: boolean;
   readonly value: R | undefined;
   readonly error: unknown;
-}
-
-/** Thrown into the work's signal when the consumer stopped early. */
-export class IterationStoppedError extends Error {
-  override readonly name = 'IterationStoppedError';
 }
 
 /**

@@ -1,9 +1,9 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { CircuitOpenError } from '../core/errors.js';
 import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
 import type { Backoff } from './backoff.js';
 import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
+import { CircuitOpenError } from './errors.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { HedgeLostError } from './errors.js';
 import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import { childController } from './sleep.js';
 
@@ -25,11 +26,6 @@ export interface HedgeOptions {
 export interface HedgeEvents extends Record<string, unknown> {
   /** Attempt number `attempt` (2 or more) was started. */
   hedge: { readonly attempt: number; readonly delay: number };
-}
-
-/** Thrown into the signal of the attempts that lost the race. */
-export class HedgeLostError extends Error {
-  override readonly name = 'HedgeLostError';
 }
 
 const WINDOW = 1000;

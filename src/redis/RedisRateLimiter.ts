@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { BackendUnavailableError, ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
+import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
@@ -20,6 +20,7 @@ import {
   RateLimiter,
   type RateTryOptions,
 } from '../rate/RateLimiter.js';
+import { BackendUnavailableError } from './errors.js';
 import { type RedisClient, toRedisAdapter } from './RedisAdapter.js';
 import { Script, withDeadline } from './Script.js';
 import { RATE_SCRIPT } from './scripts.js';

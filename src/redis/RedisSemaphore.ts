@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { type Admission, type AdmissionStats, joinSignals, type Lease, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { BackendUnavailableError, ClosedError, LeaseLostError, TimeoutError } from '../core/errors.js';
+import { ClosedError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
+import { BackendUnavailableError, LeaseLostError } from './errors.js';
 import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
 import { toRedisAdapter } from './RedisAdapter.js';
 import { Script, withDeadline } from './Script.js';

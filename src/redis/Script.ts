@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { BackendUnavailableError } from '../core/errors.js';
+import { BackendUnavailableError } from './errors.js';
 import type { RedisAdapter } from './RedisAdapter.js';
 
 /**

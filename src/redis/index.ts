@@ -1,4 +1,6 @@
 // The public surface of `sluice/redis`: limits shared through Redis.
+
+export { BackendUnavailableError, LeaseLostError } from './errors.js';
 export {
   type IoRedisLike,
   type NodeRedisLike,

@@ -4,10 +4,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
-import { ClosedError, QueueFullError, TimeoutError, WorkerCrashedError } from '../core/errors.js';
+import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { checkBoolean, checkCount, checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BOOTSTRAP } from './bootstrap.js';
+import { WorkerCrashedError } from './errors.js';
 import { Histogram, type HistogramSummary } from './Histogram.js';
 
 /** Options of the {@link WorkerPool} constructor. */
