@@ -8,18 +8,26 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  AdaptiveLimiter,
   type Admission,
   type AdmissionStats,
+  bulkhead,
   forEach,
+  isAdmission,
   type Lease,
+  limit,
+  Mutex,
   map,
   Pool,
+  type PoolAcquireOptions,
+  type PoolRunContext,
   pipeline,
   RateLimiter,
   type RunContext,
   retry,
   Semaphore,
   TaskGroup,
+  TaskQueue,
   throttle,
   transform,
   WorkerPool,
@@ -185,5 +193,26 @@ describe('defects fixed with the engine', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(await waited).toEqual([1, 2]);
     expect(() => group.spawn(async () => 3)).toThrow('TaskGroup is closed');
+  });
+});
+
+describe('every limiter is an Admission by its type', () => {
+  it('type-checks as one (and is one at run time)', async () => {
+    const pool = new Pool({ create: () => ({}), max: 1 });
+    const parts: Admission[] = [
+      limit(1),
+      new TaskQueue({ concurrency: 1 }),
+      new Semaphore(1),
+      new Mutex(),
+      bulkhead({ concurrency: 1 }),
+      new RateLimiter({ limits: { limit: 1, interval: 1000 } }),
+      new RateLimiter({ limits: { limit: 1, interval: 1000 } }).for('k'),
+      pool,
+      new AdaptiveLimiter(),
+    ];
+    const admissionOfPool: Admission<Lease, PoolAcquireOptions, PoolRunContext<object>> = pool;
+    expect(admissionOfPool).toBe(pool);
+    for (const part of parts) expect(isAdmission(part)).toBe(true);
+    for (const part of parts) await part.close();
   });
 });
