@@ -1,6 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Deque } from '../src/core/Deque.js';
-import { ClearedError, ClosedError, Mutex, QueueFullError, SluiceError, TimeoutError } from '../src/index.js';
+import {
+  ClearedError,
+  ClosedError,
+  Mutex,
+  QueueFullError,
+  Semaphore,
+  SluiceError,
+  TimeoutError,
+} from '../src/index.js';
 import { flush, track, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
@@ -90,5 +98,19 @@ describe('Deque', () => {
     deque.clear();
     expect(deque.length).toBe(0);
     expect(deque.shift()).toBeUndefined();
+  });
+});
+
+describe('messages name the part', () => {
+  it('a Mutex says Mutex; a named Semaphore says its name; a bad name is refused', async () => {
+    const mutex = new Mutex();
+    const held = await mutex.lock();
+    await expect(mutex.lock({ timeout: 0 })).rejects.toThrow(/^Mutex acquire timed out after 0 ms/);
+    held.release();
+    const db = new Semaphore(1, { name: 'orders-db' });
+    const permit = await db.acquire();
+    await expect(db.acquire({ timeout: 0 })).rejects.toThrow(/^orders-db acquire timed out after 0 ms/);
+    permit.release();
+    expect(() => new Semaphore(1, { name: '' })).toThrow('Expected `name` to be a non-empty string, got `` (string)');
   });
 });

@@ -24,8 +24,8 @@ export interface LockOptions {
 export class Mutex implements Admission<Permit, LockOptions>, AsyncDisposable {
   readonly #semaphore: Semaphore;
 
-  constructor(options: { readonly clock?: Clock; readonly maxWaiting?: number } = {}) {
-    this.#semaphore = new Semaphore(1, options);
+  constructor(options: { readonly clock?: Clock; readonly maxWaiting?: number; readonly name?: string } = {}) {
+    this.#semaphore = new Semaphore(1, { ...options, name: options.name ?? 'Mutex' });
   }
 
   /** Whether someone holds the lock. */

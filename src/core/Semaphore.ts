@@ -14,6 +14,8 @@ export interface SemaphoreOptions {
   readonly maxWaiting?: number;
   /** Time source for timeouts. @default systemClock */
   readonly clock?: Clock;
+  /** Names the part in its error messages ("orders-db acquire timed out ..."). @default 'Semaphore' */
+  readonly name?: string;
 }
 
 /** Counters a metrics exporter can read. All monotonic except the gauges. */
@@ -49,6 +51,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   #closeReason: unknown = undefined;
   #idleResolvers: (() => void)[] = [];
   readonly #maxWaiting: number;
+  readonly #name: string;
   #acquired = 0;
   /** Refused at once for `timeout: 0` (the engine counts the ones that waited). */
   #timedOutNow = 0;
@@ -63,6 +66,10 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
       options.maxWaiting === undefined
         ? Number.POSITIVE_INFINITY
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
+    }
+    this.#name = options.name ?? 'Semaphore';
     this.#waiters = new Waiters(this.#host, options.clock ?? systemClock);
   }
 
@@ -216,7 +223,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
       this.#rejected++;
       return Promise.reject(
         new QueueFullError(
-          `Semaphore queue is full (${waiters.size}/${this.#maxWaiting} waiting; ${this.#inUse}/${this.#capacity} in use)`,
+          `${this.#name} queue is full (${waiters.size}/${this.#maxWaiting} waiting; ${this.#inUse}/${this.#capacity} in use)`,
         ),
       );
     }
@@ -253,12 +260,12 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
 
   #timeoutError(ms: number, weight: number): TimeoutError {
     return new TimeoutError(
-      `Semaphore acquire timed out after ${ms} ms (weight ${weight}; ${this.#inUse}/${this.#capacity} in use, ${this.#waiters.size} waiting)`,
+      `${this.#name} acquire timed out after ${ms} ms (weight ${weight}; ${this.#inUse}/${this.#capacity} in use, ${this.#waiters.size} waiting)`,
     );
   }
 
   #closedError(rejected?: number): ClosedError {
     const detail = rejected === undefined ? '' : ` (${rejected} waiting rejected)`;
-    return new ClosedError(`Semaphore is closed${detail}`, { cause: this.#closeReason });
+    return new ClosedError(`${this.#name} is closed${detail}`, { cause: this.#closeReason });
   }
 }

@@ -57,7 +57,8 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
     }
     this.#mode = mode;
     const concurrency = checkCount('concurrency', options.concurrency ?? Number.POSITIVE_INFINITY, 1, true);
-    this.#semaphore = concurrency === Number.POSITIVE_INFINITY ? undefined : new Semaphore(concurrency);
+    this.#semaphore =
+      concurrency === Number.POSITIVE_INFINITY ? undefined : new Semaphore(concurrency, { name: 'TaskGroup' });
     this.#limiter = options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter);
     this.#signal = checkSignal('signal', options.signal);
     if (this.#signal !== undefined) {

@@ -35,7 +35,7 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   constructor(options: BulkheadOptions) {
     const concurrency = checkCount('concurrency', options?.concurrency, 1, false);
     this.#queue = options.queue === undefined ? 0 : checkCount('queue', options.queue, 0, true);
-    this.#semaphore = new Semaphore(concurrency);
+    this.#semaphore = new Semaphore(concurrency, { name: 'Bulkhead' });
   }
 
   stats(): BulkheadStats {
