@@ -1,7 +1,7 @@
 import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import { Emitter } from '../core/Emitter.js';
 import { ClosedError, OverloadedError, TimeoutError } from '../core/errors.js';
-import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
@@ -123,7 +123,10 @@ const NONE = '';
  * Optional partitions with guaranteed shares, queue-wait load shedding with
  * adaptive LIFO, and an external overload signal (event-loop lag).
  */
-export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquireOptions> {
+export class AdaptiveLimiter
+  extends Emitter<AdaptiveLimiterEvents>
+  implements Admission<AdaptivePermit, AdaptiveAcquireOptions>
+{
   readonly #algorithm: LimitAlgorithm;
   readonly #probing: GradientAlgorithm | undefined;
   readonly #probeInterval: number;
@@ -134,7 +137,6 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
   readonly #maxQueueWait: number;
   readonly #overloaded: (() => boolean) | undefined;
   readonly #clock: Clock;
-  readonly #listeners = new Listeners<AdaptiveLimiterEvents>();
   /** One wait queue per partition (a waiter's `data` is when it arrived). */
   readonly #queues = new Map<string, Waiters>();
   readonly #counters = new WaitCounters();
@@ -156,6 +158,7 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
   #timedOutNow = 0;
 
   constructor(options: AdaptiveLimiterOptions = {}) {
+    super();
     this.#algorithm = options.algorithm ?? gradient();
     if (typeof this.#algorithm?.update !== 'function') {
       throw new TypeError(
@@ -200,13 +203,6 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
   }
   get closed(): boolean {
     return this.#closed;
-  }
-
-  on<K extends keyof AdaptiveLimiterEvents>(
-    name: K,
-    listener: (payload: AdaptiveLimiterEvents[K]) => void,
-  ): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   stats(): AdaptiveLimiterStats {
@@ -361,7 +357,7 @@ export class AdaptiveLimiter implements Admission<AdaptivePermit, AdaptiveAcquir
     if (next === this.#limit) return;
     const from = this.#limit;
     this.#limit = next;
-    if (this.#listeners.has('limit')) this.#listeners.emit('limit', { from, to: next });
+    if (this.listens('limit')) this.notify('limit', { from, to: next });
   }
 
   #admit(partition: string): AdaptivePermit {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { Listeners } from '../core/Listeners.js';
+import { Emitter } from '../core/Emitter.js';
 import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
 import type { Backoff } from './backoff.js';
 import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
@@ -64,14 +64,13 @@ export interface CircuitBreakerStats {
  * open again, for longer if `openMs` is a backoff), isolated (open by hand
  * until `reset()` or the handle of `isolate()` is disposed).
  */
-export class CircuitBreakerPolicy implements Policy {
+export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implements Policy {
   readonly #strategy: BreakerStrategy;
   readonly #openMs: number | Backoff;
   readonly #probes: number;
   readonly #isFailure: (error: unknown) => boolean;
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #listeners = new Listeners<CircuitBreakerEvents>();
   #state: CircuitState = 'closed';
   #openUntil = 0;
   #openings = 0;
@@ -85,6 +84,7 @@ export class CircuitBreakerPolicy implements Policy {
   #opened = 0;
 
   constructor(options: CircuitBreakerOptions = {}) {
+    super();
     this.#strategy = options.breaker ?? consecutiveFailures(5);
     const openMs = options.openMs ?? 10_000;
     if (typeof openMs === 'function') this.#openMs = openMs;
@@ -100,10 +100,6 @@ export class CircuitBreakerPolicy implements Policy {
   get state(): CircuitState {
     if (this.#state === 'open' && this.#clock.now() >= this.#openUntil) return 'half-open';
     return this.#state;
-  }
-
-  on<K extends keyof CircuitBreakerEvents>(name: K, listener: (payload: CircuitBreakerEvents[K]) => void): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   stats(): CircuitBreakerStats {
@@ -163,8 +159,8 @@ export class CircuitBreakerPolicy implements Policy {
     const timed =
       strategy.usesTime ||
       strategy.slowCallMs !== Number.POSITIVE_INFINITY ||
-      this.#listeners.has('success') ||
-      this.#listeners.has('failure');
+      this.listens('success') ||
+      this.listens('failure');
     const started = timed ? this.#clock.now() : 0;
     return invoke(fn, contextOf(options)).then(
       (value) => {
@@ -182,7 +178,7 @@ export class CircuitBreakerPolicy implements Policy {
   #refuse(now: number): CircuitOpenError {
     this.#rejected++;
     const state = this.#state;
-    if (this.#listeners.has('rejected')) this.#listeners.emit('rejected', { state });
+    if (this.listens('rejected')) this.notify('rejected', { state });
     const retryAfterMs =
       state === 'isolated' ? Number.POSITIVE_INFINITY : state === 'open' ? Math.ceil(this.#openUntil - now) : 0;
     return new CircuitOpenError(
@@ -200,10 +196,10 @@ export class CircuitBreakerPolicy implements Policy {
     const durationMs = now - started;
     if (failure) {
       this.#failures++;
-      if (this.#listeners.has('failure')) this.#listeners.emit('failure', { durationMs, error });
+      if (this.listens('failure')) this.notify('failure', { durationMs, error });
     } else {
       this.#successes++;
-      if (this.#listeners.has('success')) this.#listeners.emit('success', { durationMs });
+      if (this.listens('success')) this.notify('success', { durationMs });
     }
     if (probe) {
       this.#probesInFlight--;
@@ -242,7 +238,7 @@ export class CircuitBreakerPolicy implements Policy {
     }
     if (from === to) return;
     this.#state = to;
-    this.#listeners.emit('stateChange', { from, to });
+    this.notify('stateChange', { from, to });
   }
 
   #restore(snapshot: CircuitSnapshot): void {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { Listeners } from '../core/Listeners.js';
+import { Emitter } from '../core/Emitter.js';
 import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
 import { HedgeLostError } from './errors.js';
 import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
@@ -36,13 +36,12 @@ const WINDOW = 1000;
  * the others are aborted (their signal's reason is a `HedgeLostError`). A
  * failure starts the next hedge at once. Use it only for idempotent work.
  */
-export class HedgePolicy implements Policy {
+export class HedgePolicy extends Emitter<HedgeEvents> implements Policy {
   readonly #delay: number;
   readonly #percentile: number | undefined;
   readonly #minSamples: number;
   readonly #maxHedges: number;
   readonly #clock: Clock;
-  readonly #listeners = new Listeners<HedgeEvents>();
   readonly #latencies = new Float64Array(WINDOW);
   #samples = 0;
   #calls = 0;
@@ -50,6 +49,7 @@ export class HedgePolicy implements Policy {
   #hedgeWins = 0;
 
   constructor(options: HedgeOptions = {}) {
+    super();
     this.#delay = checkMs('delay', options.delay ?? 100);
     if (options.percentile !== undefined) {
       const p = checkFiniteNumber('percentile', options.percentile);
@@ -59,10 +59,6 @@ export class HedgePolicy implements Policy {
     this.#minSamples = checkCount('minSamples', options.minSamples ?? 20, 1, false);
     this.#maxHedges = checkCount('maxHedges', options.maxHedges ?? 1, 1, false);
     this.#clock = options.clock ?? systemClock;
-  }
-
-  on<K extends keyof HedgeEvents>(name: K, listener: (payload: HedgeEvents[K]) => void): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   stats(): { readonly calls: number; readonly hedges: number; readonly hedgeWins: number; readonly delay: number } {
@@ -111,7 +107,7 @@ export class HedgePolicy implements Policy {
         running++;
         if (number > 1) {
           this.#hedges++;
-          this.#listeners.emit('hedge', { attempt: number, delay });
+          this.notify('hedge', { attempt: number, delay });
         }
         invoke(fn, { signal: link.controller.signal, attempt: number }).then(
           (value) => {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { Listeners } from '../core/Listeners.js';
+import { Emitter } from '../core/Emitter.js';
 import { checkCount, checkFunction, checkMs } from '../core/validate.js';
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { AttemptContext, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
@@ -52,7 +52,7 @@ export interface RetryStats {
  * within a retry budget when one is given. The caller's signal stops the
  * waiting between attempts at once.
  */
-export class RetryPolicy implements Policy {
+export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
   readonly #maxAttempts: number;
   readonly #backoff: Backoff;
   readonly #retryOn: (error: unknown, attempt: number) => boolean;
@@ -62,13 +62,13 @@ export class RetryPolicy implements Policy {
   readonly #budget: RetryBudget | undefined;
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #listeners = new Listeners<RetryEvents>();
   #calls = 0;
   #attempts = 0;
   #retries = 0;
   #budgetRefused = 0;
 
   constructor(options: RetryOptions = {}) {
+    super();
     this.#maxAttempts = checkCount('maxAttempts', options.maxAttempts ?? 3, 1, false);
     if (options.backoff !== undefined) checkFunction('backoff', options.backoff);
     this.#backoff = options.backoff ?? exponentialBackoff();
@@ -83,10 +83,6 @@ export class RetryPolicy implements Policy {
     this.#clock = options.clock ?? systemClock;
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
-  }
-
-  on<K extends keyof RetryEvents>(name: K, listener: (payload: RetryEvents[K]) => void): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   stats(): RetryStats {
@@ -154,8 +150,8 @@ export class RetryPolicy implements Policy {
       delay = Math.max(0, Math.min(delay, this.#maxDelay));
       previousDelay = delay;
       this.#retries++;
-      if (this.#listeners.has('retry')) {
-        this.#listeners.emit(
+      if (this.listens('retry')) {
+        this.notify(
           'retry',
           settled.ok ? { attempt, delay, result: settled.value } : { attempt, delay, error: settled.error },
         );
@@ -165,7 +161,7 @@ export class RetryPolicy implements Policy {
   }
 
   #giveUp(attempts: number, reason: RetryEvents['giveUp']['reason']): void {
-    if (this.#listeners.has('giveUp')) this.#listeners.emit('giveUp', { attempts, reason });
+    if (this.listens('giveUp')) this.notify('giveUp', { attempts, reason });
   }
 }
 

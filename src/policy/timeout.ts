@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
+import { Emitter } from '../core/Emitter.js';
 import { TimeoutError } from '../core/errors.js';
-import { Listeners } from '../core/Listeners.js';
 import { checkMs, show } from '../core/validate.js';
 import { type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
 
@@ -93,11 +93,10 @@ class DeadlineContext implements PolicyContext {
  * no call runs, that timer (if still armed) does not keep the process alive,
  * and it is not armed again once it fires.
  */
-export class TimeoutPolicy implements Policy {
+export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy {
   readonly ms: number;
   readonly #aggressive: boolean;
   readonly #clock: Clock;
-  readonly #listeners = new Listeners<TimeoutEvents>();
   readonly #running = new Deque<DeadlineContext>();
   #live = 0;
   #timer: unknown = undefined;
@@ -105,6 +104,7 @@ export class TimeoutPolicy implements Policy {
   #timedOut = 0;
 
   constructor(ms: number, options: TimeoutOptions = {}) {
+    super();
     this.ms = checkMs('ms', ms);
     const mode = options.mode ?? 'cooperative';
     if (mode !== 'cooperative' && mode !== 'aggressive') {
@@ -112,10 +112,6 @@ export class TimeoutPolicy implements Policy {
     }
     this.#aggressive = mode === 'aggressive';
     this.#clock = options.clock ?? systemClock;
-  }
-
-  on<K extends keyof TimeoutEvents>(name: K, listener: (payload: TimeoutEvents[K]) => void): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   stats(): TimeoutStats {
@@ -192,7 +188,7 @@ export class TimeoutPolicy implements Policy {
       if (!head.done) {
         this.#live--;
         this.#timedOut++;
-        this.#listeners.emit('timeout', { ms: this.ms });
+        this.notify('timeout', { ms: this.ms });
         head.expire(new TimeoutError(`Timed out after ${this.ms} ms`));
       }
       head = running.peek();

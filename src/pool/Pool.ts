@@ -1,7 +1,7 @@
 import { type Admission, type AdmissionStats, type Lease, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
+import { Emitter } from '../core/Emitter.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { Listeners } from '../core/Listeners.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { type Backoff, exponentialBackoff } from '../policy/backoff.js';
@@ -173,7 +173,10 @@ export interface PoolRunContext<T> {
  *   timeout (down to `min`), lifetime (with jitter) and uses; waiters are
  *   served FIFO within a priority.
  */
-export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, PoolRunContext<T>>, AsyncDisposable {
+export class Pool<T>
+  extends Emitter<PoolEvents<T>>
+  implements Admission<PoolLease<T>, PoolAcquireOptions, PoolRunContext<T>>, AsyncDisposable
+{
   readonly #create: (signal: AbortSignal) => T | PromiseLike<T>;
   readonly #destroyFn: ((resource: T) => void | PromiseLike<void>) | undefined;
   readonly #validate: ((resource: T, signal: AbortSignal) => boolean | PromiseLike<boolean>) | undefined;
@@ -196,7 +199,6 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
   readonly #leakThreshold: number;
   readonly #clock: Clock;
   readonly #random: () => number;
-  readonly #listeners = new Listeners<PoolEvents<T>>();
 
   /** Idle resources; the top (end) is the most recently returned. */
   readonly #idle: Entry<T>[] = [];
@@ -225,6 +227,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
   #leaks = 0;
 
   constructor(options: PoolOptions<T>) {
+    super();
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected \`options\` to be an object with \`create\`, got ${show(options)}`);
     }
@@ -272,10 +275,6 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
     this.#fill();
-  }
-
-  on<K extends keyof PoolEvents<T>>(name: K, listener: (payload: PoolEvents<T>[K]) => void): () => void {
-    return this.#listeners.on(name, listener);
   }
 
   get closed(): boolean {
@@ -546,7 +545,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
         const entry = new Entry(resource, now, now + lifetime);
         this.#size++;
         this.#created++;
-        if (this.#listeners.has('create')) this.#listeners.emit('create', { resource });
+        if (this.listens('create')) this.notify('create', { resource });
         if (this.#shuttingDown) {
           this.#destroy(entry, 'closed');
           this.#checkDrained();
@@ -562,7 +561,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
         }
         this.#createFailures++;
         this.#failedCreates++;
-        if (this.#listeners.has('createError')) this.#listeners.emit('createError', { error });
+        if (this.listens('createError')) this.notify('createError', { error });
         // The failure reaches the callers: the oldest waiter, or every waiter
         // when no resource exists or is on its way that could serve them.
         const hopeless = this.#size === 0 && this.#creating === 0;
@@ -617,7 +616,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
         () => {
           entry.leakTimer = undefined;
           this.#leaks++;
-          this.#listeners.emit('leak', {
+          this.notify('leak', {
             resource: entry.resource,
             heldMs: this.#clock.now() - entry.borrowedAt,
             stack: entry.stack ?? '',
@@ -727,7 +726,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
 
   #destroyResource(resource: T, reason: DestroyReason): void {
     this.#destroyed++;
-    if (this.#listeners.has('destroy')) this.#listeners.emit('destroy', { resource, reason });
+    if (this.listens('destroy')) this.notify('destroy', { resource, reason });
     const destroy = this.#destroyFn;
     if (destroy === undefined) return;
     const done: Promise<void> = this.#guard(() => destroy(resource), this.#destroyTimeout, 'destroy').then(
@@ -736,7 +735,7 @@ export class Pool<T> implements Admission<PoolLease<T>, PoolAcquireOptions, Pool
       },
       (error: unknown) => {
         this.#destroying.delete(done);
-        if (this.#listeners.has('destroyError')) this.#listeners.emit('destroyError', { resource, error });
+        if (this.listens('destroyError')) this.notify('destroyError', { resource, error });
       },
     );
     this.#destroying.add(done);
