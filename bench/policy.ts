@@ -40,7 +40,7 @@ const makers: Record<string, () => { call: Call; close?: () => void }> = {
       timeout(1000),
       retry({ maxAttempts: 3 }),
       circuitBreaker({ breaker: consecutiveFailures(5), openMs: 10_000 }),
-      bulkhead({ concurrency: 100, queue: Number.POSITIVE_INFINITY }),
+      bulkhead({ concurrency: 100, maxWaiting: Number.POSITIVE_INFINITY }),
     );
     return { call: () => policy.execute(work) };
   },

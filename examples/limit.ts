@@ -18,7 +18,7 @@ const one = await limited(fetchUser, 42);
 console.log(`one call: ${one.name}`);
 
 // Load shedding: a bounded backlog rejects at once instead of queueing forever.
-const shedding = limit({ concurrency: 2, maxPending: 3 });
+const shedding = limit({ concurrency: 2, maxWaiting: 3 });
 const results = await Promise.allSettled(ids.slice(0, 10).map((id) => shedding(fetchUser, id)));
 const shed = results.filter((r) => r.status === 'rejected' && r.reason instanceof QueueFullError).length;
-console.log(`with maxPending 3: ${10 - shed} ran, ${shed} shed with SLUICE_QUEUE_FULL`);
+console.log(`with maxWaiting 3: ${10 - shed} ran, ${shed} shed with SLUICE_QUEUE_FULL`);

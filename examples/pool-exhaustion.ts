@@ -50,7 +50,9 @@ async function night(protectedRun: boolean) {
   };
 
   // Who may use the database, and how.
-  const cronPolicy: Policy = protectedRun ? bulkhead({ concurrency: 5, queue: Number.POSITIVE_INFINITY }) : pipeline();
+  const cronPolicy: Policy = protectedRun
+    ? bulkhead({ concurrency: 5, maxWaiting: Number.POSITIVE_INFINITY })
+    : pipeline();
   // Both retry up to 3 times, each attempt with a 200 ms deadline.
   const apiPolicy: Policy = protectedRun
     ? pipeline(
@@ -62,7 +64,7 @@ async function night(protectedRun: boolean) {
         }),
         timeout(200),
         circuitBreaker({ breaker: countWindow({ size: 20, failureRate: 0.5 }), openMs: 300 }),
-        bulkhead({ concurrency: 15, queue: 30 }),
+        bulkhead({ concurrency: 15, maxWaiting: 30 }),
       )
     : pipeline(retry({ maxAttempts: 3, backoff: exponentialBackoff({ initial: 20 }) }), timeout(200));
 

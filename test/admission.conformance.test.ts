@@ -102,7 +102,7 @@ const subjects: Subject[] = [
   released('TaskQueue', () => new TaskQueue({ concurrency: 1 }), true),
   released('Semaphore', () => new Semaphore(1)),
   released('Mutex', () => new Mutex()),
-  released('BulkheadPolicy', () => new BulkheadPolicy({ concurrency: 1, queue: Number.POSITIVE_INFINITY })),
+  released('BulkheadPolicy', () => new BulkheadPolicy({ concurrency: 1, maxWaiting: Number.POSITIVE_INFINITY })),
   rated('RateLimiter', () => new RateLimiter({ limits: { limit: 1, interval: INTERVAL } })),
   rated('KeyedRateLimiter', () => new RateLimiter({ limits: { limit: 1, interval: INTERVAL } }).for('tenant-1')),
   released('Pool', async () => {
@@ -417,7 +417,7 @@ describe('an idle part keeps no process alive', () => {
         new TaskQueue({ concurrency: 1 }),
         new Semaphore(1),
         new Mutex(),
-        new BulkheadPolicy({ concurrency: 1, queue: 5 }),
+        new BulkheadPolicy({ concurrency: 1, maxWaiting: 5 }),
         new RateLimiter({ limits: { limit: 1, interval: 60_000 } }),
         new Pool({ create: () => ({}), max: 2, min: 1 }),
         new AdaptiveLimiter(),

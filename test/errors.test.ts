@@ -50,3 +50,30 @@ describe('errors', () => {
     expect(isTimeout(undefined)).toBe(false);
   });
 });
+
+describe('retired option names', () => {
+  it('are refused with the new name, not ignored (a bound that bounds nothing)', async () => {
+    const { limit, TaskQueue, bulkhead } = await import('../src/index.js');
+    expect(() => limit({ concurrency: 1, maxPending: 5 } as never)).toThrow(
+      'The `maxPending` option was renamed `maxWaiting` (got `maxPending`: `5` (number))',
+    );
+    expect(() => new TaskQueue({ maxSize: 5 } as never)).toThrow('The `maxSize` option was renamed `maxWaiting`');
+    expect(() => bulkhead({ concurrency: 1, queue: 5 } as never)).toThrow(
+      'The `queue` option was renamed `maxWaiting`',
+    );
+    const { WorkerPool } = await import('../src/index.js');
+    const filename = new URL('./fixtures/tasks.mjs', import.meta.url);
+    expect(() => new WorkerPool({ filename, maxQueue: 5 } as never)).toThrow(
+      'The `maxQueue` option was renamed `maxWaiting`',
+    );
+  });
+
+  it('every bound on waiters refuses with QueueFullError, the adaptive limiter too', async () => {
+    const { AdaptiveLimiter, aimd, QueueFullError } = await import('../src/index.js');
+    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }), maxWaiting: 0 });
+    const permit = await limiter.acquire();
+    await expect(limiter.acquire()).rejects.toBeInstanceOf(QueueFullError);
+    permit.release();
+    await limiter.close();
+  });
+});

@@ -10,7 +10,7 @@ describe('examples', () => {
   it.each([
     [
       'limit.ts',
-      [/fetched 1000 users; first user-1, last user-1000/, /one call: user-42/, /with maxPending 3: 5 ran, 5 shed/],
+      [/fetched 1000 users; first user-1, last user-1000/, /one call: user-42/, /with maxWaiting 3: 5 ran, 5 shed/],
     ],
     [
       'semaphore.ts',

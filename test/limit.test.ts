@@ -62,7 +62,7 @@ describe('limit', () => {
   it('throws a TypeError for a non-function task', () => {
     const limited = limit(1);
     expect(() => limited('nope' as never)).toThrow(/Expected `fn` to be a function, got `nope` \(string\)/);
-    expect(() => limit({ concurrency: 1, maxPending: -1 })).toThrow(/`maxPending`.*`-1`/);
+    expect(() => limit({ concurrency: 1, maxWaiting: -1 })).toThrow(/`maxWaiting`.*`-1`/);
     expect(() => limit({ concurrency: 1, rejectOnClear: 'yes' as never })).toThrow(/`rejectOnClear`/);
   });
 
@@ -75,15 +75,15 @@ describe('limit', () => {
     await Promise.all(calls);
   });
 
-  it('sheds load past maxPending with a clear error', async () => {
-    const limited = limit({ concurrency: 1, maxPending: 1 });
+  it('sheds load past maxWaiting with a clear error', async () => {
+    const limited = limit({ concurrency: 1, maxWaiting: 1 });
     const gate = deferred();
     const a = limited(() => gate.promise);
     const b = limited(() => 'b');
     const error = await limited(() => 'c').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(QueueFullError);
     expect((error as QueueFullError).code).toBe('SLUICE_QUEUE_FULL');
-    expect((error as Error).message).toBe('limit() queue is full (1/1 pending, 1/1 running)');
+    expect((error as Error).message).toBe('limit() queue is full (1/1 waiting, 1/1 running)');
     gate.resolve();
     await a;
     await expect(b).resolves.toBe('b');

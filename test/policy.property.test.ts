@@ -48,7 +48,7 @@ describe('policy pipeline properties', () => {
           retry({ maxAttempts: 3, backoff: constantBackoff(10), budget: new RetryBudget({ ratio: 0.5 }) }),
           timeout(100),
           circuitBreaker({ breaker: countWindow({ size: 5, failureRate: 0.8 }), openMs: 50 }),
-          bulkhead({ concurrency, queue: 2 }),
+          bulkhead({ concurrency, maxWaiting: 2 }),
           hedge({ delay: 60 }),
         );
         let running = 0;

@@ -359,15 +359,15 @@ describe('circuit breaker', () => {
 });
 
 describe('bulkhead', () => {
-  it('runs `concurrency`, queues `queue`, refuses the rest with live counts', async () => {
-    const policy = bulkhead({ concurrency: 2, queue: 1 });
+  it('runs `concurrency`, queues `maxWaiting`, refuses the rest with live counts', async () => {
+    const policy = bulkhead({ concurrency: 2, maxWaiting: 1 });
     const running = [
       track(policy.execute(() => resolveAfter(100, 'a'))),
       track(policy.execute(() => resolveAfter(100, 'b'))),
     ];
     const queued = track(policy.execute(() => 'c'));
     await expect(policy.execute(() => 'd')).rejects.toThrow(
-      new QueueFullError('Bulkhead is full (2/2 running, 1/1 queued)'),
+      new QueueFullError('Bulkhead is full (2/2 running, 1/1 waiting)'),
     );
     expect(policy.stats()).toEqual({ waiting: 1, running: 2, queued: 1, rejected: 1 });
     await vi.advanceTimersByTimeAsync(100);
@@ -496,7 +496,7 @@ describe('pipeline', () => {
       timeout(1000),
       retry({ maxAttempts: 3, backoff: constantBackoff(1), budget: new RetryBudget() }),
       circuitBreaker({ breaker: countWindow({ size: 100, failureRate: 0.9 }) }),
-      bulkhead({ concurrency: 100, queue: Number.POSITIVE_INFINITY }),
+      bulkhead({ concurrency: 100, maxWaiting: Number.POSITIVE_INFINITY }),
       hedge({ delay: 50 }),
     );
     let n = 0;

@@ -181,7 +181,7 @@ describe('TaskQueue', () => {
     expect(() => new TaskQueue({ timeout: 0 })).toThrow(/`timeout`/);
     expect(() => new TaskQueue({ strict: true, interval: 0, intervalCap: 1 })).toThrow(/strict/);
     expect(() => new TaskQueue({ strict: true, interval: 10 })).toThrow(/strict/);
-    expect(() => new TaskQueue({ maxSize: -1 })).toThrow(/`maxSize`/);
+    expect(() => new TaskQueue({ maxWaiting: -1 })).toThrow(/`maxWaiting`/);
     expect(() => new TaskQueue({ overflow: 'spill' as never })).toThrow(/`overflow`/);
     const queue = new TaskQueue();
     expect(() => queue.add(null as never)).toThrow(/`fn`/);
@@ -189,8 +189,8 @@ describe('TaskQueue', () => {
     expect(() => queue.add(() => 1, { priority: Number.POSITIVE_INFINITY })).toThrow(/`priority`/);
   });
 
-  it('maxSize with overflow "reject" refuses new tasks, keeping accepted ones', async () => {
-    const queue = new TaskQueue({ concurrency: 1, maxSize: 2 });
+  it('maxWaiting with overflow "reject" refuses new tasks, keeping accepted ones', async () => {
+    const queue = new TaskQueue({ concurrency: 1, maxWaiting: 2 });
     const gate = deferred();
     const running = queue.add(() => gate.promise);
     const a = queue.add(() => 'a');
@@ -202,8 +202,8 @@ describe('TaskQueue', () => {
     expect(await Promise.all([running, a, b])).toEqual([undefined, 'a', 'b']);
   });
 
-  it('maxSize with overflow "drop-oldest" evicts the longest-waiting task', async () => {
-    const queue = new TaskQueue({ concurrency: 1, maxSize: 2, overflow: 'drop-oldest' });
+  it('maxWaiting with overflow "drop-oldest" evicts the longest-waiting task', async () => {
+    const queue = new TaskQueue({ concurrency: 1, maxWaiting: 2, overflow: 'drop-oldest' });
     const gate = deferred();
     const running = queue.add(() => gate.promise);
     const a = track(queue.add(() => 'a'));

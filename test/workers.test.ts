@@ -100,17 +100,17 @@ describe('WorkerPool', () => {
     expect(await heavy.run(undefined, { name: 'whoami' })).not.toBe(before);
   });
 
-  it('maxQueue refuses with live counts; needsDrain counts queued plus running; drain fires once', async () => {
-    const p = pool({ maxThreads: 1, maxQueue: 3, highWaterMark: 2 });
+  it('maxWaiting refuses with live counts; needsDrain counts queued plus running; drain fires once', async () => {
+    const p = pool({ maxThreads: 1, maxWaiting: 3, highWaterMark: 2 });
     const events: string[] = [];
     p.on('drain', () => events.push('drain'));
     const all = [p.run(30, { name: 'spin' }), p.run(0)];
     expect(p.needsDrain).toBe(false); // 1 running + 1 queued < capacity 1 + highWaterMark 2
     all.push(p.run(1));
     expect(p.needsDrain).toBe(true); // 1 running + 2 queued: at the mark
-    all.push(p.run(2)); // advisory: still accepted up to maxQueue
+    all.push(p.run(2)); // advisory: still accepted up to maxWaiting
     await expect(p.run(3)).rejects.toThrow(
-      new QueueFullError('Worker pool queue is full (3/3 queued, 1 running on 1 threads)'),
+      new QueueFullError('Worker pool queue is full (3/3 waiting, 1 running on 1 threads)'),
     );
     await p.onDrain();
     expect(p.needsDrain).toBe(false);

@@ -1,7 +1,7 @@
 import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
-import { ClosedError, OverloadedError, TimeoutError } from '../core/errors.js';
+import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
@@ -246,7 +246,7 @@ export class AdaptiveLimiter
     }
     if (this.#waiting >= this.#maxWaiting) {
       this.#shed++;
-      return Promise.reject(new OverloadedError(`Adaptive limiter queue is full (${this.#describe()})`));
+      return Promise.reject(new QueueFullError(`Adaptive limiter queue is full (${this.#describe()})`));
     }
     let queue = this.#queues.get(partition);
     if (queue === undefined) {

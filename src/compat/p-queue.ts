@@ -19,7 +19,7 @@ import { TimeoutError } from '../core/errors.js';
 import { type Queue, type RunFunction, PriorityQueue as SluicePriorityQueue } from '../core/PriorityQueue.js';
 import { type TaskContext, type TaskOptions, TaskQueue, type TaskQueueOptions } from '../core/TaskQueue.js';
 
-export type Options = Omit<TaskQueueOptions, 'maxSize' | 'overflow' | 'rejectOnClear' | 'clock'> & {
+export type Options = Omit<TaskQueueOptions, 'maxWaiting' | 'overflow' | 'rejectOnClear' | 'clock'> & {
   /** @deprecated Renamed to `carryoverIntervalCount`. */
   readonly carryoverConcurrencyCount?: boolean;
 };

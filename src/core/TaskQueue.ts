@@ -6,10 +6,19 @@ import { Deque } from './Deque.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { Permit } from './Permit.js';
 import { PriorityQueue, type Queue, type RunFunction } from './PriorityQueue.js';
-import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+import {
+  checkBoolean,
+  checkCount,
+  checkFiniteNumber,
+  checkFunction,
+  checkMs,
+  checkRenamed,
+  checkSignal,
+  show,
+} from './validate.js';
 import { type Waiter, Waiters, type WaitersHost } from './Waiters.js';
 
-/** What happens when a task arrives and `maxSize` tasks are already waiting. */
+/** What happens when a task arrives and `maxWaiting` tasks are already waiting. */
 export type OverflowBehaviour = 'reject' | 'drop-oldest';
 
 /** Options of the {@link TaskQueue} constructor. */
@@ -37,9 +46,9 @@ export interface TaskQueueOptions {
    */
   readonly strict?: boolean;
   /** Most tasks allowed to wait (running tasks do not count). An integer >= 0, or Infinity. @default Infinity */
-  readonly maxSize?: number;
+  readonly maxWaiting?: number;
   /**
-   * At `maxSize`: `'reject'` refuses the new task with `QueueFullError`;
+   * At `maxWaiting`: `'reject'` refuses the new task with `QueueFullError`;
    * `'drop-oldest'` evicts the task that has waited longest (it rejects with
    * `QueueFullError`) and queues the new one. @default 'reject'
    */
@@ -98,7 +107,7 @@ export interface TaskQueueStats extends AdmissionStats {
   readonly completed: number;
   readonly failed: number;
   readonly timedOut: number;
-  /** Refused or evicted by `maxSize`. */
+  /** Refused or evicted by `maxWaiting`, or refused after close. */
   readonly rejected: number;
 }
 
@@ -294,7 +303,7 @@ class TaskQueueEngine {
   readonly #ticks = new Deque<number>();
   #resumeTimer: unknown = undefined;
   #rateLimited = false;
-  readonly #maxSize: number;
+  readonly #maxWaiting: number;
   readonly #overflow: OverflowBehaviour;
   readonly #rejectOnClear: boolean;
   readonly #clock: Clock;
@@ -333,8 +342,11 @@ class TaskQueueEngine {
         ? false
         : checkBoolean('carryoverIntervalCount', options.carryoverIntervalCount);
     this.#intervalIgnored = this.#intervalCap === Number.POSITIVE_INFINITY || this.#interval === 0;
-    this.#maxSize =
-      options.maxSize === undefined ? Number.POSITIVE_INFINITY : checkCount('maxSize', options.maxSize, 0, true);
+    checkRenamed(options, { maxSize: 'maxWaiting' });
+    this.#maxWaiting =
+      options.maxWaiting === undefined
+        ? Number.POSITIVE_INFINITY
+        : checkCount('maxWaiting', options.maxWaiting, 0, true);
     const overflow = options.overflow ?? 'reject';
     if (overflow !== 'reject' && overflow !== 'drop-oldest') {
       throw new TypeError(`Expected \`overflow\` to be 'reject' or 'drop-oldest', got ${show(overflow)}`);
@@ -426,7 +438,7 @@ class TaskQueueEngine {
 
   /**
    * Add a task. Resolves or rejects with the task's outcome. Rejects with
-   * `QueueFullError` at `maxSize`, `ClosedError` after `close()`, the signal's
+   * `QueueFullError` at `maxWaiting`, `ClosedError` after `close()`, the signal's
    * reason on abort, `TimeoutError` on run timeout. Invalid options throw.
    */
   add<R>(
@@ -467,18 +479,18 @@ class TaskQueueEngine {
       this.#timedOut++;
       return Promise.reject(this.#waitTimeoutError(0));
     }
-    if (this.#queue.size >= this.#maxSize) {
-      if (this.#overflow === 'reject' || this.#maxSize === 0) {
+    if (this.#queue.size >= this.#maxWaiting) {
+      if (this.#overflow === 'reject' || this.#maxWaiting === 0) {
         this.#rejected++;
         return Promise.reject(
           new QueueFullError(
-            `TaskQueue is full (${this.#queue.size}/${this.#maxSize} waiting, ${this.#pending} running)`,
+            `TaskQueue is full (${this.#queue.size}/${this.#maxWaiting} waiting, ${this.#pending} running)`,
           ),
         );
       }
       this.#rejected++;
       (this.#queue as NativeQueue).failOldest(
-        new QueueFullError(`TaskQueue is full (${this.#maxSize} waiting): the oldest waiting task was dropped`),
+        new QueueFullError(`TaskQueue is full (${this.#maxWaiting} waiting): the oldest waiting task was dropped`),
       );
     }
 
@@ -1025,7 +1037,7 @@ export class TaskQueue
 
   /**
    * Add a task. Resolves or rejects with the task's outcome. Rejects with
-   * `QueueFullError` at `maxSize`, `ClosedError` after `close()`/`destroy()`,
+   * `QueueFullError` at `maxWaiting`, `ClosedError` after `close()`/`destroy()`,
    * the signal's reason on abort, `TimeoutError` on run timeout. Invalid
    * options throw.
    */

@@ -3,7 +3,16 @@ import { systemClock } from './clock.js';
 import { contextFree } from './context.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { Permit, type PermitOwner } from './Permit.js';
-import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+import {
+  checkBoolean,
+  checkCount,
+  checkFiniteNumber,
+  checkFunction,
+  checkMs,
+  checkRenamed,
+  checkSignal,
+  show,
+} from './validate.js';
 import { type Waiter, Waiters } from './Waiters.js';
 
 /** Options of {@link limit}. */
@@ -15,7 +24,7 @@ export interface LimitOptions {
    * (`SLUICE_QUEUE_FULL`): load shedding instead of an unbounded backlog.
    * An integer >= 0, or Infinity. @default Infinity
    */
-  readonly maxPending?: number;
+  readonly maxWaiting?: number;
   /**
    * Whether `clearQueue()` rejects the calls it removes (with `ClearedError`,
    * `SLUICE_CLEARED`). When false they are dropped and their promises never
@@ -115,18 +124,19 @@ export interface LimitInternals {
 
 function normalize(options: number | LimitOptions): Required<LimitOptions> {
   if (typeof options === 'object' && options !== null) {
+    checkRenamed(options, { maxPending: 'maxWaiting' });
     return {
       concurrency: checkCount('concurrency', options.concurrency, 1, true),
-      maxPending:
-        options.maxPending === undefined
+      maxWaiting:
+        options.maxWaiting === undefined
           ? Number.POSITIVE_INFINITY
-          : checkCount('maxPending', options.maxPending, 0, true),
+          : checkCount('maxWaiting', options.maxWaiting, 0, true),
       rejectOnClear: options.rejectOnClear === undefined ? true : checkBoolean('rejectOnClear', options.rejectOnClear),
     };
   }
   return {
     concurrency: checkCount('concurrency', options, 1, true),
-    maxPending: Number.POSITIVE_INFINITY,
+    maxWaiting: Number.POSITIVE_INFINITY,
     rejectOnClear: true,
   };
 }
@@ -153,12 +163,12 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   const config = internals.validateConcurrency
     ? {
         concurrency: internals.validateConcurrency(typeof options === 'object' ? options?.concurrency : options),
-        maxPending: Number.POSITIVE_INFINITY,
+        maxWaiting: Number.POSITIVE_INFINITY,
         rejectOnClear: typeof options === 'object' ? options.rejectOnClear === true : false,
       }
     : normalize(options);
   let { concurrency } = config;
-  const { maxPending, rejectOnClear } = config;
+  const { maxWaiting, rejectOnClear } = config;
   const deferStart = internals.deferStart === true;
   const clearError = internals.clearError ?? (() => new ClearedError('The call was removed by clearQueue()'));
 
@@ -280,11 +290,11 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
       return Promise.reject(new ClosedError('limit() is closed'));
     }
     const waiting = waiters.size;
-    if (waiting >= maxPending) {
+    if (waiting >= maxWaiting) {
       rejected++;
       return Promise.reject(
         new QueueFullError(
-          `limit() queue is full (${waiting}/${maxPending} pending, ${active}/${concurrency} running)`,
+          `limit() queue is full (${waiting}/${maxWaiting} waiting, ${active}/${concurrency} running)`,
         ),
       );
     }

@@ -71,3 +71,18 @@ export function checkBoolean(name: string, value: unknown): boolean {
   }
   return value;
 }
+
+/**
+ * Refuse an option under a name it no longer has (a retired name would
+ * otherwise be ignored in silence: a `maxPending` bound that bounds nothing).
+ */
+export function checkRenamed(options: object | undefined, renames: Readonly<Record<string, string>>): void {
+  if (options === undefined || options === null) return;
+  for (const [old, current] of Object.entries(renames)) {
+    if ((options as Record<string, unknown>)[old] !== undefined) {
+      throw new TypeError(
+        `The \`${old}\` option was renamed \`${current}\` (got \`${old}\`: ${show((options as Record<string, unknown>)[old])})`,
+      );
+    }
+  }
+}

@@ -2,7 +2,7 @@ import type { AcquireOptions, Admission, AdmissionStats, RunContext } from '../c
 import { QueueFullError } from '../core/errors.js';
 import type { Permit } from '../core/Permit.js';
 import { Semaphore } from '../core/Semaphore.js';
-import { checkCount, checkFunction } from '../core/validate.js';
+import { checkCount, checkFunction, checkRenamed } from '../core/validate.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 /** Options of {@link bulkhead}. */
@@ -10,7 +10,7 @@ export interface BulkheadOptions {
   /** Calls running at once. An integer >= 1. */
   readonly concurrency: number;
   /** Calls allowed to wait for a slot; one more is refused with `QueueFullError`. An integer >= 0 or Infinity. @default 0 */
-  readonly queue?: number;
+  readonly maxWaiting?: number;
 }
 
 /** What a bulkhead's `stats()` reports. */
@@ -22,19 +22,20 @@ export interface BulkheadStats extends AdmissionStats {
 }
 
 /**
- * Isolation: at most `concurrency` calls run at once, `queue` more wait (FIFO),
+ * Isolation: at most `concurrency` calls run at once, `maxWaiting` more wait (FIFO),
  * the rest are refused at once with `QueueFullError` (`SLUICE_QUEUE_FULL`),
  * whose message carries the live counts. On top of the core `Semaphore`.
  * A policy (`execute`) and a limiter (`acquire`, `run`) at once.
  */
 export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOptions, 'weight'>> {
   readonly #semaphore: Semaphore;
-  readonly #queue: number;
+  readonly #maxWaiting: number;
   #rejected = 0;
 
   constructor(options: BulkheadOptions) {
     const concurrency = checkCount('concurrency', options?.concurrency, 1, false);
-    this.#queue = options.queue === undefined ? 0 : checkCount('queue', options.queue, 0, true);
+    checkRenamed(options, { queue: 'maxWaiting' });
+    this.#maxWaiting = options.maxWaiting === undefined ? 0 : checkCount('maxWaiting', options.maxWaiting, 0, true);
     this.#semaphore = new Semaphore(concurrency, { name: 'Bulkhead' });
   }
 
@@ -87,10 +88,10 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   /** The refusal when every slot is taken and the queue is full (counted), else undefined. */
   #full(): QueueFullError | undefined {
     const sem = this.#semaphore;
-    if (sem.available > 0 || sem.waiting < this.#queue || sem.closed) return undefined;
+    if (sem.available > 0 || sem.waiting < this.#maxWaiting || sem.closed) return undefined;
     this.#rejected++;
     return new QueueFullError(
-      `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#queue} queued)`,
+      `Bulkhead is full (${sem.inUse}/${sem.capacity} running, ${sem.waiting}/${this.#maxWaiting} waiting)`,
     );
   }
 
@@ -108,7 +109,7 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   }
 }
 
-/** At most `concurrency` at once, `queue` waiting, the rest refused. */
+/** At most `concurrency` at once, `maxWaiting` waiting, the rest refused. */
 export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   return new BulkheadPolicy(options);
 }

@@ -5,7 +5,15 @@ import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { checkBoolean, checkCount, checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
+import {
+  checkBoolean,
+  checkCount,
+  checkFiniteNumber,
+  checkMs,
+  checkRenamed,
+  checkSignal,
+  show,
+} from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BOOTSTRAP } from './bootstrap.js';
 import { WorkerCrashedError } from './errors.js';
@@ -22,7 +30,7 @@ export interface WorkerPoolOptions {
   /** An idle thread above `minThreads` exits after this many ms. @default 10000 */
   readonly idleTimeout?: number;
   /** Most tasks waiting for a thread; one more rejects with `QueueFullError`. An integer >= 0 or Infinity. @default Infinity */
-  readonly maxQueue?: number;
+  readonly maxWaiting?: number;
   /** Tasks a thread runs at once (for async tasks). An integer >= 1. @default 1 */
   readonly concurrentTasksPerWorker?: number;
   /**
@@ -150,7 +158,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   readonly #minThreads: number;
   readonly #maxThreads: number;
   readonly #idleTimeout: number;
-  readonly #maxQueue: number;
+  readonly #maxWaiting: number;
   readonly #perWorker: number;
   readonly #highWaterMark: number;
   readonly #maxTasksPerWorker: number;
@@ -195,7 +203,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       );
     }
     this.#idleTimeout = checkMs('idleTimeout', options.idleTimeout ?? 10_000);
-    this.#maxQueue = checkCount('maxQueue', options.maxQueue ?? Number.POSITIVE_INFINITY, 0, true);
+    checkRenamed(options, { maxQueue: 'maxWaiting' });
+    this.#maxWaiting = checkCount('maxWaiting', options.maxWaiting ?? Number.POSITIVE_INFINITY, 0, true);
     this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker ?? 1, 1, false);
     this.#highWaterMark = checkCount(
       'highWaterMark',
@@ -296,10 +305,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     }
     if (this.#closing !== undefined) return Promise.reject(new ClosedError('Worker pool is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.#queue.size >= this.#maxQueue && !this.#hasFreeSlot()) {
+    if (this.#queue.size >= this.#maxWaiting && !this.#hasFreeSlot()) {
       return Promise.reject(
         new QueueFullError(
-          `Worker pool queue is full (${this.#queue.size}/${this.#maxQueue} queued, ${this.#running} running on ${this.#threads.size} threads)`,
+          `Worker pool queue is full (${this.#queue.size}/${this.#maxWaiting} waiting, ${this.#running} running on ${this.#threads.size} threads)`,
         ),
       );
     }
