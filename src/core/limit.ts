@@ -197,6 +197,9 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     systemClock,
   );
 
+  /** A slot is free and nobody waits: a call may start now (never ahead of a waiter). */
+  const freeNow = (): boolean => active < concurrency && waiters.size === 0 && !closed;
+
   const settled = (): void => {
     active--;
     next();
@@ -321,7 +324,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   };
 
   const call = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown): Promise<Awaited<R>> => {
-    if (active < concurrency && waiters.size === 0 && !closed) {
+    if (freeNow()) {
       active++;
       if (!deferStart) return start(fn, args);
       return Promise.resolve().then(() => start(fn, args));
@@ -354,7 +357,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
     const { signal, timeout, priority } = readOptions(options);
     if (signal?.aborted) return waiters.refuseAborted(signal);
     const context: RunContext = { signal };
-    if (active < concurrency && waiters.size === 0 && !closed) {
+    if (freeNow()) {
       active++;
       return start(fn as never, context) as Promise<T>;
     }
@@ -373,7 +376,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   const acquire = (options?: LimitRunOptions): Promise<Permit> => {
     const { signal, timeout, priority } = readOptions(options);
     if (signal?.aborted) return waiters.refuseAborted(signal);
-    if (active < concurrency && waiters.size === 0 && !closed) {
+    if (freeNow()) {
       active++;
       return Promise.resolve(new Permit(owner, 1));
     }
@@ -440,7 +443,7 @@ export function limit(options: number | LimitOptions, internals: LimitInternals 
   /** A call with a signal for its wait: start now if a slot is free, else wait (abortable). */
   const enqueueOrStart = <R>(fn: (...args: never[]) => R | PromiseLike<R>, args: unknown, signal: AbortSignal) => {
     if (signal.aborted) return waiters.refuseAborted(signal);
-    if (active < concurrency && waiters.size === 0 && !closed) {
+    if (freeNow()) {
       active++;
       return start(fn, args);
     }
