@@ -39,7 +39,7 @@ const makers: Record<string, () => { call: Call; close?: () => void }> = {
     const policy = pipeline(
       timeout(1000),
       retry({ maxAttempts: 3 }),
-      circuitBreaker({ breaker: consecutiveFailures(5), openMs: 10_000 }),
+      circuitBreaker({ breaker: consecutiveFailures(5), openDuration: 10_000 }),
       bulkhead({ concurrency: 100, maxWaiting: Number.POSITIVE_INFINITY }),
     );
     return { call: () => policy.execute(work) };

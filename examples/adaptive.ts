@@ -23,8 +23,8 @@ console.log(
 
 // 2. Sizing by hand: 300 requests/s at 40 ms each need about 12 in flight
 //    (Little's law); with 15 connections, how often does a request wait?
-const needed = littlesLaw({ rate: 300, latencyMs: 40 });
-const pool = erlangC({ servers: 15, arrivalRate: 300, serviceTimeMs: 40 });
+const needed = littlesLaw({ arrivalRate: 300, serviceTime: 40 });
+const pool = erlangC({ servers: 15, arrivalRate: 300, serviceTime: 40 });
 console.log(
-  `Little's law: ${needed} in flight; with 15 connections ${(pool.probabilityOfWaiting * 100).toFixed(1)}% of requests wait, ${pool.meanWaitMs.toFixed(2)} ms on average`,
+  `Little's law: ${needed} in flight; with 15 connections ${(pool.probabilityOfWaiting * 100).toFixed(1)}% of requests wait, ${pool.meanWait.toFixed(2)} ms on average`,
 );

@@ -70,7 +70,7 @@ await pipeline(createReadStream(file), lines, async (source: AsyncIterable<strin
     }
   }
   await forEach(
-    batch(rows(), { size: 500 }),
+    batch(rows(), { maxBatch: 500 }),
     async (group) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);

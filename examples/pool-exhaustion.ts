@@ -56,14 +56,14 @@ async function night(protectedRun: boolean) {
   // Both retry up to 3 times, each attempt with a 200 ms deadline.
   const apiPolicy: Policy = protectedRun
     ? pipeline(
-        fallback('cached profile', { on: (e) => e instanceof CircuitOpenError || e instanceof QueueFullError }),
+        fallback('cached profile', { isFailure: (e) => e instanceof CircuitOpenError || e instanceof QueueFullError }),
         retry({
           maxAttempts: 3,
           backoff: exponentialBackoff({ initial: 20 }),
           budget: new RetryBudget({ ratio: 0.1 }),
         }),
         timeout(200),
-        circuitBreaker({ breaker: countWindow({ size: 20, failureRate: 0.5 }), openMs: 300 }),
+        circuitBreaker({ breaker: countWindow({ size: 20, failureRate: 0.5 }), openDuration: 300 }),
         bulkhead({ concurrency: 15, maxWaiting: 30 }),
       )
     : pipeline(retry({ maxAttempts: 3, backoff: exponentialBackoff({ initial: 20 }) }), timeout(200));

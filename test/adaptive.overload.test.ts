@@ -4,17 +4,17 @@ import { useFakeTime } from './helpers.js';
 
 describe('sizing', () => {
   it("Little's law: rate x latency, plus headroom, rounded up", () => {
-    expect(littlesLaw({ rate: 200, latencyMs: 50 })).toBe(10);
-    expect(littlesLaw({ rate: 200, latencyMs: 50, headroom: 0.5 })).toBe(15);
-    expect(littlesLaw({ rate: 1, latencyMs: 1 })).toBe(1);
-    expect(() => littlesLaw({ rate: 0, latencyMs: 1 })).toThrow(
-      'Expected `rate` to be a finite number > 0, got `0` (number)',
+    expect(littlesLaw({ arrivalRate: 200, serviceTime: 50 })).toBe(10);
+    expect(littlesLaw({ arrivalRate: 200, serviceTime: 50, headroom: 0.5 })).toBe(15);
+    expect(littlesLaw({ arrivalRate: 1, serviceTime: 1 })).toBe(1);
+    expect(() => littlesLaw({ arrivalRate: 0, serviceTime: 1 })).toThrow(
+      'Expected `arrivalRate` to be a finite number > 0, got `0` (number)',
     );
   });
 
   it('Erlang C agrees with the textbook tables to 4 digits', () => {
     const pw = (servers: number, erlangs: number) =>
-      erlangC({ servers, arrivalRate: erlangs, serviceTimeMs: 1000 }).probabilityOfWaiting;
+      erlangC({ servers, arrivalRate: erlangs, serviceTime: 1000 }).probabilityOfWaiting;
     // Exact: 2 erlangs on 3 servers -> 4/9; M/M/1 at 50% -> 0.5.
     expect(pw(3, 2)).toBeCloseTo(0.4444, 4);
     expect(pw(1, 0.5)).toBeCloseTo(0.5, 4);
@@ -23,10 +23,10 @@ describe('sizing', () => {
     expect(pw(12, 10)).toBeCloseTo(0.4494, 4);
     expect(pw(13, 10)).toBeCloseTo(0.2853, 4);
     // Mean wait: M/M/1 at rho 0.5 with 1 s service waits rho / (mu - lambda) = 1 s.
-    expect(erlangC({ servers: 1, arrivalRate: 0.5, serviceTimeMs: 1000 }).meanWaitMs).toBeCloseTo(1000, 6);
+    expect(erlangC({ servers: 1, arrivalRate: 0.5, serviceTime: 1000 }).meanWait).toBeCloseTo(1000, 6);
     // A large pool stays exact (the B recursion, no factorials).
-    expect(erlangC({ servers: 1000, arrivalRate: 900, serviceTimeMs: 1000 }).probabilityOfWaiting).toBeLessThan(0.01);
-    expect(erlangC({ servers: 2, arrivalRate: 3, serviceTimeMs: 1000 }).meanWaitMs).toBe(Number.POSITIVE_INFINITY);
+    expect(erlangC({ servers: 1000, arrivalRate: 900, serviceTime: 1000 }).probabilityOfWaiting).toBeLessThan(0.01);
+    expect(erlangC({ servers: 2, arrivalRate: 3, serviceTime: 1000 }).meanWait).toBe(Number.POSITIVE_INFINITY);
   });
 });
 
@@ -36,7 +36,7 @@ describe('ClientThrottle (Google SRE client-side throttling)', () => {
   it('rejects locally with probability max(0, (requests - K accepts) / (requests + 1))', async () => {
     useFakeTime();
     let draw = 0.999; // no local rejection while the history builds up
-    const throttle = new ClientThrottle({ k: 2, windowMs: 60_000, random: () => draw });
+    const throttle = new ClientThrottle({ k: 2, window: 60_000, random: () => draw });
     const rejecting = () => Promise.reject(new Error('503'));
     for (let i = 0; i < 10; i++) await throttle.execute(() => 'ok');
     expect(throttle.rejectionProbability()).toBe(0);
@@ -56,7 +56,7 @@ describe('ClientThrottle (Google SRE client-side throttling)', () => {
   });
 
   it('is a policy: errors that are not rejections count as accepts', async () => {
-    const throttle = new ClientThrottle({ isRejection: (e) => (e as Error).message === '503' });
+    const throttle = new ClientThrottle({ isFailure: (e) => (e as Error).message === '503' });
     const policy = pipeline(throttle);
     await policy.execute(() => Promise.reject(new Error('404'))).catch(() => {});
     expect(throttle.stats()).toMatchObject({ requests: 1, accepts: 1 });
@@ -70,7 +70,7 @@ describe('EventLoopLag', () => {
     useFakeTime();
     let p99 = 5e6; // ns
     const fake = { enable() {}, disable() {}, reset() {}, percentile: () => p99, max: 0 };
-    const lag = new EventLoopLag({ windowMs: 1000, thresholdMs: 100, histogram: fake });
+    const lag = new EventLoopLag({ window: 1000, threshold: 100, histogram: fake });
     expect(lag.overloaded()).toBe(false);
     p99 = 250e6;
     vi.advanceTimersByTime(1000);

@@ -26,12 +26,12 @@ const feed = (algorithm: LimitAlgorithm, n: number, s: ReturnType<typeof sample>
 
 describe('limit algorithms (update rules on synthetic samples)', () => {
   it('AIMD: +1 per used sample, x0.9 on a drop or a timeout, within bounds', () => {
-    const a = aimd({ initial: 10, min: 2, max: 12, timeoutMs: 500 });
+    const a = aimd({ initial: 10, min: 2, max: 12, maxRtt: 500 });
     expect(a.update(sample(10, 5))).toBe(11); // inflight*2 >= limit: in use
     expect(a.update(sample(10, 2))).toBe(11); // not in use: no growth
     expect(feed(a, 5, sample(10, 11))).toBe(12); // capped at max
     expect(a.update(sample(10, 12, true))).toBe(10); // floor(12 x 0.9)
-    expect(a.update(sample(600, 10))).toBe(9); // over timeoutMs counts as a drop
+    expect(a.update(sample(600, 10))).toBe(9); // over maxRtt counts as a drop
     expect(feed(a, 50, sample(10, 1, true))).toBe(2); // floored at min
   });
 
@@ -107,10 +107,10 @@ describe('AdaptiveLimiter', () => {
     expect(limiter.stats()).toMatchObject({ inflight: 0, succeeded: 2, dropped: 1 });
   });
 
-  it('run() reports success, or a drop for failures that isDrop picks', async () => {
+  it('run() reports success, or a drop for failures that isFailure picks', async () => {
     const limiter = new AdaptiveLimiter({
       algorithm: aimd({ initial: 10 }),
-      isDrop: (e) => (e as Error).message === '503',
+      isFailure: (e) => (e as Error).message === '503',
     });
     await limiter.run(() => 1);
     await limiter.run(() => Promise.reject(new Error('400'))).catch(() => {});
@@ -122,7 +122,7 @@ describe('AdaptiveLimiter', () => {
     const limiter = new AdaptiveLimiter({
       algorithm: gradient({ initial: 8 }),
       probeSamples: 2,
-      probeIntervalMs: 1000,
+      probeInterval: 1000,
     });
     expect(limiter.limit).toBe(1); // probing first
     for (let i = 0; i < 2; i++) {
@@ -159,7 +159,7 @@ describe('AdaptiveLimiter', () => {
   });
 
   it('sheds load when the oldest waiter has waited too long, and serves newest first meanwhile', async () => {
-    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }), maxQueueWaitMs: 100 });
+    const limiter = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }), maxQueueWait: 100 });
     const held = await limiter.acquire();
     const order: number[] = [];
     const first = limiter.acquire().then(noting(order, 1));

@@ -200,7 +200,7 @@ describe('the Redis parts leave no timer and no listener once every waiter has i
     const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 1, interval: minute }, clock });
     await limiter.acquire();
     const waiting = [track(limiter.acquire()), track(limiter.acquire({ timeout: 20 })), track(limiter.acquire())];
-    await eventually(async () => clock.pending > 1); // the head sleeps until Redis's retryAfterMs
+    await eventually(async () => clock.pending > 1); // the head sleeps until Redis's retryAfter
     clock.advance(20);
     await flush();
     expect(waiting[1]?.error).toBeInstanceOf(TimeoutError);
@@ -224,7 +224,7 @@ describe('RedisRateLimiter conforms to the admission protocol', () => {
   });
 
   it('a deadline fires at its time for a call behind a head that waits longer', async () => {
-    // The head waits a minute (Redis's retryAfterMs); the call behind it with
+    // The head waits a minute (Redis's retryAfter); the call behind it with
     // `timeout: 100` must end at 100 ms, not when the head's turn comes.
     const clock = new ManualClock();
     const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 1, interval: minute }, clock });

@@ -9,7 +9,7 @@ afterEach(() => vi.useRealTimers());
 describe('batch', () => {
   beforeEach(() => useFakeTime());
 
-  it('groups by size, and yields a partial batch when its first item waited maxWaitMs', async () => {
+  it('groups by size, and yields a partial batch when its first item waited maxWait', async () => {
     async function* slow() {
       yield 1;
       yield 2;
@@ -19,7 +19,7 @@ describe('batch', () => {
     }
     const out: number[][] = [];
     const run = (async () => {
-      for await (const group of batch(slow(), { size: 2, maxWaitMs: 30 })) out.push(group);
+      for await (const group of batch(slow(), { maxBatch: 2, maxWait: 30 })) out.push(group);
     })();
     await flush();
     expect(out).toEqual([[1, 2]]);
@@ -40,7 +40,7 @@ describe('batch', () => {
         closed = true;
       }
     }
-    for await (const group of batch(numbers(), { size: 3 })) {
+    for await (const group of batch(numbers(), { maxBatch: 3 })) {
       expect(group).toEqual([0, 1, 2]);
       break;
     }
@@ -136,7 +136,7 @@ describe('Shutdown', () => {
         order.push(`${name} destroyed`);
       },
     });
-    const shutdown = new Shutdown({ timeoutMs: 1000 })
+    const shutdown = new Shutdown({ gracePeriod: 1000 })
       .register('pool', part('pool', 100), { phase: 2 })
       .register('http', part('http', 200), { phase: 1 })
       .register('queue', part('queue', 5000), { phase: 1 });
@@ -159,7 +159,7 @@ describe('Shutdown', () => {
   it('works with the parts of this package (a Pool)', async () => {
     const pool = new Pool({ create: () => ({}), max: 2 });
     const lease = await pool.acquire();
-    const shutdown = new Shutdown({ timeoutMs: 500 }).register('pool', pool);
+    const shutdown = new Shutdown({ gracePeriod: 500 }).register('pool', pool);
     const report = track(shutdown.run());
     await flush();
     expect(report.state).toBe('pending'); // waiting for the lease

@@ -131,7 +131,7 @@ describe('dedupe (singleflight)', () => {
     expect(load.size).toBe(0); // no TTL: forgotten once settled
   });
 
-  it('caches successes for ttlMs, never failures; forget() drops a key', async () => {
+  it('caches successes for ttl, never failures; forget() drops a key', async () => {
     let runs = 0;
     let fail = true;
     const load = dedupe(
@@ -140,7 +140,7 @@ describe('dedupe (singleflight)', () => {
         if (fail) throw new Error('flaky');
         return key.toUpperCase();
       },
-      { ttlMs: 1000 },
+      { ttl: 1000 },
     );
     await expect(load('a')).rejects.toThrow('flaky');
     fail = false;
@@ -171,14 +171,14 @@ describe('Batcher', () => {
     expect(batches).toEqual([[1, 2, 3]]);
   });
 
-  it('maxBatchSize sends full batches at once; maxWaitMs holds a window open', async () => {
+  it('maxBatch sends full batches at once; maxWait holds a window open', async () => {
     const batches: string[][] = [];
     const batcher = new Batcher<string, number>(
       (keys) => {
         batches.push(keys);
         return new Map(keys.map((k) => [k, k.length]));
       },
-      { maxBatchSize: 2, maxWaitMs: 10 },
+      { maxBatch: 2, maxWait: 10 },
     );
     const first = batcher.loadMany(['a', 'bb', 'ccc']);
     await flush();

@@ -44,10 +44,10 @@ describe('policy pipeline properties', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 40 }), fc.integer({ min: 1, max: 3 }), async (ops, concurrency) => {
         const policy = pipeline(
-          fallback('fallback', { on: (e) => (e as Error).message === 'fail' }),
+          fallback('fallback', { isFailure: (e) => (e as Error).message === 'fail' }),
           retry({ maxAttempts: 3, backoff: constantBackoff(10), budget: new RetryBudget({ ratio: 0.5 }) }),
           timeout(100),
-          circuitBreaker({ breaker: countWindow({ size: 5, failureRate: 0.8 }), openMs: 50 }),
+          circuitBreaker({ breaker: countWindow({ size: 5, failureRate: 0.8 }), openDuration: 50 }),
           bulkhead({ concurrency, maxWaiting: 2 }),
           hedge({ delay: 60 }),
         );

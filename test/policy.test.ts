@@ -154,13 +154,13 @@ describe('retry', () => {
     expect(policy.stats()).toEqual({ calls: 1, attempts: 4, retries: 3, budgetRefused: 0 });
   });
 
-  it('gives up after maxAttempts with the last error, and only retries what retryOn allows', async () => {
+  it('gives up after maxAttempts with the last error, and only retries what isFailure allows', async () => {
     const policy = retry({ maxAttempts: 3, backoff: constantBackoff(10) });
     let n = 0;
     const call = track(policy.execute(() => fail(`failure ${++n}`)));
     await vi.advanceTimersByTimeAsync(20);
     expect((call.error as Error).message).toBe('failure 3');
-    const picky = retry({ retryOn: (e) => (e as Error).message !== 'fatal', backoff: constantBackoff(10) });
+    const picky = retry({ isFailure: (e) => (e as Error).message !== 'fatal', backoff: constantBackoff(10) });
     let calls = 0;
     await expect(
       picky.execute(() => {
@@ -172,16 +172,16 @@ describe('retry', () => {
   });
 
   it('retries results too, returning the last one when attempts run out', async () => {
-    const policy = retry({ maxAttempts: 2, backoff: constantBackoff(5), retryOnResult: (r) => r === 503 });
+    const policy = retry({ maxAttempts: 2, backoff: constantBackoff(5), isFailureResult: (r) => r === 503 });
     const call = track(policy.execute(() => 503));
     await vi.advanceTimersByTimeAsync(5);
     expect(call.value).toBe(503);
   });
 
-  it('honours Retry-After (retryAfterMs, or a header), capped by maxDelay', async () => {
+  it('honours Retry-After (retryAfter, or a header), capped by maxDelay', async () => {
     const policy = retry({ maxAttempts: 2, backoff: constantBackoff(10) });
     const waited = track(
-      policy.execute(({ attempt }) => (attempt === 1 ? Promise.reject({ retryAfterMs: 5000 }) : 'ok')),
+      policy.execute(({ attempt }) => (attempt === 1 ? Promise.reject({ retryAfter: 5000 }) : 'ok')),
     );
     await vi.advanceTimersByTimeAsync(4999);
     expect(waited.state).toBe('pending');
@@ -240,7 +240,7 @@ describe('retry', () => {
 
 describe('circuit breaker', () => {
   it('consecutive failures open it; open refuses at once; a successful probe closes it', async () => {
-    const breaker = circuitBreaker({ breaker: consecutiveFailures(3), openMs: 1000 });
+    const breaker = circuitBreaker({ breaker: consecutiveFailures(3), openDuration: 1000 });
     const changes: string[] = [];
     breaker.on('stateChange', ({ from, to }) => changes.push(`${from}->${to}`));
     for (let i = 0; i < 3; i++) await breaker.execute(() => fail()).catch(() => {});
@@ -251,7 +251,7 @@ describe('circuit breaker', () => {
     expect(refused).toBeInstanceOf(CircuitOpenError);
     expect(refused).toMatchObject({
       code: 'SLUICE_CIRCUIT_OPEN',
-      retryAfterMs: 1000,
+      retryAfter: 1000,
       message: 'Circuit is open (retry in 1000 ms)',
     });
     vi.advanceTimersByTime(1000);
@@ -271,7 +271,7 @@ describe('circuit breaker', () => {
   it('half-open lets `halfOpenProbes` through; a failed probe reopens it for longer (backoff)', async () => {
     const breaker = circuitBreaker({
       breaker: consecutiveFailures(1),
-      openMs: exponentialBackoff({ initial: 1000, jitter: 'none' }),
+      openDuration: exponentialBackoff({ initial: 1000, jitter: 'none' }),
       halfOpenProbes: 2,
     });
     await breaker.execute(() => fail()).catch(() => {});
@@ -289,7 +289,7 @@ describe('circuit breaker', () => {
     await breaker.execute(() => fail()).catch(() => {});
     vi.advanceTimersByTime(1000);
     await breaker.execute(() => fail()).catch(() => {});
-    await expect(breaker.execute(() => 1)).rejects.toMatchObject({ retryAfterMs: 2000 });
+    await expect(breaker.execute(() => 1)).rejects.toMatchObject({ retryAfter: 2000 });
   });
 
   it('count window: opens at the failure rate once the minimum number of calls is seen', async () => {
@@ -303,7 +303,7 @@ describe('circuit breaker', () => {
 
   it('time window: only failures within the window count; slow calls count when asked', async () => {
     const breaker = circuitBreaker({
-      breaker: timeWindow({ windowMs: 10_000, buckets: 10, minimumCalls: 4, failureRate: 0.75 }),
+      breaker: timeWindow({ window: 10_000, buckets: 10, minimumCalls: 4, failureRate: 0.75 }),
     });
     for (let i = 0; i < 3; i++) await breaker.execute(() => fail()).catch(() => {});
     vi.advanceTimersByTime(10_000); // those three leave the window
@@ -311,7 +311,7 @@ describe('circuit breaker', () => {
     await breaker.execute(() => 1);
     expect(breaker.state).toBe('closed');
     const slowBreaker = circuitBreaker({
-      breaker: countWindow({ size: 4, slowCallMs: 100, slowCallRate: 0.5, failureRate: 1 }),
+      breaker: countWindow({ size: 4, slowCallDuration: 100, slowCallRate: 0.5, failureRate: 1 }),
     });
     for (const ms of [10, 200, 10, 200]) {
       const call = slowBreaker.execute(() => resolveAfter(ms, ms));
@@ -334,22 +334,22 @@ describe('circuit breaker', () => {
     const release = breaker.isolate();
     await expect(breaker.execute(() => 1)).rejects.toMatchObject({
       message: 'Circuit is isolated',
-      retryAfterMs: Infinity,
+      retryAfter: Infinity,
     });
     release();
     expect(await breaker.execute(() => 1)).toBe(1);
   });
 
   it('state survives a JSON round trip (snapshot -> initialState)', async () => {
-    const breaker = circuitBreaker({ breaker: countWindow({ size: 4, minimumCalls: 2 }), openMs: 5000 });
+    const breaker = circuitBreaker({ breaker: countWindow({ size: 4, minimumCalls: 2 }), openDuration: 5000 });
     await breaker.execute(() => fail()).catch(() => {});
     await breaker.execute(() => fail()).catch(() => {});
     vi.advanceTimersByTime(1000);
     const saved = JSON.parse(JSON.stringify(breaker.snapshot()));
-    expect(saved).toMatchObject({ state: 'open', openForMs: 4000, openings: 1 });
+    expect(saved).toMatchObject({ state: 'open', openFor: 4000, openings: 1 });
     const restored = circuitBreaker({
       breaker: countWindow({ size: 4, minimumCalls: 2 }),
-      openMs: 5000,
+      openDuration: 5000,
       initialState: saved,
     });
     expect(restored.state).toBe('open');
@@ -417,7 +417,7 @@ describe('hedge', () => {
 
 describe('fallback', () => {
   it('answers only for the chosen failures, never while the work succeeds', async () => {
-    const policy = fallback('cached', { on: (e) => e instanceof CircuitOpenError });
+    const policy = fallback('cached', { isFailure: (e) => e instanceof CircuitOpenError });
     expect(await policy.execute(() => 'fresh')).toBe('fresh');
     expect(await policy.execute(() => Promise.reject(new CircuitOpenError('open', 10)))).toBe('cached');
     await expect(policy.execute(() => fail('other'))).rejects.toThrow('other');

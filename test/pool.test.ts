@@ -332,13 +332,13 @@ describe('Pool: lifetimes', () => {
 
   it('leak detection reports a lease held too long, with the borrower’s stack', async () => {
     const { options } = factory();
-    const leaks: { heldMs: number; stack: string }[] = [];
+    const leaks: { heldFor: number; stack: string }[] = [];
     const pool = new Pool<Conn>({ ...options, leakDetectionThreshold: 2000 });
-    pool.on('leak', ({ heldMs, stack }) => leaks.push({ heldMs, stack }));
+    pool.on('leak', ({ heldFor, stack }) => leaks.push({ heldFor, stack }));
     const lease = await pool.acquire();
     await vi.advanceTimersByTimeAsync(2000);
     expect(leaks).toHaveLength(1);
-    expect(leaks[0]?.heldMs).toBe(2000);
+    expect(leaks[0]?.heldFor).toBe(2000);
     expect(leaks[0]?.stack).toMatch(/Pool lease acquired here[\s\S]*pool\.test\.ts/);
     lease.release();
     expect(pool.stats().leaks).toBe(1);

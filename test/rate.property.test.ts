@@ -53,7 +53,7 @@ describe('rate limiter properties', () => {
             const a = gcra.consume({ weight: w });
             const b = bucket.consume({ weight: w });
             expect(b.allowed).toBe(a.allowed);
-            expect(b.retryAfterMs).toBe(a.retryAfterMs);
+            expect(b.retryAfter).toBe(a.retryAfter);
             expect(b.remaining).toBe(a.remaining);
           }
         },

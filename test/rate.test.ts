@@ -27,7 +27,7 @@ describe('GCRA (default)', () => {
   it('admits a full burst, then one per emission interval, exactly at the edge', () => {
     const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
     expect(admitNow(limiter, 20)).toBe(10);
-    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfterMs: 100, remaining: 0, limit: 10 });
+    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 100, remaining: 0, limit: 10 });
     vi.advanceTimersByTime(99);
     expect(admitNow(limiter, 5)).toBe(0);
     vi.advanceTimersByTime(1);
@@ -50,24 +50,24 @@ describe('GCRA (default)', () => {
     const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
     expect(limiter.tryAcquire({ weight: 6 })?.weight).toBe(6);
     expect(limiter.tryAcquire({ weight: 5 })).toBeUndefined();
-    expect(limiter.consume({ weight: 5 })).toMatchObject({ allowed: false, retryAfterMs: 100, remaining: 4 });
+    expect(limiter.consume({ weight: 5 })).toMatchObject({ allowed: false, retryAfter: 100, remaining: 4 });
     expect(limiter.tryAcquire({ weight: 4 })?.weight).toBe(4);
     expect(() => limiter.tryAcquire({ weight: 11 })).toThrow(
       new RangeError('Expected `weight` to be at most 10 (the smallest burst of the limits), got `11` (number)'),
     );
   });
 
-  it('remaining and resetMs describe the bucket', () => {
+  it('remaining and resetAfter describe the bucket', () => {
     const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
     expect(limiter.consume({ weight: 3 })).toEqual({
       allowed: true,
-      retryAfterMs: 0,
+      retryAfter: 0,
       remaining: 7,
       limit: 10,
-      resetMs: 300,
+      resetAfter: 300,
     });
     vi.advanceTimersByTime(150);
-    expect(limiter.consume()).toEqual({ allowed: true, retryAfterMs: 0, remaining: 7, limit: 10, resetMs: 250 });
+    expect(limiter.consume()).toEqual({ allowed: true, retryAfter: 0, remaining: 7, limit: 10, resetAfter: 250 });
   });
 
   it('a fractional emission interval (1000/3 ms) refills exactly at the edge', () => {
@@ -87,7 +87,7 @@ describe('token bucket', () => {
   it('refills continuously at limit/interval up to burst', () => {
     const limiter = new RateLimiter({ limits: { limit: 5, interval: 1000, burst: 2, algorithm: 'token-bucket' } });
     expect(admitNow(limiter, 5)).toBe(2);
-    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfterMs: 200 });
+    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 200 });
     vi.advanceTimersByTime(199);
     expect(admitNow(limiter, 5)).toBe(0);
     vi.advanceTimersByTime(1);
@@ -104,7 +104,7 @@ describe('sliding-window log', () => {
     expect(admitNow(limiter, 3)).toBe(3); // t = 900
     vi.advanceTimersByTime(100);
     expect(admitNow(limiter, 5)).toBe(2); // t = 1000: a fixed window would allow 5 more here
-    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfterMs: 900 });
+    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 900 });
     vi.advanceTimersByTime(899);
     expect(admitNow(limiter, 5)).toBe(0); // t = 1899: the t = 900 calls are still in the window
     vi.advanceTimersByTime(1);
@@ -117,8 +117,8 @@ describe('sliding-window log', () => {
     vi.advanceTimersByTime(100);
     limiter.tryAcquire({ weight: 4 }); // t = 100
     vi.advanceTimersByTime(100);
-    expect(limiter.consume({ weight: 7 })).toMatchObject({ allowed: false, retryAfterMs: 900, remaining: 2 });
-    expect(limiter.consume({ weight: 2 })).toMatchObject({ allowed: true, remaining: 0, resetMs: 1000 });
+    expect(limiter.consume({ weight: 7 })).toMatchObject({ allowed: false, retryAfter: 900, remaining: 2 });
+    expect(limiter.consume({ weight: 2 })).toMatchObject({ allowed: true, remaining: 0, resetAfter: 1000 });
   });
 
   it('rejects `burst`, which it does not use', () => {
@@ -142,10 +142,10 @@ describe('several limits at once', () => {
     // Refused calls took nothing from the per-second limit: it still has 5.
     expect(limiter.consume()).toMatchObject({
       allowed: false,
-      retryAfterMs: 59_000,
+      retryAfter: 59_000,
       remaining: 0,
       limit: 15,
-      resetMs: 60_000, // of the tightest limit, the one the headers describe
+      resetAfter: 60_000, // of the tightest limit, the one the headers describe
     });
     vi.advanceTimersByTime(59_000);
     expect(admitNow(limiter, 20)).toBe(10);
@@ -268,7 +268,7 @@ describe('waiting', () => {
     const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 1 } });
     limiter.tryAcquire();
     const waiters = [limiter.acquire(), limiter.acquire()];
-    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfterMs: 300, remaining: 0 });
+    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 300, remaining: 0 });
     return limiter.close().then(() => Promise.allSettled(waiters));
   });
 
@@ -283,7 +283,7 @@ describe('waiting', () => {
     expect(abortListeners(controller.signal)).toBe(0);
     await expect(limiter.acquire()).rejects.toBeInstanceOf(ClosedError);
     expect(limiter.tryAcquire()).toBeUndefined();
-    expect(limiter.consume().retryAfterMs).toBe(Number.POSITIVE_INFINITY);
+    expect(limiter.consume().retryAfter).toBe(Number.POSITIVE_INFINITY);
     await limiter.close();
   });
 

@@ -58,7 +58,7 @@ describe('Redis unreachable: never a hang', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(a.value?.allowed).toBe(true);
     expect(b.state).toBe('fulfilled');
-    expect(c.value).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+    expect(c.value).toMatchObject({ allowed: false, retryAfter: 1000 });
     expect(local.stats().unavailable).toBe(2);
   });
 

@@ -57,7 +57,7 @@ describe.skipIf(!available)('when Redis goes away', () => {
     expect((await open.consume()).allowed).toBe(true);
     const localDecisions = [await local.consume(), await local.consume(), await local.consume()];
     expect(localDecisions.map((d) => d.allowed)).toEqual([true, true, false]);
-    expect(localDecisions[2]?.retryAfterMs).toBeGreaterThan(0);
+    expect(localDecisions[2]?.retryAfter).toBeGreaterThan(0);
     await expect(local.acquire({ timeout: 0 })).rejects.toMatchObject({ code: 'SLUICE_TIMEOUT' });
     await expect(sem.acquire()).rejects.toBeInstanceOf(BackendUnavailableError);
     expect(closed.stats().unavailable).toBe(2);

@@ -39,8 +39,8 @@ describe.each([
     expect(decisions.map((d) => d.remaining)).toEqual([4, 3, 2, 1, 0, 0, 0]);
     const refused = decisions[6];
     // One unit returns every 12 s; the server says how long is left of that.
-    expect(refused?.retryAfterMs).toBeGreaterThan(10_000);
-    expect(refused?.retryAfterMs).toBeLessThanOrEqual(12_000);
+    expect(refused?.retryAfter).toBeGreaterThan(10_000);
+    expect(refused?.retryAfter).toBeLessThanOrEqual(12_000);
     expect(refused?.limit).toBe(5);
     expect(limiter.stats()).toMatchObject({ decisions: 7, admitted: 5, denied: 2, unavailable: 0 });
   });
@@ -63,7 +63,7 @@ describe.each([
     expect((await window.consume({ weight: 3 })).allowed).toBe(false);
     const last = await window.consume({ weight: 2 });
     expect(last).toMatchObject({ allowed: true, remaining: 0 });
-    expect(last.resetMs).toBeGreaterThan(minute - 5000);
+    expect(last.resetAfter).toBeGreaterThan(minute - 5000);
   });
 
   it('several limits are all-or-nothing, in one script', async () => {
@@ -264,12 +264,12 @@ describe('RedisSemaphore', () => {
 
   it('a holder killed with SIGKILL gives its permit back after the lease TTL', async () => {
     const name = unique();
-    const holder = child<{ token: number }>({ mode: 'hold', url: REDIS_URL, name, permits: 1, leaseMs: 1500 });
+    const holder = child<{ token: number }>({ mode: 'hold', url: REDIS_URL, name, permits: 1, leaseTtl: 1500 });
     holder.result.catch(() => {}); // it is killed on purpose
     const { token } = await holder.firstLine;
     holder.process.kill('SIGKILL');
     await once(holder.process, 'exit');
-    const sem = new RedisSemaphore({ client: io, name, permits: 1, leaseMs: 1500 });
+    const sem = new RedisSemaphore({ client: io, name, permits: 1, leaseTtl: 1500 });
     expect(await sem.tryAcquire()).toBeUndefined(); // still leased
     const lease = await sem.acquire({ timeout: 10_000 });
     expect(lease.token).toBeGreaterThan(token);
@@ -279,7 +279,7 @@ describe('RedisSemaphore', () => {
 
   it('a lease that is lost aborts its signal with LeaseLostError', async () => {
     const name = unique();
-    const sem = new RedisSemaphore({ client: io, name, permits: 1, leaseMs: 300 });
+    const sem = new RedisSemaphore({ client: io, name, permits: 1, leaseTtl: 300 });
     await sem.run(async ({ signal, token }) => {
       expect(token).toBeGreaterThan(0);
       await io.del(`sluice:sem:{${name}}:holders`); // as after a failover that lost the grant

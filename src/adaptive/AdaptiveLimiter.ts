@@ -2,7 +2,7 @@ import { type Admission, type AdmissionStats, type RunContext, runLeased } from 
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
 
@@ -11,11 +11,11 @@ export interface AdaptiveLimiterOptions {
   /** How the limit moves. @default gradient() (Envoy-style, with periodic probes of the unloaded latency) */
   readonly algorithm?: LimitAlgorithm;
   /** For algorithms that need the unloaded latency (`gradient`): probe it this often. @default 10000 */
-  readonly probeIntervalMs?: number;
+  readonly probeInterval?: number;
   /** Calls measured at minimum concurrency per probe. @default 5 */
   readonly probeSamples?: number;
   /** Which failures count as drops (overload signals). @default every error */
-  readonly isDrop?: (error: unknown) => boolean;
+  readonly isFailure?: (error: unknown) => boolean;
   /**
    * Share of the limit reserved for each partition, e.g. `{ live: 0.7, batch: 0.3 }`.
    * Under contention a partition below its share is served first; when the
@@ -30,7 +30,7 @@ export interface AdaptiveLimiterOptions {
    * served newest first (adaptive LIFO: the fresh ones can still meet their
    * deadlines). @default Infinity (off)
    */
-  readonly maxQueueWaitMs?: number;
+  readonly maxQueueWait?: number;
   /** Refuse new callers while this returns true (e.g. an `EventLoopLag` monitor's `overloaded`). */
   readonly overloaded?: () => boolean;
   /** @default systemClock */
@@ -131,7 +131,7 @@ export class AdaptiveLimiter
   readonly #probing: GradientAlgorithm | undefined;
   readonly #probeInterval: number;
   readonly #probeSamples: number;
-  readonly #isDrop: (error: unknown) => boolean;
+  readonly #isFailure: (error: unknown) => boolean;
   readonly #shares: Map<string, number> | undefined;
   readonly #maxWaiting: number;
   readonly #maxQueueWait: number;
@@ -167,10 +167,11 @@ export class AdaptiveLimiter
     }
     const maybeGradient = this.#algorithm as Partial<GradientAlgorithm>;
     this.#probing = typeof maybeGradient.setMinRtt === 'function' ? (this.#algorithm as GradientAlgorithm) : undefined;
-    this.#probeInterval = checkMs('probeIntervalMs', options.probeIntervalMs ?? 10_000, false);
+    checkRenamed(options, { probeIntervalMs: 'probeInterval', isDrop: 'isFailure', maxQueueWaitMs: 'maxQueueWait' });
+    this.#probeInterval = checkMs('probeInterval', options.probeInterval ?? 10_000, false);
     this.#probeSamples = checkCount('probeSamples', options.probeSamples ?? 5, 1, false);
-    if (options.isDrop !== undefined) checkFunction('isDrop', options.isDrop);
-    this.#isDrop = options.isDrop ?? (() => true);
+    if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
+    this.#isFailure = options.isFailure ?? (() => true);
     if (options.partitions !== undefined) {
       const shares = new Map<string, number>();
       let total = 0;
@@ -186,7 +187,7 @@ export class AdaptiveLimiter
       this.#shares = shares;
     }
     this.#maxWaiting = checkCount('maxWaiting', options.maxWaiting ?? Number.POSITIVE_INFINITY, 0, true);
-    this.#maxQueueWait = checkMs('maxQueueWaitMs', options.maxQueueWaitMs ?? Number.POSITIVE_INFINITY);
+    this.#maxQueueWait = checkMs('maxQueueWait', options.maxQueueWait ?? Number.POSITIVE_INFINITY);
     if (options.overloaded !== undefined) checkFunction('overloaded', options.overloaded);
     this.#overloaded = options.overloaded;
     this.#clock = options.clock ?? systemClock;
@@ -276,7 +277,7 @@ export class AdaptiveLimiter
 
   /**
    * Acquire, run `fn({ signal })`, and report the outcome: success, or a drop
-   * when `isDrop(error)` (failures after the caller's abort are ignored).
+   * when `isFailure(error)` (failures after the caller's abort are ignored).
    * Admitted at once, `fn` starts synchronously. Never starts on an aborted signal.
    */
   run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: AdaptiveAcquireOptions): Promise<T> {
@@ -290,7 +291,7 @@ export class AdaptiveLimiter
       (permit, failed, error) => {
         if (!failed) permit.success();
         else if (signal?.aborted) permit.ignore();
-        else if (this.#isDrop(error)) permit.drop();
+        else if (this.#isFailure(error)) permit.drop();
         else permit.ignore();
       },
     );
@@ -402,7 +403,7 @@ export class AdaptiveLimiter
     return best;
   }
 
-  /** Whether the oldest live waiter has waited past `maxQueueWaitMs`. */
+  /** Whether the oldest live waiter has waited past `maxQueueWait`. */
   #shedding(): boolean {
     if (this.#maxQueueWait === Number.POSITIVE_INFINITY || this.#waiting === 0) return false;
     let oldest = Number.POSITIVE_INFINITY;

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { OverloadedError } from '../core/errors.js';
-import { checkFiniteNumber, checkFunction, checkMs, show } from '../core/validate.js';
+import { checkFiniteNumber, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 import { WindowCounters } from '../core/WindowCounters.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from '../policy/Policy.js';
 
@@ -12,9 +12,9 @@ export interface ClientThrottleOptions {
    */
   readonly k?: number;
   /** The window requests and accepts are counted over. @default 120000 */
-  readonly windowMs?: number;
+  readonly window?: number;
   /** Whether a failure means the backend rejected the request (overload). @default every error */
-  readonly isRejection?: (error: unknown) => boolean;
+  readonly isFailure?: (error: unknown) => boolean;
   /** @default systemClock */
   readonly clock?: Clock;
   /** @default Math.random */
@@ -28,13 +28,13 @@ const ACCEPTS = 1;
  * Client-side throttling (Google SRE book, "Handling Overload"): reject
  * locally, before sending, with probability
  * `max(0, (requests - K x accepts) / (requests + 1))` over the last
- * `windowMs`, so a backend that rejects most requests is not also flooded
+ * `window`, so a backend that rejects most requests is not also flooded
  * with them. A policy: use it alone or in a `pipeline`. Local rejections
  * throw `OverloadedError` and count as requests (as in the book).
  */
 export class ClientThrottle implements Policy {
   readonly #k: number;
-  readonly #isRejection: (error: unknown) => boolean;
+  readonly #isFailure: (error: unknown) => boolean;
   readonly #random: () => number;
   readonly #counts: WindowCounters;
   readonly #clock: Clock;
@@ -43,15 +43,16 @@ export class ClientThrottle implements Policy {
   constructor(options: ClientThrottleOptions = {}) {
     this.#k = checkFiniteNumber('k', options.k ?? 2);
     if (this.#k < 1) throw new RangeError(`Expected \`k\` to be a number >= 1, got ${show(this.#k)}`);
-    const windowMs = checkMs('windowMs', options.windowMs ?? 120_000, false);
-    if (windowMs === 0)
-      throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
-    if (options.isRejection !== undefined) checkFunction('isRejection', options.isRejection);
-    this.#isRejection = options.isRejection ?? (() => true);
+    checkRenamed(options, { windowMs: 'window', isRejection: 'isFailure' });
+    const window = checkMs('window', options.window ?? 120_000, false);
+    if (window === 0)
+      throw new RangeError(`Expected \`window\` to be a finite number of milliseconds > 0, got ${show(0)}`);
+    if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
+    this.#isFailure = options.isFailure ?? (() => true);
     if (options.random !== undefined) checkFunction('random', options.random);
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? systemClock;
-    this.#counts = new WindowCounters(windowMs, 2, 12);
+    this.#counts = new WindowCounters(window, 2, 12);
   }
 
   /** The probability that the next request is rejected locally. */
@@ -85,7 +86,7 @@ export class ClientThrottle implements Policy {
         return value;
       },
       (error: unknown) => {
-        if (!this.#isRejection(error)) this.#accept();
+        if (!this.#isFailure(error)) this.#accept();
         throw error;
       },
     );

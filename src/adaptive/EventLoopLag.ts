@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkMs, show } from '../core/validate.js';
+import { checkMs, checkRenamed, show } from '../core/validate.js';
 
 /** What EventLoopLag reads: the shape of `perf_hooks.monitorEventLoopDelay()` (nanoseconds). */
 export interface LagHistogram {
@@ -16,9 +16,9 @@ export interface EventLoopLagOptions {
   /** Sampling resolution of `monitorEventLoopDelay`, in ms. @default 10 */
   readonly resolution?: number;
   /** Lag is judged over windows of this length (the last full window). @default 1000 */
-  readonly windowMs?: number;
+  readonly window?: number;
   /** `overloaded()` is true while the last window's p99 lag exceeds this. @default 100 */
-  readonly thresholdMs?: number;
+  readonly threshold?: number;
   /** The histogram to read. @default monitorEventLoopDelay({ resolution }) */
   readonly histogram?: LagHistogram;
   /** @default systemClock */
@@ -34,7 +34,7 @@ export interface EventLoopLagOptions {
 export class EventLoopLag {
   readonly #histogram: LagHistogram;
   readonly #threshold: number;
-  readonly #windowMs: number;
+  readonly #window: number;
   readonly #clock: Clock;
   #timer: unknown;
   #closed = false;
@@ -46,12 +46,13 @@ export class EventLoopLag {
     if (resolution < 1) {
       throw new RangeError(`Expected \`resolution\` to be a number of milliseconds >= 1, got ${show(resolution)}`);
     }
-    this.#windowMs = checkMs('windowMs', options.windowMs ?? 1000, false);
-    this.#threshold = checkMs('thresholdMs', options.thresholdMs ?? 100);
+    checkRenamed(options, { windowMs: 'window', thresholdMs: 'threshold' });
+    this.#window = checkMs('window', options.window ?? 1000, false);
+    this.#threshold = checkMs('threshold', options.threshold ?? 100);
     this.#histogram = options.histogram ?? monitorEventLoopDelay({ resolution: Math.round(resolution) });
     this.#clock = options.clock ?? systemClock;
     this.#histogram.enable();
-    this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#windowMs, false);
+    this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#window, false);
   }
 
   /** p99 lag of the last full window, in ms. */
@@ -63,7 +64,7 @@ export class EventLoopLag {
     return this.#max;
   }
 
-  /** True while the last window's p99 lag exceeds `thresholdMs`. Bound: pass it as it is. */
+  /** True while the last window's p99 lag exceeds `threshold`. Bound: pass it as it is. */
   readonly overloaded = (): boolean => this.#p99 > this.#threshold;
 
   close(): void {
@@ -77,6 +78,6 @@ export class EventLoopLag {
     this.#p99 = this.#histogram.percentile(99) / 1e6;
     this.#max = this.#histogram.max / 1e6;
     this.#histogram.reset();
-    if (!this.#closed) this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#windowMs, false);
+    if (!this.#closed) this.#timer = this.#clock.setTimeout(() => this.#roll(), this.#window, false);
   }
 }

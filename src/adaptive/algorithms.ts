@@ -1,4 +1,4 @@
-import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFiniteNumber, checkMs, checkRenamed, show } from '../core/validate.js';
 
 /** What one completed call tells a limit algorithm. */
 export interface LimitSample {
@@ -58,26 +58,27 @@ function fraction(name: string, value: number, lowOpen: boolean): number {
 /**
  * AIMD (TCP Reno style, as Netflix's AIMDLimit): +`increase` per successful
  * sample while the limit is in use (inflight >= limit / 2); x `backoffRatio`
- * on a drop or an RTT above `timeoutMs`.
+ * on a drop or an RTT above `maxRtt`.
  */
 export function aimd(
   options: LimitBounds & {
     readonly backoffRatio?: number;
     readonly increase?: number;
-    readonly timeoutMs?: number;
+    readonly maxRtt?: number;
   } = {},
 ): LimitAlgorithm {
   const { min, max, initial } = bounds(options);
   const ratio = fraction('backoffRatio', options.backoffRatio ?? 0.9, true);
   const increase = checkFiniteNumber('increase', options.increase ?? 1);
-  const timeoutMs = checkMs('timeoutMs', options.timeoutMs ?? Number.POSITIVE_INFINITY);
+  checkRenamed(options, { timeoutMs: 'maxRtt' });
+  const maxRtt = checkMs('maxRtt', options.maxRtt ?? Number.POSITIVE_INFINITY);
   let limit = initial;
   return {
     get limit() {
       return limit;
     },
     update({ rtt, inflight, dropped }) {
-      if (dropped || rtt > timeoutMs) limit = Math.max(min, Math.floor(limit * ratio));
+      if (dropped || rtt > maxRtt) limit = Math.max(min, Math.floor(limit * ratio));
       else if (inflight * 2 >= limit) limit = Math.min(max, limit + increase);
       return limit;
     },
@@ -180,7 +181,7 @@ export function gradient2(
  * buffer)) / sampleRtt, 0.5, 2)`, applied per sample as `limit += gradient - 1`
  * (so one round of `limit` samples scales the limit by about the gradient). `minRtt` is
  * the unloaded latency, measured by the limiter at `minLimit` concurrency every
- * `probeIntervalMs` (see `AdaptiveLimiter`); between probes the limit settles
+ * `probeInterval` (see `AdaptiveLimiter`); between probes the limit settles
  * where latency is `1 + buffer` times the unloaded latency.
  */
 export interface GradientAlgorithm extends LimitAlgorithm {

@@ -1,4 +1,4 @@
-import { checkCount, checkFiniteNumber, show } from '../core/validate.js';
+import { checkCount, checkFiniteNumber, checkRenamed, show } from '../core/validate.js';
 
 function positive(name: string, value: unknown): number {
   const n = checkFiniteNumber(name, value);
@@ -7,17 +7,18 @@ function positive(name: string, value: unknown): number {
 }
 
 /**
- * Little's law: the concurrency a steady `rate` (per second) of work with a
- * given mean latency needs, `rate x latency`, plus `headroom` (a fraction,
+ * Little's law: the concurrency a steady `arrivalRate` (per second) of work with a
+ * mean `serviceTime` (ms) needs, `arrivalRate x serviceTime`, plus `headroom` (a fraction,
  * for variance), rounded up. E.g. 200/s at 50 ms with 50% headroom: 15.
  */
 export function littlesLaw(options: {
-  readonly rate: number;
-  readonly latencyMs: number;
+  readonly arrivalRate: number;
+  readonly serviceTime: number;
   readonly headroom?: number;
 }): number {
-  const rate = positive('rate', options.rate);
-  const latency = positive('latencyMs', options.latencyMs);
+  checkRenamed(options, { rate: 'arrivalRate', latencyMs: 'serviceTime' });
+  const rate = positive('arrivalRate', options.arrivalRate);
+  const latency = positive('serviceTime', options.serviceTime);
   const headroom = checkFiniteNumber('headroom', options.headroom ?? 0);
   if (headroom < 0) throw new RangeError(`Expected \`headroom\` to be a number >= 0, got ${show(headroom)}`);
   return Math.ceil(rate * (latency / 1000) * (1 + headroom) - 1e-9);
@@ -31,7 +32,7 @@ export interface ErlangCResult {
   /** Probability that an arrival has to wait (Erlang C). */
   readonly probabilityOfWaiting: number;
   /** Mean wait in the queue over all arrivals, in ms. */
-  readonly meanWaitMs: number;
+  readonly meanWait: number;
   /** Mean number waiting. */
   readonly meanQueueLength: number;
 }
@@ -39,17 +40,18 @@ export interface ErlangCResult {
 /**
  * Erlang C: for `servers` parallel servers (a pool of c connections),
  * Poisson arrivals at `arrivalRate` per second and exponential service with
- * mean `serviceTimeMs`, the probability of waiting and the mean wait (M/M/c).
+ * mean `serviceTime`, the probability of waiting and the mean wait (M/M/c).
  * Computed through the Erlang B recursion, which stays exact for large c.
  */
 export function erlangC(options: {
   readonly servers: number;
   readonly arrivalRate: number;
-  readonly serviceTimeMs: number;
+  readonly serviceTime: number;
 }): ErlangCResult {
   const c = checkCount('servers', options.servers, 1, false);
+  checkRenamed(options, { serviceTimeMs: 'serviceTime' });
   const lambda = positive('arrivalRate', options.arrivalRate);
-  const service = positive('serviceTimeMs', options.serviceTimeMs) / 1000;
+  const service = positive('serviceTime', options.serviceTime) / 1000;
   const load = lambda * service;
   const utilization = load / c;
   if (utilization >= 1) {
@@ -57,7 +59,7 @@ export function erlangC(options: {
       load,
       utilization,
       probabilityOfWaiting: 1,
-      meanWaitMs: Number.POSITIVE_INFINITY,
+      meanWait: Number.POSITIVE_INFINITY,
       meanQueueLength: Number.POSITIVE_INFINITY,
     };
   }
@@ -69,7 +71,7 @@ export function erlangC(options: {
     load,
     utilization,
     probabilityOfWaiting: p,
-    meanWaitMs: meanWait * 1000,
+    meanWait: meanWait * 1000,
     meanQueueLength: lambda * meanWait,
   };
 }

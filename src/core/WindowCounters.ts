@@ -1,5 +1,5 @@
 /**
- * Counters over a sliding window of `windowMs`, kept in `buckets` buckets
+ * Counters over a sliding window of `window`, kept in `buckets` buckets
  * (O(buckets) memory; the window slides one bucket at a time, from the first
  * time it is used). Several series share the buckets, e.g. calls and retries.
  * Callers pass the time, so the owner's clock (or a sample's time) decides.
@@ -8,14 +8,14 @@
 export class WindowCounters {
   #series: Float64Array[];
   #sums: number[];
-  readonly #bucketMs: number;
+  readonly #bucketLength: number;
   readonly #buckets: number;
   #bucket = 0;
   #bucketStart = Number.NaN;
 
-  constructor(windowMs: number, series: number, buckets = 10) {
+  constructor(window: number, series: number, buckets = 10) {
     this.#buckets = buckets;
-    this.#bucketMs = windowMs / buckets;
+    this.#bucketLength = window / buckets;
     this.#series = Array.from({ length: series }, () => new Float64Array(buckets));
     this.#sums = this.#series.map(() => 0);
   }
@@ -56,9 +56,9 @@ export class WindowCounters {
       this.#bucketStart = now;
       return;
     }
-    let steps = Math.floor((now - this.#bucketStart) / this.#bucketMs);
+    let steps = Math.floor((now - this.#bucketStart) / this.#bucketLength);
     if (steps <= 0) return;
-    this.#bucketStart += steps * this.#bucketMs;
+    this.#bucketStart += steps * this.#bucketLength;
     if (steps > this.#buckets) steps = this.#buckets;
     for (let i = 0; i < steps; i++) {
       this.#bucket = (this.#bucket + 1) % this.#buckets;

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 
 type BatchResult<K, V> = readonly (V | Error)[] | ReadonlyMap<K, V>;
 type BatchFunction<K, V> = (keys: K[]) => PromiseLike<BatchResult<K, V>> | BatchResult<K, V>;
@@ -7,12 +7,12 @@ type BatchFunction<K, V> = (keys: K[]) => PromiseLike<BatchResult<K, V>> | Batch
 /** Options of {@link Batcher}. */
 export interface BatcherOptions<K> {
   /** Most keys per batch; a full batch is sent at once. An integer >= 1 or Infinity. @default Infinity */
-  readonly maxBatchSize?: number;
+  readonly maxBatch?: number;
   /**
    * How long a batch collects keys after its first one, in ms. 0: the keys
    * requested in the same tick (as DataLoader). @default 0
    */
-  readonly maxWaitMs?: number;
+  readonly maxWait?: number;
   /** Map a key to a cache key, so equal keys in a batch are loaded once. @default the key itself */
   readonly cacheKey?: (key: K) => unknown;
   /** @default systemClock */
@@ -26,14 +26,14 @@ interface Pending<V> {
 
 /**
  * DataLoader-style batching: `load(key)` calls made within a tick (or
- * `maxWaitMs`, or until `maxBatchSize` keys) become one call of the batch
+ * `maxWait`, or until `maxBatch` keys) become one call of the batch
  * function. It returns one result per key, in order (an `Error` in a slot
  * rejects that key only), or a `Map` from key to value.
  */
 export class Batcher<K, V> {
   readonly #batch: BatchFunction<K, V>;
-  readonly #maxBatchSize: number;
-  readonly #maxWaitMs: number;
+  readonly #maxBatch: number;
+  readonly #maxWait: number;
   readonly #cacheKey: (key: K) => unknown;
   readonly #clock: Clock;
   #keys: K[] = [];
@@ -45,8 +45,9 @@ export class Batcher<K, V> {
   constructor(batch: BatchFunction<K, V>, options: BatcherOptions<K> = {}) {
     checkFunction('batch', batch);
     this.#batch = batch;
-    this.#maxBatchSize = checkCount('maxBatchSize', options.maxBatchSize ?? Number.POSITIVE_INFINITY, 1, true);
-    this.#maxWaitMs = checkMs('maxWaitMs', options.maxWaitMs ?? 0, false);
+    checkRenamed(options, { maxBatchSize: 'maxBatch', maxWaitMs: 'maxWait' });
+    this.#maxBatch = checkCount('maxBatch', options.maxBatch ?? Number.POSITIVE_INFINITY, 1, true);
+    this.#maxWait = checkMs('maxWait', options.maxWait ?? 0, false);
     if (options.cacheKey !== undefined) checkFunction('cacheKey', options.cacheKey);
     this.#cacheKey = options.cacheKey ?? ((key) => key);
     this.#clock = options.clock ?? systemClock;
@@ -67,7 +68,7 @@ export class Batcher<K, V> {
     });
     this.#pending.set(cacheKey, { key, promise, waiters });
     this.#keys.push(key);
-    if (this.#keys.length >= this.#maxBatchSize) this.#flush();
+    if (this.#keys.length >= this.#maxBatch) this.#flush();
     else this.#schedule();
     return promise;
   }
@@ -79,8 +80,8 @@ export class Batcher<K, V> {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    if (this.#maxWaitMs === 0) queueMicrotask(() => this.#flush());
-    else this.#timer = this.#clock.setTimeout(() => this.#flush(), this.#maxWaitMs);
+    if (this.#maxWait === 0) queueMicrotask(() => this.#flush());
+    else this.#timer = this.#clock.setTimeout(() => this.#flush(), this.#maxWait);
   }
 
   #flush(): void {

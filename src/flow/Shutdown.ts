@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkFunction, checkMs, show } from '../core/validate.js';
+import { checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 
 /** Something that can stop: `close()` gracefully, `destroy()` now. */
 export interface Stoppable {
@@ -10,7 +10,7 @@ export interface Stoppable {
 /** Options of {@link Shutdown}. */
 export interface ShutdownOptions {
   /** Total time for every phase to close gracefully; then what is left is destroyed. @default 10000 */
-  readonly timeoutMs?: number;
+  readonly gracePeriod?: number;
   /** Start on these process signals (e.g. `['SIGTERM', 'SIGINT']`). @default none */
   readonly signals?: readonly NodeJS.Signals[];
   /** @default systemClock */
@@ -47,7 +47,7 @@ interface Registered {
  * still open at the deadline is destroyed. Resolves with a report.
  */
 export class Shutdown {
-  readonly #timeoutMs: number;
+  readonly #gracePeriod: number;
   readonly #clock: Clock;
   readonly #parts: Registered[] = [];
   readonly #controller = new AbortController();
@@ -56,7 +56,8 @@ export class Shutdown {
   #running: Promise<ShutdownReport> | undefined = undefined;
 
   constructor(options: ShutdownOptions = {}) {
-    this.#timeoutMs = checkMs('timeoutMs', options.timeoutMs ?? 10_000);
+    checkRenamed(options, { timeoutMs: 'gracePeriod' });
+    this.#gracePeriod = checkMs('gracePeriod', options.gracePeriod ?? 10_000);
     this.#clock = options.clock ?? systemClock;
     this.#signals = options.signals ?? [];
     this.#onSignal = (signal) => {
@@ -95,7 +96,7 @@ export class Shutdown {
     this.dispose();
     this.#controller.abort(reason);
     const started = this.#clock.now();
-    const deadline = started + this.#timeoutMs;
+    const deadline = started + this.#gracePeriod;
     const steps: ShutdownStep[] = [];
     const phases = [...new Set(this.#parts.map((p) => p.phase))].sort((a, b) => a - b);
     for (const phase of phases) {

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkCount, checkMs, checkSignal, show } from '../core/validate.js';
+import { checkCount, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { type MapContext, type MapOptions, map } from './map.js';
 
 type Source<T> = AsyncIterable<T> | Iterable<T>;
@@ -21,9 +21,9 @@ const WAITED = Symbol('waited');
 /** Options of {@link batch}. */
 export interface BatchOptions {
   /** Items per batch. An integer >= 1. */
-  readonly size: number;
+  readonly maxBatch: number;
   /** Yield a partial batch when its first item has waited this long. @default Infinity */
-  readonly maxWaitMs?: number;
+  readonly maxWait?: number;
   /** Stops the iteration (closing the source) and throws the reason. */
   readonly signal?: AbortSignal | undefined;
   /** @default systemClock */
@@ -31,13 +31,15 @@ export interface BatchOptions {
 }
 
 /**
- * Group items into arrays of `size` (the last may be shorter), or fewer when
- * `maxWaitMs` passes after a batch's first item. Pulls one item at a time:
+ * Group items into arrays of `maxBatch` (the last may be shorter), or fewer when
+ * `maxWait` passes after a batch's first item. Pulls one item at a time:
  * the source is read only as fast as batches are consumed.
  */
 export async function* batch<T>(source: Source<T>, options: BatchOptions): AsyncGenerator<T[]> {
-  const size = checkCount('size', options?.size, 1, false);
-  const maxWait = checkMs('maxWaitMs', options.maxWaitMs ?? Number.POSITIVE_INFINITY);
+  checkRenamed(options, { maxWaitMs: 'maxWait' });
+  checkRenamed(options, { size: 'maxBatch' });
+  const size = checkCount('maxBatch', options?.maxBatch, 1, false);
+  const maxWait = checkMs('maxWait', options.maxWait ?? Number.POSITIVE_INFINITY);
   const signal = checkSignal('signal', options.signal);
   const clock = options.clock ?? systemClock;
   const iterator = iteratorOf(source);

@@ -1,12 +1,12 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkFunction, checkMs } from '../core/validate.js';
+import { checkFunction, checkMs, checkRenamed } from '../core/validate.js';
 
 /** Options of {@link dedupe}. */
 export interface DedupeOptions<A extends unknown[]> {
   /** The key of a call, from its arguments. @default the first argument */
   readonly key?: (...args: A) => unknown;
   /** Keep a successful result this many ms for later calls (failures are never kept). @default 0 */
-  readonly ttlMs?: number;
+  readonly ttl?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -30,7 +30,7 @@ interface Entry<R> {
 
 /**
  * Singleflight: concurrent calls with the same key share one call of `fn`
- * (the cache stampede fix). With `ttlMs`, a success is also reused for that
+ * (the cache stampede fix). With `ttl`, a success is also reused for that
  * long; a failure is handed to the callers that shared it and forgotten.
  */
 export function dedupe<A extends unknown[], R>(
@@ -40,7 +40,8 @@ export function dedupe<A extends unknown[], R>(
   checkFunction('fn', fn);
   if (options.key !== undefined) checkFunction('key', options.key);
   const keyOf = options.key ?? ((...args: A) => args[0]);
-  const ttl = checkMs('ttlMs', options.ttlMs ?? 0);
+  checkRenamed(options, { ttlMs: 'ttl' });
+  const ttl = checkMs('ttl', options.ttl ?? 0);
   const clock = options.clock ?? systemClock;
   const entries = new Map<unknown, Entry<Awaited<R>>>();
 

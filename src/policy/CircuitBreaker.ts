@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
-import { checkCount, checkFunction, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 import type { Backoff } from './backoff.js';
 import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
 import { CircuitOpenError } from './errors.js';
@@ -17,7 +17,7 @@ export interface CircuitBreakerOptions {
    * of ms, or a backoff over the number of consecutive openings (so a
    * downstream that stays down is probed less and less often). @default 10000
    */
-  readonly openMs?: number | Backoff;
+  readonly openDuration?: number | Backoff;
   /** Calls let through while half-open; all must succeed to close. An integer >= 1. @default 1 */
   readonly halfOpenProbes?: number;
   /** Which errors count as failures. The caller's abort never does. @default every error */
@@ -26,7 +26,7 @@ export interface CircuitBreakerOptions {
   readonly initialState?: CircuitSnapshot;
   /** @default systemClock */
   readonly clock?: Clock;
-  /** For a backing-off `openMs`. @default Math.random */
+  /** For a backing-off `openDuration`. @default Math.random */
   readonly random?: () => number;
 }
 
@@ -34,7 +34,7 @@ export interface CircuitBreakerOptions {
 export interface CircuitSnapshot {
   readonly state: CircuitState;
   /** Ms the circuit still stays open (open state). */
-  readonly openForMs: number;
+  readonly openFor: number;
   /** Openings in a row without a successful close. */
   readonly openings: number;
   readonly breaker: unknown;
@@ -44,8 +44,8 @@ export interface CircuitBreakerEvents extends Record<string, unknown> {
   stateChange: { readonly from: CircuitState; readonly to: CircuitState };
   /** A call was refused because the circuit is not closed. */
   rejected: { readonly state: CircuitState };
-  success: { readonly durationMs: number };
-  failure: { readonly durationMs: number; readonly error: unknown };
+  success: { readonly duration: number };
+  failure: { readonly duration: number; readonly error: unknown };
 }
 
 export interface CircuitBreakerStats {
@@ -59,14 +59,14 @@ export interface CircuitBreakerStats {
 
 /**
  * A circuit breaker: closed (calls pass and are counted), open (calls are
- * refused at once with `CircuitOpenError` until `openMs` has passed),
+ * refused at once with `CircuitOpenError` until `openDuration` has passed),
  * half-open (`halfOpenProbes` calls pass; all succeed: closed, one fails:
- * open again, for longer if `openMs` is a backoff), isolated (open by hand
+ * open again, for longer if `openDuration` is a backoff), isolated (open by hand
  * until `reset()` or the handle of `isolate()` is disposed).
  */
 export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implements Policy {
   readonly #strategy: BreakerStrategy;
-  readonly #openMs: number | Backoff;
+  readonly #openDuration: number | Backoff;
   readonly #probes: number;
   readonly #isFailure: (error: unknown) => boolean;
   readonly #clock: Clock;
@@ -86,9 +86,10 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
   constructor(options: CircuitBreakerOptions = {}) {
     super();
     this.#strategy = options.breaker ?? consecutiveFailures(5);
-    const openMs = options.openMs ?? 10_000;
-    if (typeof openMs === 'function') this.#openMs = openMs;
-    else this.#openMs = checkMs('openMs', openMs);
+    checkRenamed(options, { openMs: 'openDuration' });
+    const openDuration = options.openDuration ?? 10_000;
+    if (typeof openDuration === 'function') this.#openDuration = openDuration;
+    else this.#openDuration = checkMs('openDuration', openDuration);
     this.#probes = checkCount('halfOpenProbes', options.halfOpenProbes ?? 1, 1, false);
     if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
     this.#isFailure = options.isFailure ?? (() => true);
@@ -118,7 +119,7 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
     const state = this.#state === 'half-open' ? 'open' : this.#state; // probes in flight are not carried over
     return {
       state,
-      openForMs: state === 'open' ? Math.max(0, this.#openUntil - this.#clock.now()) : 0,
+      openFor: state === 'open' ? Math.max(0, this.#openUntil - this.#clock.now()) : 0,
       openings: this.#openings,
       breaker: this.#strategy.snapshot(),
     };
@@ -158,7 +159,7 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
     const strategy = this.#strategy;
     const timed =
       strategy.usesTime ||
-      strategy.slowCallMs !== Number.POSITIVE_INFINITY ||
+      strategy.slowCallDuration !== Number.POSITIVE_INFINITY ||
       this.listens('success') ||
       this.listens('failure');
     const started = timed ? this.#clock.now() : 0;
@@ -179,27 +180,27 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
     this.#rejected++;
     const state = this.#state;
     if (this.listens('rejected')) this.notify('rejected', { state });
-    const retryAfterMs =
+    const retryAfter =
       state === 'isolated' ? Number.POSITIVE_INFINITY : state === 'open' ? Math.ceil(this.#openUntil - now) : 0;
     return new CircuitOpenError(
       state === 'isolated'
         ? 'Circuit is isolated'
         : state === 'open'
-          ? `Circuit is open (retry in ${retryAfterMs} ms)`
+          ? `Circuit is open (retry in ${retryAfter} ms)`
           : `Circuit is half-open (${this.#probesInFlight}/${this.#probes} probes in flight)`,
-      retryAfterMs,
+      retryAfter,
     );
   }
 
   #record(failure: boolean, timed: boolean, started: number, probe: boolean, error: unknown): void {
     const now = timed ? this.#clock.now() : 0;
-    const durationMs = now - started;
+    const duration = now - started;
     if (failure) {
       this.#failures++;
-      if (this.listens('failure')) this.notify('failure', { durationMs, error });
+      if (this.listens('failure')) this.notify('failure', { duration, error });
     } else {
       this.#successes++;
-      if (this.listens('success')) this.notify('success', { durationMs });
+      if (this.listens('success')) this.notify('success', { duration });
     }
     if (probe) {
       this.#probesInFlight--;
@@ -213,19 +214,19 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
       return;
     }
     if (this.#state !== 'closed') return;
-    if (this.#strategy.record(failure, durationMs > this.#strategy.slowCallMs, now)) {
+    if (this.#strategy.record(failure, duration > this.#strategy.slowCallDuration, now)) {
       this.#open(timed ? now : this.#clock.now());
     }
   }
 
   #open(now: number): void {
     this.#openings++;
-    const openMs =
-      typeof this.#openMs === 'number'
-        ? this.#openMs
-        : this.#openMs({ attempt: this.#openings, previousDelay: this.#lastOpenMs, random: this.#random });
-    this.#lastOpenMs = openMs;
-    this.#openUntil = now + openMs;
+    const openDuration =
+      typeof this.#openDuration === 'number'
+        ? this.#openDuration
+        : this.#openDuration({ attempt: this.#openings, previousDelay: this.#lastOpenMs, random: this.#random });
+    this.#lastOpenMs = openDuration;
+    this.#openUntil = now + openDuration;
     this.#opened++;
     this.#transition('open');
   }
@@ -249,11 +250,11 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
     this.#strategy.restore(snapshot.breaker);
     this.#openings = snapshot.openings;
     this.#state = snapshot.state === 'half-open' ? 'open' : snapshot.state;
-    this.#openUntil = this.#clock.now() + snapshot.openForMs;
+    this.#openUntil = this.#clock.now() + snapshot.openFor;
   }
 }
 
-/** A circuit breaker: `circuitBreaker({ breaker: countWindow({ size: 20 }), openMs: 30_000 })`. */
+/** A circuit breaker: `circuitBreaker({ breaker: countWindow({ size: 20 }), openDuration: 30_000 })`. */
 export function circuitBreaker(options?: CircuitBreakerOptions): CircuitBreakerPolicy {
   return new CircuitBreakerPolicy(options);
 }

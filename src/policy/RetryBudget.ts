@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { checkFiniteNumber, checkMs, checkRenamed, show } from '../core/validate.js';
 import { WindowCounters } from '../core/WindowCounters.js';
 
 /** Options of {@link RetryBudget}. */
@@ -16,7 +16,7 @@ export interface RetryBudgetOptions {
    */
   readonly minPerSecond?: number;
   /** The window calls and retries are counted over. A finite number of ms > 0. @default 10000 */
-  readonly windowMs?: number;
+  readonly window?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -26,12 +26,12 @@ const RETRIES = 1;
 
 /**
  * A retry budget (as in Finagle): retries are allowed while, over the last
- * `windowMs`, retries < `ratio` x calls + `minPerSecond` x window seconds.
+ * `window`, retries < `ratio` x calls + `minPerSecond` x window seconds.
  * Share one budget between the retry policies that call the same downstream
  * (one per downstream for "per key"); it bounds the extra load retries can
  * put on it when it is weakest, which `maxAttempts` alone does not.
  *
- * Counts are kept in 10 buckets of `windowMs / 10`: O(1) memory and time.
+ * Counts are kept in 10 buckets of `window / 10`: O(1) memory and time.
  */
 export class RetryBudget {
   readonly ratio: number;
@@ -43,12 +43,13 @@ export class RetryBudget {
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = nonNegative('ratio', options.ratio ?? 0.1);
     const minPerSecond = nonNegative('minPerSecond', options.minPerSecond ?? 10);
-    const windowMs = checkMs('windowMs', options.windowMs ?? 10_000, false);
-    if (windowMs === 0)
-      throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
-    this.#reserve = (minPerSecond * windowMs) / 1000;
+    checkRenamed(options, { windowMs: 'window' });
+    const window = checkMs('window', options.window ?? 10_000, false);
+    if (window === 0)
+      throw new RangeError(`Expected \`window\` to be a finite number of milliseconds > 0, got ${show(0)}`);
+    this.#reserve = (minPerSecond * window) / 1000;
     this.#clock = options.clock ?? systemClock;
-    this.#counts = new WindowCounters(windowMs, 2);
+    this.#counts = new WindowCounters(window, 2);
   }
 
   /** Count one call (a first attempt). Retry policies call this for you. */

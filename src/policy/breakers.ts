@@ -1,4 +1,4 @@
-import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFiniteNumber, checkMs, checkRenamed, show } from '../core/validate.js';
 import { WindowCounters } from '../core/WindowCounters.js';
 
 /** Decides from recent outcomes whether a closed circuit should open. */
@@ -11,7 +11,7 @@ export interface BreakerStrategy {
   snapshot(): unknown;
   restore(state: unknown): void;
   /** A call slower than this counts as slow (Infinity: none is). */
-  readonly slowCallMs: number;
+  readonly slowCallDuration: number;
   /** Whether `record` needs the time (otherwise the breaker does not read the clock). */
   readonly usesTime: boolean;
 }
@@ -21,7 +21,7 @@ export function consecutiveFailures(threshold: number): BreakerStrategy {
   checkCount('threshold', threshold, 1, false);
   let run = 0;
   return {
-    slowCallMs: Number.POSITIVE_INFINITY,
+    slowCallDuration: Number.POSITIVE_INFINITY,
     usesTime: false,
     record(failure) {
       run = failure ? run + 1 : 0;
@@ -44,12 +44,13 @@ export interface RateThresholds {
   /** Open when at least this fraction of the window was slow. A number in (0, 1]. @default 1 */
   readonly slowCallRate?: number;
   /** A call slower than this counts as slow (whether it failed or not). @default Infinity */
-  readonly slowCallMs?: number;
+  readonly slowCallDuration?: number;
   /** No decision before the window holds this many calls. An integer >= 1. */
   readonly minimumCalls?: number;
 }
 
 function thresholds(options: RateThresholds, defaultMinimum: number) {
+  checkRenamed(options, { slowCallMs: 'slowCallDuration' });
   const rate = (name: string, value: number) => {
     checkFiniteNumber(name, value);
     if (value <= 0 || value > 1)
@@ -59,7 +60,7 @@ function thresholds(options: RateThresholds, defaultMinimum: number) {
   return {
     failureRate: rate('failureRate', options.failureRate ?? 0.5),
     slowCallRate: rate('slowCallRate', options.slowCallRate ?? 1),
-    slowCallMs: checkMs('slowCallMs', options.slowCallMs ?? Number.POSITIVE_INFINITY),
+    slowCallDuration: checkMs('slowCallDuration', options.slowCallDuration ?? Number.POSITIVE_INFINITY),
     minimumCalls: checkCount('minimumCalls', options.minimumCalls ?? defaultMinimum, 1, false),
   };
 }
@@ -75,7 +76,7 @@ export function countWindow(options: RateThresholds & { readonly size: number })
   let failures = 0;
   let slow = 0;
   return {
-    slowCallMs: t.slowCallMs,
+    slowCallDuration: t.slowCallDuration,
     usesTime: false,
     record(failure, isSlow) {
       if (count === size) {
@@ -108,23 +109,24 @@ export function countWindow(options: RateThresholds & { readonly size: number })
 }
 
 /**
- * Open when the failure (or slow-call) rate over the last `windowMs` reaches a
+ * Open when the failure (or slow-call) rate over the last `window` reaches a
  * threshold; counts are kept in `buckets` sampling buckets (O(buckets) memory).
  */
 export function timeWindow(
-  options: RateThresholds & { readonly windowMs: number; readonly buckets?: number },
+  options: RateThresholds & { readonly window: number; readonly buckets?: number },
 ): BreakerStrategy {
-  const windowMs = checkMs('windowMs', options?.windowMs, false);
-  if (windowMs === 0)
-    throw new RangeError(`Expected \`windowMs\` to be a finite number of milliseconds > 0, got ${show(0)}`);
+  checkRenamed(options, { windowMs: 'window' });
+  const window = checkMs('window', options?.window, false);
+  if (window === 0)
+    throw new RangeError(`Expected \`window\` to be a finite number of milliseconds > 0, got ${show(0)}`);
   const buckets = checkCount('buckets', options.buckets ?? 10, 1, false);
   const t = thresholds(options, 10);
   const CALLS = 0;
   const FAILS = 1;
   const SLOWS = 2;
-  const counts = new WindowCounters(windowMs, 3, buckets);
+  const counts = new WindowCounters(window, 3, buckets);
   return {
-    slowCallMs: t.slowCallMs,
+    slowCallDuration: t.slowCallDuration,
     usesTime: true,
     record(failure, isSlow, now) {
       counts.add(CALLS, now);

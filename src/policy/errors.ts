@@ -9,10 +9,10 @@ export class CircuitOpenError extends SluiceError {
   static readonly errorCode = 'SLUICE_CIRCUIT_OPEN';
   override readonly name = 'CircuitOpenError';
   /** Ms until the breaker lets a probe through (Infinity while isolated). */
-  readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter: number, options?: ErrorOptions) {
     super('SLUICE_CIRCUIT_OPEN', message, options);
-    this.retryAfterMs = retryAfterMs;
+    this.retryAfter = retryAfter;
   }
 }
 

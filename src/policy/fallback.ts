@@ -1,20 +1,20 @@
-import { checkFunction } from '../core/validate.js';
+import { checkFunction, checkRenamed } from '../core/validate.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
 
 /** Options of {@link fallback}. */
 export interface FallbackOptions {
   /** Which failures get the fallback. The caller's abort never does. @default every error */
-  readonly on?: (error: unknown) => boolean;
+  readonly isFailure?: (error: unknown) => boolean;
 }
 
 /**
  * Answer with a fallback when the work fails with a chosen error, e.g.
- * `fallback(cached, { on: (e) => e instanceof CircuitOpenError })`. Only on
+ * `fallback(cached, { isFailure: (e) => e instanceof CircuitOpenError })`. Only on
  * failure: while the work succeeds, the fallback never runs.
  */
 export class FallbackPolicy<F> implements Policy {
   readonly #value: F | ((error: unknown, context: PolicyContext) => F | PromiseLike<F>);
-  readonly #on: (error: unknown) => boolean;
+  readonly #isFailure: (error: unknown) => boolean;
   #used = 0;
 
   constructor(
@@ -22,8 +22,9 @@ export class FallbackPolicy<F> implements Policy {
     options: FallbackOptions = {},
   ) {
     this.#value = value;
-    if (options.on !== undefined) checkFunction('on', options.on);
-    this.#on = options.on ?? (() => true);
+    checkRenamed(options, { on: 'isFailure' });
+    if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
+    this.#isFailure = options.isFailure ?? (() => true);
   }
 
   /** How many calls were answered by the fallback. */
@@ -37,7 +38,7 @@ export class FallbackPolicy<F> implements Policy {
     try {
       return await invoke(fn, context);
     } catch (error) {
-      if (options?.signal?.aborted || !this.#on(error)) throw error;
+      if (options?.signal?.aborted || !this.#isFailure(error)) throw error;
       this.#used++;
       const value = this.#value;
       const result =

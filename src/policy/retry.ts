@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
-import { checkCount, checkFunction, checkMs } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkRenamed } from '../core/validate.js';
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { AttemptContext, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import type { RetryBudget } from './RetryBudget.js';
@@ -13,13 +13,13 @@ export interface RetryOptions {
   /** Delay before each retry. @default exponentialBackoff() (100 ms base, x2, full jitter, 30 s cap) */
   readonly backoff?: Backoff;
   /** Whether a failure is worth retrying. The caller's abort is never retried. @default every error */
-  readonly retryOn?: (error: unknown, attempt: number) => boolean;
+  readonly isFailure?: (error: unknown, attempt: number) => boolean;
   /** Whether a successful result should be retried anyway (e.g. an HTTP 503 response). @default never */
-  readonly retryOnResult?: (result: unknown, attempt: number) => boolean;
+  readonly isFailureResult?: (result: unknown, attempt: number) => boolean;
   /**
    * The server's "retry after" for a failure, in ms, or `undefined`. When it
    * asks for longer than the backoff, the wait is the server's.
-   * @default reads `error.retryAfterMs`, or a `Retry-After` header on `error.headers` / `error.response.headers`
+   * @default reads `error.retryAfter`, or a `Retry-After` header on `error.headers` / `error.response.headers`
    */
   readonly retryAfter?: (error: unknown) => number | undefined;
   /** No wait exceeds this, whatever the backoff or the server says. @default Infinity */
@@ -55,8 +55,8 @@ export interface RetryStats {
 export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
   readonly #maxAttempts: number;
   readonly #backoff: Backoff;
-  readonly #retryOn: (error: unknown, attempt: number) => boolean;
-  readonly #retryOnResult: ((result: unknown, attempt: number) => boolean) | undefined;
+  readonly #isFailure: (error: unknown, attempt: number) => boolean;
+  readonly #isFailureResult: ((result: unknown, attempt: number) => boolean) | undefined;
   readonly #retryAfter: (error: unknown) => number | undefined;
   readonly #maxDelay: number;
   readonly #budget: RetryBudget | undefined;
@@ -72,10 +72,11 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
     this.#maxAttempts = checkCount('maxAttempts', options.maxAttempts ?? 3, 1, false);
     if (options.backoff !== undefined) checkFunction('backoff', options.backoff);
     this.#backoff = options.backoff ?? exponentialBackoff();
-    if (options.retryOn !== undefined) checkFunction('retryOn', options.retryOn);
-    this.#retryOn = options.retryOn ?? (() => true);
-    if (options.retryOnResult !== undefined) checkFunction('retryOnResult', options.retryOnResult);
-    this.#retryOnResult = options.retryOnResult;
+    checkRenamed(options, { retryOn: 'isFailure', retryOnResult: 'isFailureResult' });
+    if (options.isFailure !== undefined) checkFunction('isFailure', options.isFailure);
+    this.#isFailure = options.isFailure ?? (() => true);
+    if (options.isFailureResult !== undefined) checkFunction('isFailureResult', options.isFailureResult);
+    this.#isFailureResult = options.isFailureResult;
     if (options.retryAfter !== undefined) checkFunction('retryAfter', options.retryAfter);
     this.#retryAfter = options.retryAfter ?? readRetryAfter;
     this.#maxDelay = checkMs('maxDelay', options.maxDelay ?? Number.POSITIVE_INFINITY);
@@ -97,7 +98,7 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
     // The first attempt, without the retry loop's machinery: most calls succeed.
     return invoke(fn, new AttemptContext(options, 1)).then(
       (value) =>
-        this.#retryOnResult === undefined || !this.#retryOnResult(value, 1)
+        this.#isFailureResult === undefined || !this.#isFailureResult(value, 1)
           ? value
           : this.#again(fn, options, { ok: true, value }),
       (error: unknown) => this.#again(fn, options, { ok: false, error }),
@@ -122,11 +123,11 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
         }
       }
       if (outcome.ok) {
-        if (this.#retryOnResult === undefined || !this.#retryOnResult(outcome.value, attempt)) return outcome.value;
+        if (this.#isFailureResult === undefined || !this.#isFailureResult(outcome.value, attempt)) return outcome.value;
       } else if (options?.signal?.aborted) {
         this.#giveUp(attempt, 'aborted');
         throw outcome.error;
-      } else if (!this.#retryOn(outcome.error, attempt)) {
+      } else if (!this.#isFailure(outcome.error, attempt)) {
         this.#giveUp(attempt, 'not-retryable');
         throw outcome.error;
       }
@@ -171,14 +172,14 @@ export function retry(options?: RetryOptions): RetryPolicy {
 }
 
 /**
- * The default `retryAfter`: `error.retryAfterMs` (a number), or an HTTP
+ * The default `retryAfter`: `error.retryAfter` (a number), or an HTTP
  * `Retry-After` header (seconds, or an HTTP date) found on `error.headers` or
  * `error.response.headers` (a `Headers` object or a plain record).
  */
 export function readRetryAfter(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as { retryAfterMs?: unknown; headers?: unknown; response?: { headers?: unknown } };
-  if (typeof e.retryAfterMs === 'number' && Number.isFinite(e.retryAfterMs)) return Math.max(0, e.retryAfterMs);
+  const e = error as { retryAfter?: unknown; headers?: unknown; response?: { headers?: unknown } };
+  if (typeof e.retryAfter === 'number' && Number.isFinite(e.retryAfter)) return Math.max(0, e.retryAfter);
   const header = headerValue(e.headers) ?? headerValue(e.response?.headers);
   if (header === undefined) return undefined;
   const seconds = Number(header);

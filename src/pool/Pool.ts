@@ -86,7 +86,7 @@ export interface PoolEvents<T> extends Record<string, unknown> {
   createError: { readonly error: unknown };
   destroyError: { readonly resource: T; readonly error: unknown };
   /** A lease was held longer than `leakDetectionThreshold`; `stack` is where it was acquired. */
-  leak: { readonly resource: T; readonly heldMs: number; readonly stack: string };
+  leak: { readonly resource: T; readonly heldFor: number; readonly stack: string };
 }
 
 export type DestroyReason =
@@ -618,7 +618,7 @@ export class Pool<T>
           this.#leaks++;
           this.notify('leak', {
             resource: entry.resource,
-            heldMs: this.#clock.now() - entry.borrowedAt,
+            heldFor: this.#clock.now() - entry.borrowedAt,
             stack: entry.stack ?? '',
           });
         },

@@ -60,13 +60,13 @@ export interface RateTryOptions {
 export interface RateDecision {
   readonly allowed: boolean;
   /** Ms until the same call would be admitted; 0 when `allowed`. Infinity after `close()`. */
-  readonly retryAfterMs: number;
+  readonly retryAfter: number;
   /** Weight still admissible now, after this decision (the tightest limit's). */
   readonly remaining: number;
   /** The `limit` of the tightest limit (the one `remaining` comes from). */
   readonly limit: number;
   /** Ms until the tightest limit (the one `limit` and `remaining` describe) is back to its full burst. */
-  readonly resetMs: number;
+  readonly resetAfter: number;
 }
 
 export interface RateLimiterStats extends AdmissionStats {
@@ -314,8 +314,8 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
 
   /**
    * Admission now or not, with what an HTTP server needs to answer either way
-   * (`retryAfterMs`, `remaining`, `resetMs`; see `rateLimitHeaders`). Never
-   * waits and never jumps a queue: while calls wait on the key, `retryAfterMs`
+   * (`retryAfter`, `remaining`, `resetAfter`; see `rateLimitHeaders`). Never
+   * waits and never jumps a queue: while calls wait on the key, `retryAfter`
    * is when this call would be admitted behind them.
    */
   consume(options?: RateTryOptions): RateDecision {
@@ -324,7 +324,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
     if (this.#closed) {
       this.#denied++;
       const first = this.#limits[0] as NormalizedLimit;
-      return { allowed: false, retryAfterMs: Number.POSITIVE_INFINITY, remaining: 0, limit: first.limit, resetMs: 0 };
+      return { allowed: false, retryAfter: Number.POSITIVE_INFINITY, remaining: 0, limit: first.limit, resetAfter: 0 };
     }
     const now = this.#clock.now();
     const state = this.#state(key, now);
@@ -462,7 +462,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
   #isIdle(state: KeyState, now: number): boolean {
     if (state.queue !== undefined) return false;
     for (let i = 0; i < this.#rules.length; i++) {
-      if ((this.#rules[i] as Rule).resetMs(state.states[i], now) > 0) return false;
+      if ((this.#rules[i] as Rule).resetAfter(state.states[i], now) > 0) return false;
     }
     return true;
   }
@@ -486,18 +486,18 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
     const rules = this.#rules;
     let remaining = Number.POSITIVE_INFINITY;
     let limit = 0;
-    let resetMs = 0;
+    let resetAfter = 0;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i] as Rule;
       const left = rule.remaining(state.states[i], now);
       if (left < remaining) {
         remaining = left;
         limit = rule.spec.limit;
-        resetMs = rule.resetMs(state.states[i], now);
+        resetAfter = rule.resetAfter(state.states[i], now);
       }
     }
     if (state.queue !== undefined) remaining = 0;
-    return { allowed: wait === 0, retryAfterMs: ceil(wait), remaining, limit, resetMs: ceil(resetMs) };
+    return { allowed: wait === 0, retryAfter: ceil(wait), remaining, limit, resetAfter: ceil(resetAfter) };
   }
 
   #checkWeight(weight: unknown): number {

@@ -20,7 +20,7 @@ export interface Rule<S = unknown> {
   /** Whole units of weight that would be admitted now. */
   remaining(state: S, now: number): number;
   /** Ms until the state is back to "never used" (full burst available). */
-  resetMs(state: S, now: number): number;
+  resetAfter(state: S, now: number): number;
 }
 
 /**
@@ -59,7 +59,7 @@ export class Gcra implements Rule<{ tat: number }> {
   remaining(state: { tat: number }, now: number): number {
     return Math.floor((this.#tau - (Math.max(state.tat, now) - now)) / this.#t + EPSILON);
   }
-  resetMs(state: { tat: number }, now: number): number {
+  resetAfter(state: { tat: number }, now: number): number {
     return Math.max(0, state.tat - now);
   }
 }
@@ -96,7 +96,7 @@ export class TokenBucket implements Rule<Bucket> {
   remaining(state: Bucket, now: number): number {
     return Math.max(0, Math.floor(this.#tokens(state, now) + EPSILON));
   }
-  resetMs(state: Bucket, now: number): number {
+  resetAfter(state: Bucket, now: number): number {
     return (this.spec.burst - this.#tokens(state, now)) / this.#rate;
   }
 }
@@ -160,7 +160,7 @@ export class SlidingWindowLog implements Rule<Log> {
     this.#prune(state, now);
     return this.spec.limit - state.used;
   }
-  resetMs(state: Log, now: number): number {
+  resetAfter(state: Log, now: number): number {
     this.#prune(state, now);
     return state.entries.length === 0 ? 0 : state.newest + this.spec.interval - now;
   }

@@ -9,10 +9,10 @@ export function rateLimitHeaders(decision: RateDecision): Record<string, string>
   const headers: Record<string, string> = {
     'RateLimit-Limit': String(decision.limit),
     'RateLimit-Remaining': String(Math.max(0, decision.remaining)),
-    'RateLimit-Reset': String(Math.ceil(decision.resetMs / 1000)),
+    'RateLimit-Reset': String(Math.ceil(decision.resetAfter / 1000)),
   };
-  if (!decision.allowed && Number.isFinite(decision.retryAfterMs)) {
-    headers['Retry-After'] = String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
+  if (!decision.allowed && Number.isFinite(decision.retryAfter)) {
+    headers['Retry-After'] = String(Math.max(1, Math.ceil(decision.retryAfter / 1000)));
   }
   return headers;
 }

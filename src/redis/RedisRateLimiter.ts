@@ -73,7 +73,7 @@ export interface RedisRateLimiterStats extends AdmissionStats {
   /** Times the server had lost the script and it was sent again. */
   readonly scriptReloads: number;
   readonly waiting: number;
-  /** Waits that ended by their `timeout` (at its time, or at once when Redis's `retryAfterMs` already exceeded it). */
+  /** Waits that ended by their `timeout` (at its time, or at once when Redis's `retryAfter` already exceeded it). */
   readonly timedOut: number;
   readonly aborted: number;
 }
@@ -108,9 +108,9 @@ class KeyQueue {
  *
  * Differences from the in-process `RateLimiter`, all due to the network:
  * `tryAcquire` and `consume` return promises; waiting calls are FIFO within
- * this process (each key's head asks Redis again when its `retryAfterMs` has
+ * this process (each key's head asks Redis again when its `retryAfter` has
  * passed, so there is no polling), but processes compete when a slot frees.
- * `timeout` refuses at once when Redis's `retryAfterMs` already exceeds it.
+ * `timeout` refuses at once when Redis's `retryAfter` already exceeds it.
  *
  * Bounds (documented, tested): a Redis restart without persistence forgets
  * every count, so up to one extra burst per limit can pass after it. A call
@@ -140,7 +140,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
   #denied = 0;
   #unavailable = 0;
   #waiting = 0;
-  /** Refused because Redis's `retryAfterMs` already exceeded the timeout. */
+  /** Refused because Redis's `retryAfter` already exceeded the timeout. */
   #timedOutNow = 0;
   /** Early exits of waits, over every key's queue. */
   readonly #counters = new WaitCounters();
@@ -219,8 +219,8 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
   }
 
   /**
-   * One decision now: admitted (and counted) or not, with `retryAfterMs`,
-   * `remaining` and `resetMs` from the server. Applies the failure policy when
+   * One decision now: admitted (and counted) or not, with `retryAfter`,
+   * `remaining` and `resetAfter` from the server. Applies the failure policy when
    * Redis is unavailable (`fail-open` answers `allowed: true, remaining: 0`).
    */
   consume(options?: RateTryOptions): Promise<RateDecision> {
@@ -242,7 +242,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
   /**
    * Wait for admission (FIFO per key within this process). A `timeout` ends
    * the wait at its time wherever the call is in the queue (and at once when
-   * Redis's `retryAfterMs` already exceeds it).
+   * Redis's `retryAfter` already exceeds it).
    */
   acquire(options?: RateAcquireOptions): Promise<Permit> {
     let key: RateKey | undefined;
@@ -347,20 +347,20 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       }
       const deadline = head.data as number;
       const timeout = head.extra as number;
-      if (this.#clock.now() + decision.retryAfterMs > deadline) {
+      if (this.#clock.now() + decision.retryAfter > deadline) {
         this.#timedOutNow++;
         this.#waiting--;
         waiters.fail(
           head,
           new TimeoutError(
-            `Rate limit admission in ${decision.retryAfterMs} ms exceeds the timeout of ${timeout} ms (${this.#describe(queue, key)})`,
+            `Rate limit admission in ${decision.retryAfter} ms exceeds the timeout of ${timeout} ms (${this.#describe(queue, key)})`,
           ),
         );
         continue;
       }
       await new Promise<void>((resolve) => {
         queue.wake = resolve;
-        queue.timer = this.#clock.setTimeout(resolve, Math.max(1, decision.retryAfterMs));
+        queue.timer = this.#clock.setTimeout(resolve, Math.max(1, decision.retryAfter));
       });
       this.#clock.clearTimeout(queue.timer);
       queue.timer = undefined;
@@ -406,10 +406,10 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     this.#decisions++;
     const decision: RateDecision = {
       allowed: allowed === 1,
-      retryAfterMs: allowed === 1 ? 0 : Math.ceil(Number(wait)),
+      retryAfter: allowed === 1 ? 0 : Math.ceil(Number(wait)),
       remaining: Number(remaining),
       limit: Number(limit),
-      resetMs: Math.ceil(Number(reset)),
+      resetAfter: Math.ceil(Number(reset)),
     };
     if (decision.allowed) this.#admitted++;
     else this.#denied++;
@@ -475,7 +475,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     if (this.#policy === 'fail-closed') throw error;
     if (this.#policy === 'fail-open') {
       const first = this.#limits[0] as NormalizedLimit;
-      return { allowed: true, retryAfterMs: 0, remaining: 0, limit: first.limit, resetMs: 0 };
+      return { allowed: true, retryAfter: 0, remaining: 0, limit: first.limit, resetAfter: 0 };
     }
     this.#local ??= new RateLimiter({ limits: this.#localLimits, clock: this.#clock });
     return this.#local.consume({ key, weight: Math.min(cost, maxWeight(this.#localLimits)) });

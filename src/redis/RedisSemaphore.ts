@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Admission, type AdmissionStats, joinSignals, type Lease, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, TimeoutError } from '../core/errors.js';
-import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BackendUnavailableError, LeaseLostError } from './errors.js';
 import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
@@ -20,16 +20,16 @@ export interface RedisSemaphoreOptions {
   readonly permits: number;
   /**
    * How long a lease lives without renewal. A holder renews it every
-   * `leaseMs / 3` while it runs, so this is how long a crashed holder's permit
+   * `leaseTtl / 3` while it runs, so this is how long a crashed holder's permit
    * stays taken. A finite number >= 100. @default 30000
    */
-  readonly leaseMs?: number;
+  readonly leaseTtl?: number;
   /**
    * How long a waiting caller keeps its place in the Redis-side queue without
-   * refreshing it (it refreshes every `waitTtlMs / 3`), so how long a crashed
+   * refreshing it (it refreshes every `waitTtl / 3`), so how long a crashed
    * waiter can hold up the queue. A finite number >= 100. @default 10000
    */
-  readonly waitTtlMs?: number;
+  readonly waitTtl?: number;
   /** Prefix of every Redis key and channel. @default 'sluice:sem:' */
   readonly prefix?: string;
   /** Most ms to wait for one Redis call; past it the call fails with `SLUICE_BACKEND_UNAVAILABLE`. @default 1000 */
@@ -73,7 +73,7 @@ const cancelScript = new Script(SEM_CANCEL);
 
 /**
  * A permit of a {@link RedisSemaphore}. Release it with `release()` (or
- * `await using`); if it is not released, it expires `leaseMs` after the last
+ * `await using`); if it is not released, it expires `leaseTtl` after the last
  * renewal.
  */
 export class RedisLease implements Lease, AsyncDisposable {
@@ -132,11 +132,11 @@ export class RedisLease implements Lease, AsyncDisposable {
  *   in ticket order across processes.
  * - No tight polling: a release publishes on a channel that wakes the waiting
  *   processes; each waiting process also re-asks when the earliest lease would
- *   expire and every `waitTtlMs / 3` to keep its place.
- * - Leases renew themselves every `leaseMs / 3`; a crashed holder's permit
- *   comes back `leaseMs` after its last renewal.
+ *   expire and every `waitTtl / 3` to keep its place.
+ * - Leases renew themselves every `leaseTtl / 3`; a crashed holder's permit
+ *   comes back `leaseTtl` after its last renewal.
  * - Every lease carries a fencing token, and a `signal` that aborts if the
- *   lease is lost (renewal refused, or Redis unreachable for `leaseMs`).
+ *   lease is lost (renewal refused, or Redis unreachable for `leaseTtl`).
  *
  * Fails closed: when Redis is unavailable, calls reject with
  * `BackendUnavailableError` within `commandTimeout`. (Admitting without Redis
@@ -152,9 +152,9 @@ export class RedisSemaphore
 {
   readonly #redis: RedisAdapter;
   readonly #permits: number;
-  readonly #leaseMs: number;
-  readonly #waitTtlMs: number;
-  readonly #keyTtlMs: number;
+  readonly #leaseTtl: number;
+  readonly #waitTtl: number;
+  readonly #keyTtl: number;
   readonly #commandTimeout: number;
   readonly #clock: Clock;
   readonly #keys: { holders: string; queue: string; waits: string; ticket: string; fence: string };
@@ -186,9 +186,10 @@ export class RedisSemaphore
       throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
     }
     this.#permits = checkCount('permits', options.permits, 1, false);
-    this.#leaseMs = atLeast('leaseMs', options.leaseMs ?? 30_000, 100);
-    this.#waitTtlMs = atLeast('waitTtlMs', options.waitTtlMs ?? 10_000, 100);
-    this.#keyTtlMs = 2 * Math.max(this.#leaseMs, this.#waitTtlMs);
+    checkRenamed(options, { leaseMs: 'leaseTtl', waitTtlMs: 'waitTtl' });
+    this.#leaseTtl = atLeast('leaseTtl', options.leaseTtl ?? 30_000, 100);
+    this.#waitTtl = atLeast('waitTtl', options.waitTtl ?? 10_000, 100);
+    this.#keyTtl = 2 * Math.max(this.#leaseTtl, this.#waitTtl);
     this.#commandTimeout = atLeast('commandTimeout', options.commandTimeout ?? 1000, 1);
     this.#clock = options.clock ?? systemClock;
     const prefix = options.prefix ?? 'sluice:sem:';
@@ -372,7 +373,7 @@ export class RedisSemaphore
       do {
         this.#again = false;
         const wakes = this.#wakes;
-        let next = this.#waitTtlMs / 3;
+        let next = this.#waitTtl / 3;
         const asked = [...this.#waiters].map((waiter) =>
           this.#attemptRaw(waiter.data as string, 'wait').then(
             (reply) => {
@@ -409,11 +410,11 @@ export class RedisSemaphore
       acquireScript.run(
         this.#redis,
         [k.holders, k.queue, k.waits, k.ticket, k.fence],
-        [id, String(this.#permits), String(this.#leaseMs), String(this.#waitTtlMs), mode, String(this.#keyTtlMs)],
+        [id, String(this.#permits), String(this.#leaseTtl), String(this.#waitTtl), mode, String(this.#keyTtl)],
       ),
     )) as [number, number, number?];
     if (reply[0] === 1) return { lease: this.#grant(id, Number(reply[1])), hint: 0 };
-    return { hint: Math.max(1, Number(reply[2] ?? this.#leaseMs)) };
+    return { hint: Math.max(1, Number(reply[2] ?? this.#leaseTtl)) };
   }
 
   #grant(id: string, token: number): RedisLease {
@@ -434,7 +435,7 @@ export class RedisSemaphore
       if (stopped) return;
       try {
         const ok = await this.#call('a lease renewal', () =>
-          renewScript.run(this.#redis, [this.#keys.holders], [id, String(this.#leaseMs), String(this.#keyTtlMs)]),
+          renewScript.run(this.#redis, [this.#keys.holders], [id, String(this.#leaseTtl), String(this.#keyTtl)]),
         );
         if (stopped) return;
         if (Number(ok) === 1) confirmedAt = this.#clock.now();
@@ -446,16 +447,16 @@ export class RedisSemaphore
         }
       } catch {
         if (stopped) return;
-        if (this.#clock.now() - confirmedAt >= this.#leaseMs) {
+        if (this.#clock.now() - confirmedAt >= this.#leaseTtl) {
           this.#lost++;
           lease.lose(
-            `Lease ${token} of Redis semaphore could not be renewed for ${this.#leaseMs} ms (Redis unreachable)`,
+            `Lease ${token} of Redis semaphore could not be renewed for ${this.#leaseTtl} ms (Redis unreachable)`,
           );
           stop();
           return;
         }
       }
-      renewTimer = this.#clock.setTimeout(renew, this.#leaseMs / 3, false);
+      renewTimer = this.#clock.setTimeout(renew, this.#leaseTtl / 3, false);
     };
     const lease = new RedisLease(token, controller, async () => {
       const wasStopped = stopped;
@@ -466,11 +467,11 @@ export class RedisSemaphore
           releaseScript.run(this.#redis, [this.#keys.holders, this.#keys.queue], [id, this.#channel]),
         );
       } catch {
-        // Unreachable Redis: the lease expires by itself within leaseMs.
+        // Unreachable Redis: the lease expires by itself within leaseTtl.
       }
     });
     this.#leases.add(lease);
-    renewTimer = this.#clock.setTimeout(renew, this.#leaseMs / 3, false);
+    renewTimer = this.#clock.setTimeout(renew, this.#leaseTtl / 3, false);
     return lease;
   }
 
@@ -488,7 +489,7 @@ export class RedisSemaphore
     void this.#call('a cancel', () =>
       cancelScript.run(this.#redis, [this.#keys.queue, this.#keys.waits], [id, this.#channel]),
     ).catch(() => {
-      // Unreachable: the queue entry expires by itself after waitTtlMs.
+      // Unreachable: the queue entry expires by itself after waitTtl.
     });
   }
 
