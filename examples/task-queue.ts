@@ -2,7 +2,7 @@
 import { TaskQueue } from 'sluice';
 
 // 5 at a time, and never more than 20 starts in any 100 ms window (sliding window).
-const queue = new TaskQueue({ concurrency: 5, intervalCap: 20, interval: 100, strict: true, timeout: 1000 });
+const queue = new TaskQueue({ concurrency: 5, intervalCap: 20, interval: 100, strict: true, runTimeout: 1000 });
 
 const table = new Map<number, string>();
 const upsert = async (row: number, signal?: AbortSignal) => {

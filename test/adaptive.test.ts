@@ -11,7 +11,7 @@ import {
 } from '../src/index.js';
 import { abortListeners, flush, track, useFakeTime } from './helpers.js';
 
-const sample = (rtt: number, inflight: number, dropped = false) => ({ now: 0, rtt, inflight, dropped });
+const sample = (rtt: number, running: number, dropped = false) => ({ now: 0, rtt, running, dropped });
 /** Record `label` in `order`, then pass the value on. */
 const noting =
   <T>(order: unknown[], label: unknown) =>
@@ -27,7 +27,7 @@ const feed = (algorithm: LimitAlgorithm, n: number, s: ReturnType<typeof sample>
 describe('limit algorithms (update rules on synthetic samples)', () => {
   it('AIMD: +1 per used sample, x0.9 on a drop or a timeout, within bounds', () => {
     const a = aimd({ initial: 10, min: 2, max: 12, maxRtt: 500 });
-    expect(a.update(sample(10, 5))).toBe(11); // inflight*2 >= limit: in use
+    expect(a.update(sample(10, 5))).toBe(11); // running*2 >= limit: in use
     expect(a.update(sample(10, 2))).toBe(11); // not in use: no growth
     expect(feed(a, 5, sample(10, 11))).toBe(12); // capped at max
     expect(a.update(sample(10, 12, true))).toBe(10); // floor(12 x 0.9)
@@ -56,7 +56,7 @@ describe('limit algorithms (update rules on synthetic samples)', () => {
     expect(g.update(sample(400, 58))).toBeCloseTo(47.5, 6);
     // Far above the long average, the gradient is floored at 0.5.
     expect(g.update(sample(10_000, 48))).toBeCloseTo(47.5 * 0.5 + 4, 6);
-    expect(g.update(sample(100, 10))).toBeCloseTo(g.limit, 6); // inflight < limit/2: unchanged
+    expect(g.update(sample(100, 10))).toBeCloseTo(g.limit, 6); // running < limit/2: unchanged
   });
 
   it('gradient: settles where latency is (1 + buffer) x the unloaded latency', () => {
@@ -95,7 +95,7 @@ describe('AdaptiveLimiter', () => {
     const c = limiter.acquire().then(noting(order, 'c'));
     const d = limiter.acquire().then(noting(order, 'd'));
     expect(limiter.tryAcquire()).toBeUndefined();
-    a.success(); // inflight 2 >= limit/2: limit 3
+    a.success(); // running 2 >= limit/2: limit 3
     await flush();
     expect(limiter.limit).toBe(3);
     expect(order).toEqual(['c', 'd']); // the grown limit lets both in
@@ -104,7 +104,7 @@ describe('AdaptiveLimiter', () => {
     (await c).ignore();
     (await d).release();
     expect(changes).toEqual(['2->3', '3->2', '2->3']);
-    expect(limiter.stats()).toMatchObject({ inflight: 0, succeeded: 2, dropped: 1 });
+    expect(limiter.stats()).toMatchObject({ running: 0, succeeded: 2, dropped: 1 });
   });
 
   it('run() reports success, or a drop for failures that isFailure picks', async () => {
@@ -173,7 +173,7 @@ describe('AdaptiveLimiter', () => {
     (await second).release();
     await flush();
     (await first).release();
-    expect(limiter.stats().shed).toBe(1);
+    expect(limiter.stats().rejected).toBe(1);
   });
 
   it('refuses while the external overload signal says so; timeouts and aborts leave nothing behind', async () => {
@@ -193,6 +193,6 @@ describe('AdaptiveLimiter', () => {
     expect((aborted.error as Error).message).toBe('gone');
     expect(abortListeners(controller.signal)).toBe(0);
     held.release();
-    expect(limiter.stats()).toMatchObject({ waiting: 0, inflight: 0, timedOut: 1 });
+    expect(limiter.stats()).toMatchObject({ waiting: 0, running: 0, timedOut: 1 });
   });
 });

@@ -192,7 +192,7 @@ describe('the Redis parts leave no timer and no listener once every waiter has i
     expect(abortListeners(controller.signal)).toBe(0);
     await sem.close();
     expect(clock.pending).toBe(0); // no renewal, round or deadline timer left
-    expect(sem.stats()).toMatchObject({ waiting: 0, held: 0, aborted: 1, timedOut: 1 });
+    expect(sem.stats()).toMatchObject({ waiting: 0, running: 0, aborted: 1, timedOut: 1 });
   });
 
   it('RedisRateLimiter: waiters timed out and closed leave no timer', async () => {

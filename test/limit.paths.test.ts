@@ -57,8 +57,8 @@ async function property(): Promise<void> {
           if (settled[i] === 'ok') expect(started).toContain(i);
           expect(abortListeners(controllers[i]?.signal as AbortSignal)).toBe(0);
         }
-        expect(limited.activeCount).toBe(0);
-        expect(limited.pendingCount).toBe(0);
+        expect(limited.running).toBe(0);
+        expect(limited.waiting).toBe(0);
       },
     ),
     { numRuns: 150 },
@@ -93,11 +93,11 @@ describe('limit invariants on both queued paths', () => {
     const aborted = als.run(4, () => gate.run(() => 'never', { signal: controller.signal })).catch((e: unknown) => e);
     controller.abort('stop');
     expect(await aborted).toBe('stop');
-    gate.clearQueue();
+    gate.clear();
     expect(((await cleared) as Error).name).toBe('ClearedError');
     await vi.runAllTimersAsync();
     await hold;
-    expect(gate.activeCount + gate.pendingCount).toBe(0);
+    expect(gate.running + gate.waiting).toBe(0);
     expect(abortListeners(controller.signal)).toBe(0);
   });
 });

@@ -23,14 +23,14 @@ describe('limit', () => {
     );
     await flush();
     expect(started).toEqual([0, 1]);
-    expect(limited.activeCount).toBe(2);
-    expect(limited.pendingCount).toBe(2);
+    expect(limited.running).toBe(2);
+    expect(limited.waiting).toBe(2);
     gates[1]?.resolve();
     await flush();
     expect(started).toEqual([0, 1, 2]);
     for (const gate of gates) gate.resolve();
     expect(await Promise.all(results)).toEqual([0, 1, 2, 3]);
-    expect(limited.activeCount).toBe(0);
+    expect(limited.running).toBe(0);
   });
 
   it('passes arguments and propagates results, errors and sync throws', async () => {
@@ -42,7 +42,7 @@ describe('limit', () => {
         throw new Error('sync');
       }),
     ).rejects.toThrow('sync');
-    expect(limited.activeCount).toBe(0);
+    expect(limited.running).toBe(0);
     await expect(limited(() => 'after errors')).resolves.toBe('after errors');
   });
 
@@ -63,14 +63,19 @@ describe('limit', () => {
     const limited = limit(1);
     expect(() => limited('nope' as never)).toThrow(/Expected `fn` to be a function, got `nope` \(string\)/);
     expect(() => limit({ concurrency: 1, maxWaiting: -1 })).toThrow(/`maxWaiting`.*`-1`/);
-    expect(() => limit({ concurrency: 1, rejectOnClear: 'yes' as never })).toThrow(/`rejectOnClear`/);
+    expect(() => limit({ concurrency: 1, rejectOnClear: false } as never)).toThrow(
+      'The `rejectOnClear` option was removed: clear() rejects every waiting call (got `rejectOnClear`: `false` (boolean))',
+    );
+    expect(() => limit({ concurrency: 1, maxPending: 2 } as never)).toThrow(
+      'The `maxPending` option was renamed `maxWaiting` (got `maxPending`: `2` (number))',
+    );
   });
 
   it('accepts Infinity', async () => {
     const limited = limit(Number.POSITIVE_INFINITY);
     const gate = deferred();
     const calls = Array.from({ length: 100 }, () => limited(() => gate.promise));
-    expect(limited.activeCount).toBe(100);
+    expect(limited.running).toBe(100);
     gate.resolve();
     await Promise.all(calls);
   });
@@ -89,30 +94,33 @@ describe('limit', () => {
     await expect(b).resolves.toBe('b');
   });
 
-  it('clearQueue rejects waiting calls by default (no caller left hanging)', async () => {
+  it('clear() rejects waiting calls (no caller left hanging) and says how many', async () => {
     const limited = limit(1);
     const gate = deferred();
     const running = limited(() => gate.promise);
     const waiting = track(limited(() => 'never'));
-    limited.clearQueue();
+    expect(limited.clear()).toBe(1);
     await flush();
     expect(waiting.state).toBe('rejected');
     expect(waiting.error).toBeInstanceOf(ClearedError);
-    expect(limited.pendingCount).toBe(0);
+    expect(limited.waiting).toBe(0);
     gate.resolve();
     await running;
   });
 
-  it('clearQueue with rejectOnClear: false drops silently', async () => {
-    const limited = limit({ concurrency: 1, rejectOnClear: false });
+  it('clear(reason) rejects the waiting calls with that reason; running calls go on', async () => {
+    const limited = limit(1);
     const gate = deferred();
-    const running = limited(() => gate.promise);
+    const running = track(limited(() => gate.promise));
     const waiting = track(limited(() => 'never'));
-    limited.clearQueue();
-    gate.resolve();
-    await running;
+    const reason = new Error('shutting down');
+    limited.clear(reason);
     await flush();
-    expect(waiting.state).toBe('pending');
+    expect(waiting.error).toBe(reason);
+    expect(running.state).toBe('pending');
+    gate.resolve();
+    await flush();
+    expect(running.state).toBe('fulfilled');
   });
 
   it('raising concurrency starts waiting calls at once; lowering it lets running ones finish', async () => {
@@ -129,7 +137,7 @@ describe('limit', () => {
     await flush();
     expect(started).toEqual([0, 1, 2]);
     limited.concurrency = 1;
-    expect(limited.activeCount).toBe(3);
+    expect(limited.running).toBe(3);
     expect(() => {
       limited.concurrency = 0;
     }).toThrow(RangeError);
@@ -144,12 +152,12 @@ describe('limit', () => {
     const controller = new AbortController();
     const fn = vi.fn();
     const waiting = track(limited.run(fn, { signal: controller.signal }));
-    expect(limited.pendingCount).toBe(1);
+    expect(limited.waiting).toBe(1);
     controller.abort(new Error('cancelled'));
     await flush();
     expect(waiting.state).toBe('rejected');
     expect((waiting.error as Error).message).toBe('cancelled');
-    expect(limited.pendingCount).toBe(0);
+    expect(limited.waiting).toBe(0);
     expect(abortListeners(controller.signal)).toBe(0);
     gate.resolve();
     await running;
@@ -187,7 +195,7 @@ describe('limit', () => {
     });
     await flush();
     expect(pulled).toBe(3);
-    expect(limited.activeCount).toBe(3);
+    expect(limited.running).toBe(3);
     for (const gate of [...gates].reverse()) gate.resolve();
     expect(await result).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
   });

@@ -369,7 +369,15 @@ describe('bulkhead', () => {
     await expect(policy.execute(() => 'd')).rejects.toThrow(
       new QueueFullError('Bulkhead is full (2/2 running, 1/1 waiting)'),
     );
-    expect(policy.stats()).toEqual({ waiting: 1, running: 2, queued: 1, rejected: 1 });
+    expect(policy.stats()).toEqual({
+      running: 2,
+      waiting: 1,
+      admitted: 2,
+      rejected: 1,
+      timedOut: 0,
+      aborted: 0,
+      concurrency: 2,
+    });
     await vi.advanceTimersByTimeAsync(100);
     expect([...running.map((r) => r.value), queued.value]).toEqual(['a', 'b', 'c']);
   });

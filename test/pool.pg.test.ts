@@ -78,7 +78,7 @@ describe('Pool with real pg clients', () => {
     });
     const settled = Promise.allSettled(runs); // observe every outcome from the start
     // While the first ones run, kill every backend the pool has open.
-    while (pool.stats().borrowed < 5) await new Promise((resolve) => setImmediate(resolve));
+    while (pool.stats().running < 5) await new Promise((resolve) => setImmediate(resolve));
     const result = await admin.query(
       'SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = $1',
       [app],
@@ -103,7 +103,7 @@ describe('Pool with real pg clients', () => {
     expect(rows[0].answer).toBe(42);
     expect(pool.stats().size).toBeLessThanOrEqual(5);
     await pool.close({ timeout: 5000 });
-    expect(pool.stats()).toMatchObject({ size: 0, borrowed: 0 });
+    expect(pool.stats()).toMatchObject({ size: 0, running: 0 });
     expect(pool.stats().destroyed).toBe(pool.stats().created);
     expect(await backends(app)).toBe(0);
   }, 60_000);

@@ -121,7 +121,7 @@ describe('Pool properties', () => {
           await closing;
           const stats = pool.stats();
           expect(stats.size).toBe(0);
-          expect(stats.pending).toBe(0);
+          expect(stats.waiting).toBe(0);
           expect(stats.created).toBe(stats.destroyed); // created == destroyed + live, live = 0
           expect(stats.created).toBe(live.size + destroyCalls); // every resource made was handed to destroy
           expect(live.size).toBe(0);

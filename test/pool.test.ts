@@ -119,7 +119,7 @@ describe('Pool: lending', () => {
     const { options, log } = factory();
     const pool = new Pool<Conn>({ ...options, max: 1 });
     await expect(pool.use(() => Promise.reject(new Error('query failed')))).rejects.toThrow('query failed');
-    expect(pool.stats()).toMatchObject({ idle: 1, borrowed: 0 });
+    expect(pool.stats()).toMatchObject({ idle: 1, running: 0 });
     const lease = await pool.acquire();
     lease.release(new Error('connection reset'));
     lease.release(); // idempotent

@@ -322,7 +322,7 @@ describe('RedisSemaphore', () => {
     // The cancels are fire-and-forget; a release round trip orders after them.
     await lease.release();
     expect(await io.zcard(`sluice:sem:{${name}}:queue`)).toBe(0);
-    expect(sem.stats()).toMatchObject({ waiting: 0, held: 0, timedOut: 1, aborted: 1 });
+    expect(sem.stats()).toMatchObject({ waiting: 0, running: 0, timedOut: 1, aborted: 1 });
     await sem.close();
   });
 

@@ -326,8 +326,9 @@ describe('Semaphore', () => {
     expect(sem.stats()).toEqual({
       capacity: 1,
       inUse: 0,
+      running: 0,
       waiting: 0,
-      acquired: 1,
+      admitted: 1,
       timedOut: 1,
       aborted: 0,
       rejected: 0,

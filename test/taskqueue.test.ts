@@ -25,8 +25,8 @@ describe('TaskQueue', () => {
       queue.add(async () => order.push('high-b'), { priority: 2 }),
       queue.add(async () => order.push('neg'), { priority: -1 }),
     ];
-    expect(queue.size).toBe(5);
-    expect(queue.pending).toBe(1);
+    expect(queue.waiting).toBe(5);
+    expect(queue.running).toBe(1);
     expect(queue.sizeBy({ priority: 2 })).toBe(2);
     expect(queue.isSaturated).toBe(true);
     gate.resolve();
@@ -39,7 +39,7 @@ describe('TaskQueue', () => {
     const fn = vi.fn(async () => 1);
     queue.add(fn);
     expect(fn).toHaveBeenCalledTimes(1);
-    expect(queue.pending).toBe(1);
+    expect(queue.running).toBe(1);
   });
 
   it('the exported PriorityQueue works as a custom queueClass (priorities, setPriority, abort, sizeBy)', async () => {
@@ -62,7 +62,7 @@ describe('TaskQueue', () => {
     controller.abort(new Error('gone'));
     await flush();
     expect(aborted.state).toBe('rejected');
-    expect(queue.size).toBe(3);
+    expect(queue.waiting).toBe(3);
     expect(abortListeners(controller.signal)).toBe(0);
     gate.resolve();
     await Promise.all(all);
@@ -78,7 +78,7 @@ describe('TaskQueue', () => {
     const timed = track(queue.run(() => 'late', { timeout: 100 }));
     const aborted = track(queue.run(() => 'gone', { signal: controller.signal }));
     const served = track(queue.run(() => 'served'));
-    expect(queue.size).toBe(3);
+    expect(queue.waiting).toBe(3);
     vi.advanceTimersByTime(99);
     await flush();
     expect(timed.state).toBe('pending');
@@ -89,7 +89,7 @@ describe('TaskQueue', () => {
     await flush();
     expect(aborted.error).toEqual(new Error('left'));
     expect(abortListeners(controller.signal)).toBe(0);
-    expect(queue.size).toBe(1);
+    expect(queue.waiting).toBe(1);
     gate.resolve();
     await flush();
     expect(served.value).toBe('served');
@@ -117,7 +117,7 @@ describe('TaskQueue', () => {
   // pause/start/autoStart run on this engine in test/compat-p-queue.test.ts.
 
   it('times out a running task, aborts its signal and frees the slot', async () => {
-    const queue = new TaskQueue({ concurrency: 1, timeout: 100 });
+    const queue = new TaskQueue({ concurrency: 1, runTimeout: 100 });
     let seen: AbortSignal | undefined;
     const slow = track(
       queue.add(({ signal }) => {
@@ -125,7 +125,7 @@ describe('TaskQueue', () => {
         return sleep(1000);
       }),
     );
-    const next = track(queue.add(() => 'next', { timeout: 500 }));
+    const next = track(queue.add(() => 'next', { runTimeout: 500 }));
     await vi.advanceTimersByTimeAsync(100);
     expect(slow.state).toBe('rejected');
     expect(slow.error).toBeInstanceOf(TimeoutError);
@@ -133,13 +133,17 @@ describe('TaskQueue', () => {
     expect(seen?.aborted).toBe(true);
     expect(next.state).toBe('fulfilled');
     await vi.runAllTimersAsync();
-    expect(queue.stats().timedOut).toBe(1);
+    expect(queue.stats()).toMatchObject({ runTimedOut: 1, timedOut: 0 });
   });
 
-  it('the timeout counts from the start, not while waiting', async () => {
+  it('runTimeout counts from the start, not while waiting; timeout bounds the wait', async () => {
     const queue = new TaskQueue({ concurrency: 1 });
     const first = queue.add(() => sleep(300));
-    const second = track(queue.add(() => sleep(50), { timeout: 100 }));
+    const second = track(queue.add(() => sleep(50), { runTimeout: 100 }));
+    const third = track(queue.add(() => 'never', { timeout: 200 }));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(third.error).toBeInstanceOf(TimeoutError);
+    expect((third.error as Error).message).toBe('TaskQueue wait timed out after 200 ms (1 running, 1 waiting)');
     await vi.advanceTimersByTimeAsync(360);
     expect(second.state).toBe('fulfilled');
     await first;
@@ -156,13 +160,13 @@ describe('TaskQueue', () => {
     controller.abort(new Error('no longer needed'));
     await flush();
     expect(waiting.state).toBe('rejected');
-    expect(queue.size).toBe(0);
+    expect(queue.waiting).toBe(0);
     expect(abortListeners(controller.signal)).toBe(0);
     runningController.abort(new Error('stop running'));
     await flush();
     expect(running.state).toBe('rejected');
     expect((running.error as Error).message).toBe('stop running');
-    expect(queue.pending).toBe(0);
+    expect(queue.running).toBe(0);
     expect(abortListeners(runningController.signal)).toBe(0);
     expect(fn).not.toHaveBeenCalled();
     await expect(queue.add(fn, { signal: AbortSignal.abort('pre') })).rejects.toBe('pre');
@@ -178,7 +182,10 @@ describe('TaskQueue', () => {
     expect(() => new TaskQueue({ intervalCap: 0 })).toThrow(/`intervalCap`/);
     expect(() => new TaskQueue({ interval: -1 })).toThrow(/`interval`.*`-1`/);
     expect(() => new TaskQueue({ interval: Number.POSITIVE_INFINITY })).toThrow(/`interval`/);
-    expect(() => new TaskQueue({ timeout: 0 })).toThrow(/`timeout`/);
+    expect(() => new TaskQueue({ runTimeout: 0 })).toThrow(/`runTimeout`/);
+    expect(() => new TaskQueue({ timeout: 100 } as never)).toThrow(
+      'The `timeout` option was renamed `runTimeout` (got `timeout`: `100` (number))',
+    );
     expect(() => new TaskQueue({ strict: true, interval: 0, intervalCap: 1 })).toThrow(/strict/);
     expect(() => new TaskQueue({ strict: true, interval: 10 })).toThrow(/strict/);
     expect(() => new TaskQueue({ maxWaiting: -1 })).toThrow(/`maxWaiting`/);
@@ -186,6 +193,7 @@ describe('TaskQueue', () => {
     const queue = new TaskQueue();
     expect(() => queue.add(null as never)).toThrow(/`fn`/);
     expect(() => queue.add(() => 1, { timeout: -5 })).toThrow(/`timeout`.*`-5`/);
+    expect(() => queue.add(() => 1, { runTimeout: 0 })).toThrow(/`runTimeout`.*`0`/);
     expect(() => queue.add(() => 1, { priority: Number.POSITIVE_INFINITY })).toThrow(/`priority`/);
   });
 
@@ -297,12 +305,12 @@ describe('TaskQueue', () => {
   it('runningTasks reports ids, priorities and remaining timeout', async () => {
     const queue = new TaskQueue({ concurrency: 2 });
     const gate = deferred();
-    queue.add(() => gate.promise, { id: 'user-1', priority: 1, timeout: 1000 });
+    queue.add(() => gate.promise, { id: 'user-1', priority: 1, runTimeout: 1000 });
     await vi.advanceTimersByTimeAsync(300);
     const [info] = queue.runningTasks;
     expect(info?.id).toBe('user-1');
     expect(info?.priority).toBe(1);
-    expect(info?.timeoutRemaining).toBe(700);
+    expect(info?.runTimeoutRemaining).toBe(700);
     gate.resolve();
     await queue.onIdle();
   });
@@ -311,9 +319,9 @@ describe('TaskQueue', () => {
     const queue = new TaskQueue({ concurrency: 1 });
     const gate = deferred();
     const tasks = [1, 2, 3].map(() => queue.add(() => gate.promise));
-    expect(queue.pending).toBe(1);
+    expect(queue.running).toBe(1);
     queue.concurrency = 3;
-    expect(queue.pending).toBe(3);
+    expect(queue.running).toBe(3);
     gate.resolve();
     await Promise.all(tasks);
   });
@@ -418,7 +426,7 @@ describe('TaskQueue', () => {
             const inWindow = starts.filter((s) => s >= (starts[i] as number) && s < (starts[i] as number) + interval);
             expect(inWindow.length).toBeLessThanOrEqual(intervalCap);
           }
-          expect(queue.size + queue.pending).toBe(0);
+          expect(queue.waiting + queue.running).toBe(0);
         },
       ),
       { numRuns: 100 },

@@ -59,20 +59,27 @@ describe('WorkerPool', () => {
     const after = p.run('still works');
     queued.abort(new Error('not needed'));
     await expect(waiting).rejects.toThrow('not needed');
-    expect(p.stats()).toMatchObject({ queued: 1, running: 1 });
+    expect(p.stats()).toMatchObject({ waiting: 1, running: 1 });
     running.abort(new Error('stop spinning'));
     await expect(busy).rejects.toThrow('stop spinning');
     expect(await after).toBe('still works');
     expect(abortListeners(running.signal) + abortListeners(queued.signal)).toBe(0);
-    expect(p.stats()).toMatchObject({ queued: 0, running: 0, crashed: 0 });
+    expect(p.stats()).toMatchObject({ waiting: 0, running: 0, aborted: 1, crashed: 0 });
   });
 
-  it('a task that runs past its timeout is stopped (its thread replaced)', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  it('a task past its runTimeout is stopped (its thread replaced); one past its wait timeout never runs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     const p = pool({ maxThreads: 1 });
-    const call = track(p.run(undefined, { name: 'forever', timeout: 1000 }));
-    await vi.advanceTimersByTimeAsync(1000);
+    const call = track(p.run(undefined, { name: 'forever', runTimeout: 1000 }));
+    const waiting = track(p.run('late', { timeout: 200 }));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(waiting.error).toBeInstanceOf(TimeoutError);
+    expect((waiting.error as Error).message).toBe(
+      'Worker pool wait timed out after 200 ms (1 running on 1 threads, 0 waiting)',
+    );
+    await vi.advanceTimersByTimeAsync(800);
     expect(call.error).toBeInstanceOf(TimeoutError);
+    expect(p.stats()).toMatchObject({ timedOut: 1, runTimedOut: 1, waiting: 0 });
     vi.useRealTimers();
     expect(await p.run('next')).toBe('next');
   });

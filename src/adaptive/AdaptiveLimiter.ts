@@ -45,15 +45,11 @@ export interface AdaptiveAcquireOptions {
   readonly partition?: string;
 }
 
+/** `rejected` counts refusals by shedding, `overloaded`, `maxWaiting` and close. */
 export interface AdaptiveLimiterStats extends AdmissionStats {
   readonly limit: number;
-  readonly inflight: number;
-  readonly waiting: number;
   readonly succeeded: number;
   readonly dropped: number;
-  /** Refused by shedding or `overloaded`. */
-  readonly shed: number;
-  readonly timedOut: number;
   /** The unloaded RTT from the last probe (gradient), or 0. */
   readonly minRtt: number;
 }
@@ -73,17 +69,17 @@ export class AdaptivePermit implements Disposable {
   /** @internal */
   readonly startedAt: number;
   /** @internal */
-  readonly inflight: number;
+  readonly running: number;
   /** @internal */
   readonly partition: string;
   /** @internal */
   readonly probe: boolean;
 
   /** @internal */
-  constructor(limiter: AdaptiveLimiter, startedAt: number, inflight: number, partition: string, probe: boolean) {
+  constructor(limiter: AdaptiveLimiter, startedAt: number, running: number, partition: string, probe: boolean) {
     this.#limiter = limiter;
     this.startedAt = startedAt;
-    this.inflight = inflight;
+    this.running = running;
     this.partition = partition;
     this.probe = probe;
   }
@@ -142,9 +138,9 @@ export class AdaptiveLimiter
   readonly #counters = new WaitCounters();
   /** Arrival numbers (a waiter's `extra`): order across the partitions' queues. */
   #seq = 0;
-  readonly #inflightBy = new Map<string, number>();
+  readonly #runningBy = new Map<string, number>();
   #limit: number;
-  #inflight = 0;
+  #running = 0;
   #waiting = 0;
   #probeUntil = 0; // samples still to take in the current probe (0: not probing)
   #probeRtts: number[] = [];
@@ -153,7 +149,8 @@ export class AdaptiveLimiter
   #idleResolvers: (() => void)[] = [];
   #succeeded = 0;
   #dropped = 0;
-  #shed = 0;
+  #rejected = 0;
+  #admitted = 0;
   /** Refused at once for `timeout: 0` (the engines count the ones that waited). */
   #timedOutNow = 0;
 
@@ -199,8 +196,8 @@ export class AdaptiveLimiter
   get limit(): number {
     return this.#probeUntil > 0 ? 1 : this.#limit;
   }
-  get inflight(): number {
-    return this.#inflight;
+  get running(): number {
+    return this.#running;
   }
   get closed(): boolean {
     return this.#closed;
@@ -209,12 +206,14 @@ export class AdaptiveLimiter
   stats(): AdaptiveLimiterStats {
     return {
       limit: this.limit,
-      inflight: this.#inflight,
+      running: this.#running,
       waiting: this.#waiting,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
+      timedOut: this.#timedOutNow + this.#counters.timedOut,
+      aborted: this.#counters.aborted,
       succeeded: this.#succeeded,
       dropped: this.#dropped,
-      shed: this.#shed,
-      timedOut: this.#timedOutNow + this.#counters.timedOut,
       minRtt: this.#probing?.minRtt ?? 0,
     };
   }
@@ -230,23 +229,26 @@ export class AdaptiveLimiter
     const signal = checkSignal('signal', options?.signal);
     const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
     const partition = this.#partition(options?.partition);
-    if (this.#closed) return Promise.reject(new ClosedError('Adaptive limiter is closed'));
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Adaptive limiter is closed'));
+    }
     if (signal?.aborted) {
       this.#counters.aborted++;
       return Promise.reject(signal.reason);
     }
     const refusal = this.#refusal();
     if (refusal !== undefined) {
-      this.#shed++;
+      this.#rejected++;
       return Promise.reject(new OverloadedError(refusal));
     }
-    if (this.#waiting === 0 && this.#inflight < this.limit) return this.#admit(partition);
+    if (this.#waiting === 0 && this.#running < this.limit) return this.#admit(partition);
     if (timeout === 0) {
       this.#timedOutNow++;
       return Promise.reject(new TimeoutError(`Adaptive limiter acquire timed out after 0 ms (${this.#describe()})`));
     }
     if (this.#waiting >= this.#maxWaiting) {
-      this.#shed++;
+      this.#rejected++;
       return Promise.reject(new QueueFullError(`Adaptive limiter queue is full (${this.#describe()})`));
     }
     let queue = this.#queues.get(partition);
@@ -269,7 +271,7 @@ export class AdaptiveLimiter
   /** Admission now, or `undefined`. Never jumps the queue. */
   tryAcquire(options?: { readonly partition?: string }): AdaptivePermit | undefined {
     const partition = this.#partition(options?.partition);
-    if (this.#closed || this.#waiting > 0 || this.#inflight >= this.limit || this.#refusal() !== undefined) {
+    if (this.#closed || this.#waiting > 0 || this.#running >= this.limit || this.#refusal() !== undefined) {
       return undefined;
     }
     return this.#admit(partition);
@@ -307,7 +309,7 @@ export class AdaptiveLimiter
       const error = new ClosedError('Adaptive limiter is closed');
       for (const queue of this.#queues.values()) this.#waiting -= queue.failAll(error);
     }
-    if (this.#inflight === 0) return Promise.resolve();
+    if (this.#running === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleResolvers.push(resolve));
   }
 
@@ -317,14 +319,14 @@ export class AdaptiveLimiter
 
   /** @internal called by AdaptivePermit */
   complete(permit: AdaptivePermit, outcome: 'success' | 'drop' | 'ignore'): void {
-    this.#inflight--;
-    this.#inflightBy.set(permit.partition, (this.#inflightBy.get(permit.partition) ?? 1) - 1);
+    this.#running--;
+    this.#runningBy.set(permit.partition, (this.#runningBy.get(permit.partition) ?? 1) - 1);
     const now = this.#clock.now();
     if (outcome === 'drop') this.#dropped++;
     else if (outcome === 'success') this.#succeeded++;
     if (outcome !== 'ignore') this.#sample(permit, now, outcome === 'drop');
     this.#dispatch();
-    if (this.#inflight === 0 && this.#idleResolvers.length > 0) {
+    if (this.#running === 0 && this.#idleResolvers.length > 0) {
       const resolvers = this.#idleResolvers;
       this.#idleResolvers = [];
       for (const resolve of resolvers) resolve();
@@ -346,7 +348,7 @@ export class AdaptiveLimiter
       }
       return;
     }
-    const next = this.#algorithm.update({ now, rtt, inflight: permit.inflight, dropped });
+    const next = this.#algorithm.update({ now, rtt, running: permit.running, dropped });
     this.#setLimit(next);
     if (probing !== undefined && now >= this.#nextProbeAt) {
       this.#probeUntil = this.#probeSamples; // drain to one call at a time and measure
@@ -362,14 +364,15 @@ export class AdaptiveLimiter
   }
 
   #admit(partition: string): AdaptivePermit {
-    this.#inflight++;
-    this.#inflightBy.set(partition, (this.#inflightBy.get(partition) ?? 0) + 1);
+    this.#running++;
+    this.#admitted++;
+    this.#runningBy.set(partition, (this.#runningBy.get(partition) ?? 0) + 1);
     const probe = this.#probeUntil > 0;
-    return new AdaptivePermit(this, this.#clock.now(), this.#inflight, partition, probe);
+    return new AdaptivePermit(this, this.#clock.now(), this.#running, partition, probe);
   }
 
   #dispatch(): void {
-    while (this.#waiting > 0 && this.#inflight < this.limit) {
+    while (this.#waiting > 0 && this.#running < this.limit) {
       const next = this.#next();
       if (next === undefined) return;
       const [queue, waiter, partition] = next;
@@ -387,7 +390,7 @@ export class AdaptiveLimiter
       const waiter = lifo ? queue.last() : queue.first();
       if (waiter === undefined) continue;
       const share = this.#shares?.get(partition);
-      const under = share !== undefined && (this.#inflightBy.get(partition) ?? 0) < Math.ceil(share * this.#limit);
+      const under = share !== undefined && (this.#runningBy.get(partition) ?? 0) < Math.ceil(share * this.#limit);
       const better =
         best === undefined ||
         (under && !bestUnder) ||
@@ -438,6 +441,6 @@ export class AdaptiveLimiter
   }
 
   #describe(): string {
-    return `limit ${this.limit}, ${this.#inflight} in flight, ${this.#waiting} waiting`;
+    return `limit ${this.limit}, ${this.#running} in flight, ${this.#waiting} waiting`;
   }
 }

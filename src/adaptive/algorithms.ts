@@ -7,7 +7,7 @@ export interface LimitSample {
   /** How long it took (ms). */
   readonly rtt: number;
   /** Calls in flight when it started (itself included). */
-  readonly inflight: number;
+  readonly running: number;
   /** It failed in a way that means "too much load" (error, timeout, rejection). */
   readonly dropped: boolean;
 }
@@ -57,7 +57,7 @@ function fraction(name: string, value: number, lowOpen: boolean): number {
 
 /**
  * AIMD (TCP Reno style, as Netflix's AIMDLimit): +`increase` per successful
- * sample while the limit is in use (inflight >= limit / 2); x `backoffRatio`
+ * sample while the limit is in use (running >= limit / 2); x `backoffRatio`
  * on a drop or an RTT above `maxRtt`.
  */
 export function aimd(
@@ -77,9 +77,9 @@ export function aimd(
     get limit() {
       return limit;
     },
-    update({ rtt, inflight, dropped }) {
+    update({ rtt, running, dropped }) {
       if (dropped || rtt > maxRtt) limit = Math.max(min, Math.floor(limit * ratio));
-      else if (inflight * 2 >= limit) limit = Math.min(max, limit + increase);
+      else if (running * 2 >= limit) limit = Math.min(max, limit + increase);
       return limit;
     },
   };
@@ -104,7 +104,7 @@ export function vegas(
     get limit() {
       return limit;
     },
-    update({ rtt, inflight, dropped }) {
+    update({ rtt, running, dropped }) {
       samples++;
       if (samples > probeMultiplier * limit) {
         samples = 0;
@@ -118,7 +118,7 @@ export function vegas(
       const log = Math.max(1, Math.log10(limit));
       let next: number;
       if (dropped) next = limit - log;
-      else if (inflight * 2 < limit)
+      else if (running * 2 < limit)
         return limit; // not using the limit: no signal
       else {
         const queue = Math.ceil(limit * (1 - rttNoLoad / rtt));
@@ -162,12 +162,12 @@ export function gradient2(
     get limit() {
       return limit;
     },
-    update({ rtt, inflight }) {
+    update({ rtt, running }) {
       // Warm-up: a plain average for the first `window` samples, then an EMA.
       count++;
       longRtt = count <= window ? longRtt + (rtt - longRtt) / count : longRtt + (rtt - longRtt) * (2 / (window + 1));
       if (longRtt / rtt > 2) longRtt *= 0.95;
-      if (inflight < limit / 2) return limit;
+      if (running < limit / 2) return limit;
       const gradient = clamp((tolerance * longRtt) / rtt, 0.5, 1);
       const next = limit * gradient + queueSize;
       limit = clamp((1 - smoothing) * limit + smoothing * next, min, max);
@@ -207,13 +207,13 @@ export function gradient(options: LimitBounds & { readonly buffer?: number } = {
     setMinRtt(rtt) {
       minRtt = rtt;
     },
-    update({ rtt, inflight, dropped }) {
+    update({ rtt, running, dropped }) {
       if (minRtt === 0) return limit;
       if (dropped) {
         limit = clamp(limit * 0.5, min, max);
         return limit;
       }
-      if (inflight * 2 < limit) return limit; // not using the limit: no signal
+      if (running * 2 < limit) return limit; // not using the limit: no signal
       // Each of a round's `limit` samples moves the limit by (g - 1): one
       // round multiplies it by about g.
       const g = clamp((minRtt * (1 + buffer)) / rtt, 0.5, 2);

@@ -5,7 +5,7 @@
  * functions start in a microtask, `clearQueue()` drops waiting calls (their
  * promises never settle) unless `rejectOnClear: true`, which rejects them with
  * an `AbortError`; `map` queues the whole iterable at once. Backed by sluice's
- * ring-buffer limiter.
+ * `limit()`.
  */
 import { type LimitFunction as CoreLimitFunction, limit } from '../core/limit.js';
 
@@ -38,33 +38,54 @@ function validateConcurrency(concurrency: unknown): number {
   return concurrency as number;
 }
 
+/** The reason compat's `clearQueue()` gives the calls it drops: never seen by the caller. */
+const DROPPED: unique symbol = Symbol('dropped');
+const never = new Promise<never>(() => {});
+
 export default function pLimit(options: number | Options): LimitFunction {
-  if (typeof options === 'object' && options !== null && options.rejectOnClear !== undefined) {
-    if (typeof options.rejectOnClear !== 'boolean') {
-      throw new TypeError('Expected `rejectOnClear` to be a boolean');
-    }
+  const rejectOnClear = typeof options === 'object' && options !== null ? options.rejectOnClear : undefined;
+  if (rejectOnClear !== undefined && typeof rejectOnClear !== 'boolean') {
+    throw new TypeError('Expected `rejectOnClear` to be a boolean');
   }
-  const core: CoreLimitFunction = limit(options, {
-    deferStart: true,
-    validateConcurrency,
-    clearError: () => AbortSignal.abort().reason,
-  });
-  // The core already turns a synchronous throw into a rejection; only a
-  // non-function differs: p-limit reports it as a rejection, the core throws.
-  const generator = ((fn: (...args: unknown[]) => unknown, ...args: unknown[]) =>
-    typeof fn === 'function'
-      ? core(fn, ...args)
-      : Promise.reject(new TypeError(`${String(fn)} is not a function`))) as LimitFunction;
+  let concurrency = validateConcurrency(
+    typeof options === 'object' && options !== null ? options.concurrency : options,
+  );
+  const core: CoreLimitFunction = limit(concurrency);
+  // p-limit takes the slot at once and starts the function in a microtask;
+  // a call that waits runs as the core runs it. A call dropped by
+  // clearQueue() (rejectOnClear false) never settles, as in p-limit.
+  const settleDropped = (error: unknown): never => {
+    if (error === DROPPED) return never as never;
+    throw error;
+  };
+  const generator = ((fn: (...args: unknown[]) => unknown, ...args: unknown[]) => {
+    if (typeof fn !== 'function') return Promise.reject(new TypeError(`${String(fn)} is not a function`));
+    const permit = core.tryAcquire();
+    if (permit === undefined) {
+      const queued = core(fn, ...args);
+      return rejectOnClear === true ? queued : queued.catch(settleDropped);
+    }
+    return Promise.resolve()
+      .then(() => fn(...args))
+      .finally(() => permit.release());
+  }) as LimitFunction;
   Object.defineProperties(generator, {
-    activeCount: { get: () => core.activeCount },
-    pendingCount: { get: () => core.pendingCount },
+    activeCount: { get: () => core.running },
+    pendingCount: { get: () => core.waiting },
     concurrency: {
-      get: () => core.concurrency,
+      get: () => concurrency,
       set(value: number) {
-        core.concurrency = value;
+        concurrency = validateConcurrency(value);
+        queueMicrotask(() => {
+          core.concurrency = concurrency;
+        });
       },
     },
-    clearQueue: { value: () => core.clearQueue() },
+    clearQueue: {
+      value: () => {
+        core.clear(rejectOnClear === true ? AbortSignal.abort().reason : DROPPED);
+      },
+    },
     map: {
       async value(iterable: Iterable<unknown>, fn: (value: unknown, index: number) => unknown) {
         const promises: Promise<unknown>[] = [];

@@ -17,13 +17,30 @@
  */
 import { TimeoutError } from '../core/errors.js';
 import { type Queue, type RunFunction, PriorityQueue as SluicePriorityQueue } from '../core/PriorityQueue.js';
-import { type TaskContext, type TaskOptions, TaskQueue, type TaskQueueOptions } from '../core/TaskQueue.js';
+import {
+  type RunningTask as CoreRunningTask,
+  type TaskContext,
+  type TaskOptions,
+  TaskQueue,
+  type TaskQueueOptions,
+} from '../core/TaskQueue.js';
 
-export type Options = Omit<TaskQueueOptions, 'maxWaiting' | 'overflow' | 'rejectOnClear' | 'clock'> & {
+export type Options = Omit<TaskQueueOptions, 'maxWaiting' | 'overflow' | 'rejectOnClear' | 'clock' | 'runTimeout'> & {
+  /** Per-task run timeout in ms, from the task's start (not its wait). */
+  readonly timeout?: number;
   /** @deprecated Renamed to `carryoverIntervalCount`. */
   readonly carryoverConcurrencyCount?: boolean;
 };
-export type QueueAddOptions = TaskOptions;
+/** p-queue's `add` options: `timeout` is the run time. */
+export interface QueueAddOptions extends Omit<TaskOptions, 'timeout' | 'runTimeout'> {
+  readonly timeout?: number;
+}
+
+/** A running task as p-queue reports it (`timeout`), with sluice's fields beside. */
+export interface RunningTask extends CoreRunningTask {
+  readonly timeout: number | undefined;
+  readonly timeoutRemaining: number | undefined;
+}
 export type { Queue, RunFunction };
 
 /** p-queue reports every bad argument as a TypeError; sluice uses RangeError for bad values. */
@@ -38,9 +55,10 @@ function asTypeError<T>(fn: () => T): T {
 
 export default class PQueue extends TaskQueue {
   constructor(options: Options = {}) {
-    const { carryoverConcurrencyCount, ...rest } = options;
+    const { carryoverConcurrencyCount, timeout, ...rest } = options;
     const settings: TaskQueueOptions = {
       ...rest,
+      runTimeout: timeout,
       carryoverIntervalCount: rest.carryoverIntervalCount ?? carryoverConcurrencyCount ?? false,
       rejectOnClear: false,
     };
@@ -53,6 +71,32 @@ export default class PQueue extends TaskQueue {
     }
   }
 
+  /** Default run timeout (ms) for tasks added from now on, or undefined. */
+  get timeout(): number | undefined {
+    return this.runTimeout;
+  }
+  set timeout(value: number | undefined) {
+    asTypeError(() => {
+      this.runTimeout = value;
+    });
+  }
+  /** Tasks waiting to start. */
+  get size(): number {
+    return this.waiting;
+  }
+  /** Tasks running. */
+  get pending(): number {
+    return this.running;
+  }
+  /** The running tasks, in p-queue's shape. */
+  override get runningTasks(): RunningTask[] {
+    return super.runningTasks.map((task) => ({
+      ...task,
+      timeout: task.runTimeout,
+      timeoutRemaining: task.runTimeoutRemaining,
+    }));
+  }
+
   override get concurrency(): number {
     return super.concurrency;
   }
@@ -63,9 +107,13 @@ export default class PQueue extends TaskQueue {
   }
 
   /** As p-queue: invalid per-task options reject instead of throwing. */
-  override add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: TaskOptions): Promise<Awaited<R>> {
+  override add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: QueueAddOptions): Promise<Awaited<R>> {
     try {
-      return asTypeError(() => super.add(fn, options));
+      const settings: TaskOptions | undefined =
+        options?.timeout === undefined
+          ? (options as TaskOptions | undefined)
+          : { priority: options.priority, id: options.id, signal: options.signal, runTimeout: options.timeout };
+      return asTypeError(() => super.add(fn, settings));
     } catch (error) {
       return Promise.reject(error);
     }

@@ -22,13 +22,6 @@ export interface SemaphoreOptions {
 export interface SemaphoreStats extends AdmissionStats {
   readonly capacity: number;
   readonly inUse: number;
-  readonly waiting: number;
-  /** Permits granted since construction. */
-  readonly acquired: number;
-  readonly timedOut: number;
-  readonly aborted: number;
-  /** Refused because the wait queue was full, or closed. */
-  readonly rejected: number;
 }
 
 /**
@@ -52,7 +45,9 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   #idleResolvers: (() => void)[] = [];
   readonly #maxWaiting: number;
   readonly #name: string;
-  #acquired = 0;
+  #admitted = 0;
+  /** Leases out now (`#inUse` is their weight). */
+  #running = 0;
   /** Refused at once for `timeout: 0` (the engine counts the ones that waited). */
   #timedOutNow = 0;
   #rejected = 0;
@@ -97,8 +92,9 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
     return {
       capacity: this.#capacity,
       inUse: this.#inUse,
+      running: this.#running,
       waiting: this.#waiters.size,
-      acquired: this.#acquired,
+      admitted: this.#admitted,
       timedOut: this.#timedOutNow + this.#waiters.counters.timedOut,
       aborted: this.#waiters.counters.aborted,
       rejected: this.#rejected,
@@ -116,7 +112,8 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
     const weight = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
     if (this.#closed || this.#waiters.size > 0 || this.#inUse + weight > this.#capacity) return undefined;
     this.#inUse += weight;
-    this.#acquired++;
+    this.#admitted++;
+    this.#running++;
     return new Permit(this, weight);
   }
 
@@ -179,6 +176,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   /** @internal called by Permit.release */
   releasePermit(weight: number): void {
     this.#inUse -= weight;
+    this.#running--;
     if (this.#waiters.size > 0) this.#drain();
     else if (this.#inUse === 0 && this.#idleResolvers.length > 0) {
       const resolvers = this.#idleResolvers;
@@ -212,7 +210,8 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
       (waiters.size === 0 || priority > (waiters.first() as Waiter).priority)
     ) {
       this.#inUse += weight;
-      this.#acquired++;
+      this.#admitted++;
+      this.#running++;
       return new Permit(this, weight);
     }
     if (timeout === 0) {
@@ -236,7 +235,8 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
     let head = waiters.first();
     while (head !== undefined && this.#inUse + head.weight <= this.#capacity) {
       this.#inUse += head.weight;
-      this.#acquired++;
+      this.#admitted++;
+      this.#running++;
       waiters.grant(head, new Permit(this, head.weight));
       head = waiters.first();
     }

@@ -16,7 +16,7 @@ import {
   checkSignal,
   show,
 } from './validate.js';
-import { type Waiter, Waiters, type WaitersHost } from './Waiters.js';
+import { WaitCounters, type Waiter, Waiters, type WaitersHost } from './Waiters.js';
 
 /** What happens when a task arrives and `maxWaiting` tasks are already waiting. */
 export type OverflowBehaviour = 'reject' | 'drop-oldest';
@@ -32,7 +32,7 @@ export interface TaskQueueOptions {
    * while it waits. The task's promise rejects with `TimeoutError`
    * (`SLUICE_TIMEOUT`) and the signal passed to the task aborts. @default none
    */
-  readonly timeout?: number;
+  readonly runTimeout?: number;
   /** Most task starts per `interval`. An integer >= 1, or Infinity. @default Infinity */
   readonly intervalCap?: number;
   /** Length of a rate-limit window in ms; 0 disables rate limiting. Finite, >= 0. @default 0 */
@@ -69,19 +69,14 @@ export interface TaskOptions {
   id?: string;
   /** Abort: a waiting task leaves the queue; a running one rejects (and its work sees the signal). */
   readonly signal?: AbortSignal | undefined;
-  /** Run timeout for this task in ms (> 0). @default the queue's `timeout` */
-  readonly timeout?: number;
-}
-
-/** Options of {@link TaskQueue.run} and {@link TaskQueue.acquire} (the admission protocol). */
-export interface TaskAcquireOptions {
-  /** Abort the wait (and, once running, the work's signal). */
-  readonly signal?: AbortSignal | undefined;
   /** Most ms to wait for a start; `0` means now or fail (`TimeoutError`). @default Infinity */
   readonly timeout?: number;
-  /** Higher starts first; FIFO among equals. @default 0 */
-  readonly priority?: number;
+  /** Run timeout for this task in ms (> 0), counted from its start. @default the queue's `runTimeout` */
+  readonly runTimeout?: number;
 }
+
+/** Options of {@link TaskQueue.acquire} (the admission protocol). */
+export type TaskAcquireOptions = Pick<TaskOptions, 'signal' | 'timeout' | 'priority'>;
 
 /** What a task function receives. */
 export interface TaskContext {
@@ -95,20 +90,16 @@ export interface RunningTask {
   readonly priority: number;
   /** `Date.now()` when it started. */
   readonly startTime: number;
-  readonly timeout: number | undefined;
-  readonly timeoutRemaining: number | undefined;
+  readonly runTimeout: number | undefined;
+  readonly runTimeoutRemaining: number | undefined;
 }
 
 export interface TaskQueueStats extends AdmissionStats {
-  /** Tasks waiting (the same as `waiting`). */
-  readonly size: number;
-  readonly pending: number;
   readonly added: number;
   readonly completed: number;
   readonly failed: number;
-  readonly timedOut: number;
-  /** Refused or evicted by `maxWaiting`, or refused after close. */
-  readonly rejected: number;
+  /** Tasks that ran past their run timeout. (`timedOut` counts waits.) */
+  readonly runTimedOut: number;
 }
 
 /** Event names and their arguments. */
@@ -199,8 +190,8 @@ class Guard {
  */
 class NativeQueue implements Queue<RunFunction, TaskOptions> {
   readonly waiters: Waiters;
-  constructor(host: WaitersHost, clock: Clock) {
-    this.waiters = new Waiters(host, clock);
+  constructor(host: WaitersHost, clock: Clock, counters: WaitCounters) {
+    this.waiters = new Waiters(host, clock, counters);
   }
   get size(): number {
     return this.waiters.size;
@@ -281,7 +272,7 @@ class TaskQueueEngine {
   readonly #events: EventEmitter<TaskQueueEvents>;
 
   /** Default run timeout for tasks added from now on (ms, > 0), or undefined. */
-  timeout: number | undefined;
+  runTimeout: number | undefined;
 
   #queue: Queue<RunFunction, TaskOptions>;
   /** With a custom `queueClass`: the engine holding the waiting tasks' aborts and deadlines, and each task's waiter. */
@@ -315,6 +306,10 @@ class TaskQueueEngine {
   #completed = 0;
   #failed = 0;
   #timedOut = 0;
+  #runTimedOut = 0;
+  #admitted = 0;
+  /** Aborted waits, over the native and the custom queue's engines. */
+  readonly #counters = new WaitCounters();
   #rejected = 0;
 
   constructor(events: EventEmitter<TaskQueueEvents>, options: TaskQueueOptions) {
@@ -324,7 +319,8 @@ class TaskQueueEngine {
         ? Number.POSITIVE_INFINITY
         : checkCount('concurrency', options.concurrency, 1, true);
     this.#paused = options.autoStart === undefined ? false : !checkBoolean('autoStart', options.autoStart);
-    this.timeout = options.timeout === undefined ? undefined : checkTimeout(options.timeout);
+    checkRenamed(options, { timeout: 'runTimeout' });
+    this.runTimeout = options.runTimeout === undefined ? undefined : checkRunTimeout(options.runTimeout);
     this.#intervalCap =
       options.intervalCap === undefined
         ? Number.POSITIVE_INFINITY
@@ -362,7 +358,8 @@ class TaskQueueEngine {
       throw new TypeError("The `overflow: 'drop-oldest'` option needs the default `queueClass`");
     }
     this.#clock = options.clock ?? systemClock;
-    this.#customWaiters = this.#queueClass === undefined ? undefined : new Waiters(this.#host(true), this.#clock);
+    this.#customWaiters =
+      this.#queueClass === undefined ? undefined : new Waiters(this.#host(true), this.#clock, this.#counters);
     this.#queue = this.#newQueue();
   }
 
@@ -411,8 +408,8 @@ class TaskQueueEngine {
         id: task.id,
         priority: task.priority,
         startTime: wall - (now - task.startedAt),
-        timeout: task.timeout,
-        timeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
+        runTimeout: task.timeout,
+        runTimeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
       });
     }
     return out.reverse();
@@ -420,14 +417,16 @@ class TaskQueueEngine {
 
   stats(): TaskQueueStats {
     return {
+      running: this.#pending,
       waiting: this.#queue.size,
-      size: this.#queue.size,
-      pending: this.#pending,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
+      timedOut: this.#timedOut,
+      aborted: this.#counters.aborted,
       added: this.#added,
       completed: this.#completed,
       failed: this.#failed,
-      timedOut: this.#timedOut,
-      rejected: this.#rejected,
+      runTimedOut: this.#runTimedOut,
     };
   }
 
@@ -444,12 +443,12 @@ class TaskQueueEngine {
   add<R>(
     fn: (context: TaskContext) => R | PromiseLike<R>,
     options: TaskOptions = NO_OPTIONS,
-    /** The most ms to wait for a start (the admission protocol's `timeout`; `add` has none). */
+    /** The most ms to wait for a start (the task's `timeout`, validated by the caller). */
     wait = Number.POSITIVE_INFINITY,
   ): Promise<Awaited<R>> {
     checkFunction('fn', fn);
     const priority = options.priority === undefined ? 0 : checkFiniteNumber('priority', options.priority);
-    const timeout = options.timeout === undefined ? this.timeout : checkTimeout(options.timeout);
+    const timeout = options.runTimeout === undefined ? this.runTimeout : checkRunTimeout(options.runTimeout);
     const signal = checkSignal('signal', options.signal);
     if (options.id !== undefined && typeof options.id !== 'string') {
       throw new TypeError(`Expected \`id\` to be a string, got ${show(options.id)}`);
@@ -584,7 +583,7 @@ class TaskQueueEngine {
 
   #newQueue(): Queue<RunFunction, TaskOptions> {
     if (this.#queueClass !== undefined) return new this.#queueClass();
-    return new NativeQueue(this.#host(false), this.#clock);
+    return new NativeQueue(this.#host(false), this.#clock, this.#counters);
   }
 
   /** Add several tasks; resolves with all results (rejects with the first error). */
@@ -794,6 +793,7 @@ class TaskQueueEngine {
   /** Count a start against the concurrency and rate limits. */
   #take(now: number): void {
     this.#pending++;
+    this.#admitted++;
     if (this.#intervalIgnored) return;
     if (this.#strict) this.#ticks.push(now);
     else this.#windowCount++;
@@ -893,7 +893,7 @@ class TaskQueueEngine {
         timer = this.#clock.setTimeout(() => {
           timer = undefined;
           cleanup();
-          this.#timedOut++;
+          this.#runTimedOut++;
           const error = new TimeoutError(
             `Task timed out after ${timeout}ms (queue has ${this.#pending} running, ${this.#queue.size} waiting)`,
           );
@@ -991,18 +991,18 @@ export class TaskQueue
   }
 
   /** Default run timeout (ms, > 0) for tasks added from now on, or undefined. */
-  get timeout(): number | undefined {
-    return this.#engine.timeout;
+  get runTimeout(): number | undefined {
+    return this.#engine.runTimeout;
   }
-  set timeout(value: number | undefined) {
-    this.#engine.timeout = value;
+  set runTimeout(value: number | undefined) {
+    this.#engine.runTimeout = value === undefined ? undefined : checkRunTimeout(value);
   }
   /** Tasks waiting to start. */
-  get size(): number {
+  get waiting(): number {
     return this.#engine.size;
   }
   /** Tasks running. */
-  get pending(): number {
+  get running(): number {
     return this.#engine.pending;
   }
   get isPaused(): boolean {
@@ -1038,11 +1038,12 @@ export class TaskQueue
   /**
    * Add a task. Resolves or rejects with the task's outcome. Rejects with
    * `QueueFullError` at `maxWaiting`, `ClosedError` after `close()`/`destroy()`,
-   * the signal's reason on abort, `TimeoutError` on run timeout. Invalid
-   * options throw.
+   * the signal's reason on abort, `TimeoutError` when the wait passes its
+   * `timeout` or the run its `runTimeout`. Starts `fn` synchronously when
+   * there is room; never on an aborted signal. Invalid options throw.
    */
   add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: TaskOptions): Promise<Awaited<R>> {
-    return this.#engine.add(fn, options);
+    return this.#engine.add(fn, options, waitTimeout(options));
   }
   /** Add several tasks; resolves with all results (rejects with the first error). */
   addAll<R>(
@@ -1051,14 +1052,9 @@ export class TaskQueue
   ): Promise<Awaited<R>[]> {
     return Promise.all(fns.map((fn) => this.add(fn, options)));
   }
-  /**
-   * The admission protocol's `run`: `add(fn)` with the options of a wait
-   * (`timeout` is the most ms to wait for a start, not a run timeout; the
-   * queue's own run `timeout` still applies). Starts `fn` synchronously when
-   * there is room; never on an aborted signal.
-   */
-  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: TaskAcquireOptions): Promise<T> {
-    return this.#engine.add(fn, waitOptions(options), waitTimeout(options)) as Promise<T>;
+  /** The admission protocol's `run`: the same as `add`. */
+  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: TaskOptions): Promise<T> {
+    return this.#engine.add(fn, options, waitTimeout(options)) as Promise<T>;
   }
   /**
    * A slot of this queue (counted against `concurrency` and `intervalCap`),
@@ -1069,7 +1065,7 @@ export class TaskQueue
       this.#engine
         .add(
           () => new Promise<void>((done) => resolve(new Permit({ releasePermit: () => done() }, 1))),
-          { ...waitOptions(options), timeout: Number.POSITIVE_INFINITY },
+          { ...waitOptions(options), runTimeout: Number.POSITIVE_INFINITY },
           waitTimeout(options),
         )
         .catch(reject);
@@ -1085,7 +1081,7 @@ export class TaskQueue
         new Promise<void>((done) => {
           permit = new Permit({ releasePermit: () => done() }, 1);
         }),
-      { timeout: Number.POSITIVE_INFINITY },
+      { runTimeout: Number.POSITIVE_INFINITY },
       0,
     );
     task.catch(() => {}); // a lease never fails once it started
@@ -1173,12 +1169,12 @@ function waitOptions(options: TaskAcquireOptions | undefined): TaskOptions {
   return { priority: options.priority, signal: options.signal };
 }
 
-function waitTimeout(options: TaskAcquireOptions | undefined): number {
+function waitTimeout(options: { readonly timeout?: number } | undefined): number {
   return options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
 }
 
-function checkTimeout(value: unknown): number {
-  const ms = checkMs('timeout', value);
-  if (ms === 0) throw new RangeError(`Expected \`timeout\` to be a number of milliseconds > 0, got ${show(value)}`);
+function checkRunTimeout(value: unknown): number {
+  const ms = checkMs('runTimeout', value);
+  if (ms === 0) throw new RangeError(`Expected \`runTimeout\` to be a number of milliseconds > 0, got ${show(value)}`);
   return ms;
 }

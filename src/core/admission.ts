@@ -41,8 +41,33 @@ export interface RunContext {
 
 /** The counters every part's `stats()` has (each part adds its own). */
 export interface AdmissionStats {
+  /** Calls admitted and not yet done (leases held) now. */
+  readonly running: number;
   /** Calls waiting for admission now. */
   readonly waiting: number;
+  /** Calls admitted since the part was made. */
+  readonly admitted: number;
+  /** Calls refused: the wait queue was full (`QueueFullError`), the part was closed, or it shed load. */
+  readonly rejected: number;
+  /** Waits that ended by their `timeout`. */
+  readonly timedOut: number;
+  /** Waits that ended because their signal aborted. */
+  readonly aborted: number;
+}
+
+/**
+ * The one lifecycle of every part that holds waiters, timers or resources.
+ * `close()` is graceful (refuse new work, let admitted work finish),
+ * `destroy()` is now (reject the waiting, abort or drop what it can), and
+ * `await using` closes.
+ */
+export interface Lifecycle extends AsyncDisposable {
+  /** Refuse new work; resolves once what was admitted is done. Idempotent. */
+  close(): Promise<void>;
+  /** Refuse new work and reject what waits (`ClosedError`, `cause` = `reason`) now; resolves once the part is down. */
+  destroy(reason?: unknown): Promise<void>;
+  /** Whether `close()` or `destroy()` was called. */
+  readonly closed: boolean;
 }
 
 /** A limiter: `acquire` a lease, or `run` work under one. */

@@ -15,10 +15,7 @@ export interface BulkheadOptions {
 
 /** What a bulkhead's `stats()` reports. */
 export interface BulkheadStats extends AdmissionStats {
-  readonly running: number;
-  /** The same as `waiting`. */
-  readonly queued: number;
-  readonly rejected: number;
+  readonly concurrency: number;
 }
 
 /**
@@ -40,8 +37,16 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   }
 
   stats(): BulkheadStats {
-    const sem = this.#semaphore;
-    return { waiting: sem.waiting, running: sem.inUse, queued: sem.waiting, rejected: this.#rejected };
+    const { running, waiting, admitted, rejected, timedOut, aborted, capacity } = this.#semaphore.stats();
+    return {
+      running,
+      waiting,
+      admitted,
+      rejected: rejected + this.#rejected,
+      timedOut,
+      aborted,
+      concurrency: capacity,
+    };
   }
 
   get closed(): boolean {

@@ -63,20 +63,16 @@ export interface PoolAcquireOptions {
   readonly priority?: number;
 }
 
+/** `running` is the resources lent out now; `admitted` counts leases given. */
 export interface PoolStats extends AdmissionStats {
-  /** Resources alive: idle + borrowed + being validated or reset. */
+  /** Resources alive: idle + lent + being validated or reset. */
   readonly size: number;
   readonly idle: number;
-  readonly borrowed: number;
-  /** Callers waiting (the same as `waiting`). */
-  readonly pending: number;
   /** Creates in flight. */
   readonly creating: number;
   readonly created: number;
   readonly destroyed: number;
   readonly createFailures: number;
-  /** Acquires that timed out. */
-  readonly timeouts: number;
   readonly leaks: number;
 }
 
@@ -225,6 +221,8 @@ export class Pool<T>
   #destroyed = 0;
   #createFailures = 0;
   #leaks = 0;
+  #admitted = 0;
+  #rejected = 0;
 
   constructor(options: PoolOptions<T>) {
     super();
@@ -283,16 +281,18 @@ export class Pool<T>
 
   stats(): PoolStats {
     return {
+      running: this.#borrowed.size,
+      waiting: this.#waiters.size,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
+      timedOut: this.#waiters.counters.timedOut,
+      aborted: this.#waiters.counters.aborted,
       size: this.#size,
       idle: this.#idle.length,
-      borrowed: this.#borrowed.size,
-      pending: this.#waiters.size,
-      waiting: this.#waiters.size,
       creating: this.#creating,
       created: this.#created,
       destroyed: this.#destroyed,
       createFailures: this.#createFailures,
-      timeouts: this.#waiters.counters.timedOut,
       leaks: this.#leaks,
     };
   }
@@ -313,8 +313,11 @@ export class Pool<T>
       if (options.priority !== undefined) priority = checkFiniteNumber('priority', options.priority);
       signal = checkSignal('signal', options.signal);
     }
-    if (this.#shuttingDown) return Promise.reject(new ClosedError('Pool is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#shuttingDown) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Pool is closed'));
+    }
+    if (signal?.aborted) return this.#waiters.refuseAborted(signal);
     // Fast path: nobody waits and the top idle resource needs no check.
     const stack = this.#leakThreshold === Number.POSITIVE_INFINITY ? undefined : borrowerStack();
     if (this.#waiters.size === 0) {
@@ -322,6 +325,7 @@ export class Pool<T>
       if (lease !== undefined) return lease;
     }
     if (this.#waiters.size >= this.#maxWaiting) {
+      this.#rejected++;
       return Promise.reject(
         new QueueFullError(
           `Pool queue is full (${this.#waiters.size}/${this.#maxWaiting} waiting; ${this.#describe()})`,
@@ -608,6 +612,7 @@ export class Pool<T>
     entry.uses++;
     entry.borrowedAt = now;
     this.#borrowed.add(entry);
+    this.#admitted++;
     const lease = new PoolLease<T>(this, entry);
     entry.lease = lease;
     if (this.#leakThreshold !== Number.POSITIVE_INFINITY) {

@@ -72,14 +72,8 @@ export interface RateDecision {
 export interface RateLimiterStats extends AdmissionStats {
   /** Keys holding state. Idle keys are evicted (their state is "full", so nothing is lost). */
   readonly keys: number;
-  readonly waiting: number;
-  readonly admitted: number;
   /** Non-waiting calls (`tryAcquire`, `consume`) that were refused. */
   readonly denied: number;
-  readonly timedOut: number;
-  readonly aborted: number;
-  /** Refused because a key's wait queue was full, or the limiter was closed. */
-  readonly rejected: number;
 }
 
 /** Whole ms, ignoring float noise (33.0000001 is 33: the rules treat it as conforming too). */
@@ -88,7 +82,6 @@ function ceil(ms: number): number {
 }
 
 /** Rate permits hold nothing: releasing one is a no-op (the time slot is spent). */
-const NO_OWNER: PermitOwner = { releasePermit() {} };
 
 class KeyState {
   /** Present while calls wait on this key (a waiter's `weight` is its cost). */
@@ -134,6 +127,17 @@ class KeyState {
  * it move up. A permit that was granted is spent; `release()` is a no-op.
  */
 export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
+  /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
+  #running = 0;
+  readonly #owner: PermitOwner = {
+    releasePermit: () => {
+      this.#running--;
+    },
+  };
+  #lease(weight: number): Permit {
+    this.#running++;
+    return new Permit(this.#owner, weight);
+  }
   readonly #rules: Rule[];
   readonly #limits: readonly NormalizedLimit[];
   readonly #maxWeight: number;
@@ -178,13 +182,14 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
 
   stats(): RateLimiterStats {
     return {
-      keys: this.#keys.size,
+      running: this.#running,
       waiting: this.#waiting,
       admitted: this.#admitted,
-      denied: this.#denied,
+      rejected: this.#rejected,
       timedOut: this.#timedOutNow + this.#counters.timedOut,
       aborted: this.#counters.aborted,
-      rejected: this.#rejected,
+      keys: this.#keys.size,
+      denied: this.#denied,
     };
   }
 
@@ -228,7 +233,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
       if (wait === 0) {
         this.#take(state.states, now, cost);
         this.#admitted++;
-        return new Permit(NO_OWNER, cost);
+        return this.#lease(cost);
       }
       at = now + wait;
     } else {
@@ -306,7 +311,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
     if (state.queue === undefined && this.#wait(state.states, now, cost) === 0) {
       this.#take(state.states, now, cost);
       this.#admitted++;
-      return new Permit(NO_OWNER, cost);
+      return this.#lease(cost);
     }
     this.#denied++;
     return undefined;
@@ -414,7 +419,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
       this.#take(state.states, now, head.weight);
       this.#admitted++;
       this.#waiting--;
-      queue.grant(head, new Permit(NO_OWNER, head.weight));
+      queue.grant(head, this.#lease(head.weight));
       head = queue.first();
     }
     this.#reset(state);

@@ -63,22 +63,17 @@ export interface RedisRateLimiterOptions {
   readonly clock?: Clock;
 }
 
+/** `running` counts leases of this process not yet released; `timedOut` also counts waits refused at once because Redis's `retryAfter` already exceeded their `timeout`. */
 export interface RedisRateLimiterStats extends AdmissionStats {
   /** Decisions Redis made. */
   readonly decisions: number;
-  readonly admitted: number;
   readonly denied: number;
   /** Calls that met an unavailable Redis (whatever the policy then did). */
   readonly unavailable: number;
   /** Times the server had lost the script and it was sent again. */
   readonly scriptReloads: number;
-  readonly waiting: number;
-  /** Waits that ended by their `timeout` (at its time, or at once when Redis's `retryAfter` already exceeded it). */
-  readonly timedOut: number;
-  readonly aborted: number;
 }
 
-const NO_OWNER: PermitOwner = { releasePermit() {} };
 const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'local'];
 const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's' } as const;
 const script = new Script(RATE_SCRIPT);
@@ -118,6 +113,18 @@ class KeyQueue {
  * then counts against the limit without being admitted (never the reverse).
  */
 export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, AsyncDisposable {
+  /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
+  #running = 0;
+  #rejected = 0;
+  readonly #owner: PermitOwner = {
+    releasePermit: () => {
+      this.#running--;
+    },
+  };
+  #lease(weight: number): Permit {
+    this.#running++;
+    return new Permit(this.#owner, weight);
+  }
   readonly #redis;
   readonly #limits: readonly NormalizedLimit[];
   readonly #keyPrefix: string;
@@ -202,14 +209,16 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
 
   stats(): RedisRateLimiterStats {
     return {
-      decisions: this.#decisions,
+      running: this.#running,
+      waiting: this.#waiting,
       admitted: this.#admitted,
+      rejected: this.#rejected,
+      timedOut: this.#timedOutNow + this.#counters.timedOut,
+      aborted: this.#counters.aborted,
+      decisions: this.#decisions,
       denied: this.#denied,
       unavailable: this.#unavailable,
       scriptReloads: script.reloads,
-      waiting: this.#waiting,
-      timedOut: this.#timedOutNow + this.#counters.timedOut,
-      aborted: this.#counters.aborted,
     };
   }
 
@@ -236,7 +245,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     const key = options === undefined ? undefined : checkRateKey(options.key);
     if (this.#closed || this.#queues.has(key)) return undefined;
     const decision = await this.#decide(key, cost);
-    return decision.allowed ? new Permit(NO_OWNER, cost) : undefined;
+    return decision.allowed ? this.#lease(cost) : undefined;
   }
 
   /**
@@ -255,7 +264,10 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       if (options.timeout !== undefined) timeout = checkMs('timeout', options.timeout);
       signal = checkSignal('signal', options.signal);
     }
-    if (this.#closed) return Promise.reject(new ClosedError('Rate limiter is closed'));
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Rate limiter is closed'));
+    }
     if (signal?.aborted) {
       this.#counters.aborted++;
       return Promise.reject(signal.reason);
@@ -263,6 +275,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     let queue = this.#queues.get(key);
     const queued = queue?.waiters.size ?? 0;
     if (queued >= this.#maxWaiting) {
+      this.#rejected++;
       return Promise.reject(
         new QueueFullError(`Rate limiter queue is full (${queued}/${this.#maxWaiting} waiting${this.#keyText(key)})`),
       );
@@ -342,7 +355,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       if (head.done) continue;
       if (decision.allowed) {
         this.#waiting--;
-        waiters.grant(head, new Permit(NO_OWNER, head.weight));
+        waiters.grant(head, this.#lease(head.weight));
         continue;
       }
       const deadline = head.data as number;

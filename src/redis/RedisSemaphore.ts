@@ -53,15 +53,10 @@ export interface LeaseContext {
   readonly token: number;
 }
 
+/** Counts of this process: `running` is the leases it holds, `waiting` its callers waiting. */
 export interface RedisSemaphoreStats extends AdmissionStats {
-  /** Leases this process holds. */
-  readonly held: number;
-  /** Callers of this process waiting. */
-  readonly waiting: number;
-  readonly acquired: number;
+  /** Leases lost (renewal refused, or Redis unreachable for `leaseTtl`). */
   readonly lost: number;
-  readonly timedOut: number;
-  readonly aborted: number;
   /** Calls that failed because Redis was unavailable. */
   readonly unavailable: number;
 }
@@ -169,7 +164,8 @@ export class RedisSemaphore
   #roundTimer: unknown = undefined;
   #closed = false;
   #idle: (() => void)[] = [];
-  #acquired = 0;
+  #admitted = 0;
+  #rejected = 0;
   #lost = 0;
   /** Refused for `timeout: 0` (the engine counts the waits that timed out). */
   #timedOutNow = 0;
@@ -225,12 +221,13 @@ export class RedisSemaphore
 
   stats(): RedisSemaphoreStats {
     return {
-      held: this.#leases.size,
+      running: this.#leases.size,
       waiting: this.#waiters.size,
-      acquired: this.#acquired,
-      lost: this.#lost,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
       timedOut: this.#timedOutNow + this.#waiters.counters.timedOut,
       aborted: this.#waiters.counters.aborted,
+      lost: this.#lost,
       unavailable: this.#unavailable,
     };
   }
@@ -255,7 +252,10 @@ export class RedisSemaphore
   acquire(options?: RedisSemaphoreAcquireOptions): Promise<RedisLease> {
     const signal = checkSignal('signal', options?.signal);
     const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
-    if (this.#closed) return Promise.reject(new ClosedError('Redis semaphore is closed'));
+    if (this.#closed) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Redis semaphore is closed'));
+    }
     if (timeout === 0) {
       if (signal?.aborted) return this.#waiters.refuseAborted(signal);
       return this.#now();
@@ -418,7 +418,7 @@ export class RedisSemaphore
   }
 
   #grant(id: string, token: number): RedisLease {
-    this.#acquired++;
+    this.#admitted++;
     const controller = new AbortController();
     let renewTimer: unknown;
     let confirmedAt = this.#clock.now();

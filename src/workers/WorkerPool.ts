@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
+import type { AdmissionStats } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import {
@@ -69,17 +70,20 @@ export interface WorkerRunOptions {
   readonly transferList?: readonly TransferListItem[];
   /** Abort: a queued task leaves the queue; a running task's thread is terminated and replaced. */
   readonly signal?: AbortSignal | undefined;
-  /** Most ms the task may run (not wait); past it, its thread is terminated and replaced. @default Infinity */
+  /** Most ms to wait for a thread; then `TimeoutError` and the task never runs. @default Infinity */
   readonly timeout?: number;
+  /** Most ms the task may run (from dispatch); past it, its thread is terminated and replaced (`TimeoutError`). @default Infinity */
+  readonly runTimeout?: number;
   /** Higher is dispatched first; FIFO among equals. @default 0 */
   readonly priority?: number;
 }
 
-export interface WorkerPoolStats {
+/** `running` counts tasks on threads now; `admitted` tasks dispatched to a thread. */
+export interface WorkerPoolStats extends AdmissionStats {
   readonly threads: number;
-  readonly queued: number;
-  readonly running: number;
   readonly completed: number;
+  /** Tasks that ran past their `runTimeout`. (`timedOut` counts waits.) */
+  readonly runTimedOut: number;
   readonly failed: number;
   /** Threads that died unexpectedly and were replaced. */
   readonly crashed: number;
@@ -140,14 +144,14 @@ class Thread {
 
 /**
  * A pool of worker threads for CPU-bound work, speaking the admission
- * protocol: `run(data, { name, signal, timeout, priority })`.
+ * protocol: `run(data, { name, signal, timeout, runTimeout, priority })`.
  *
  * - Strict FIFO dispatch (within a priority): a task never overtakes one queued before it.
  * - Backpressure: `needsDrain` turns true when queued + running tasks reach the
  *   threads' capacity plus `highWaterMark`; `drain` fires once they fall below.
  * - Cancellation: a queued task leaves the queue; a running task's thread is
  *   terminated (the only way to stop synchronous JavaScript) and replaced, and
- *   a per-task `timeout` does the same.
+ *   a per-task `runTimeout` does the same.
  * - Recycling after `maxTasksPerWorker` tasks or above `maxHeapBytes`; a
  *   thread that crashes rejects its tasks with `WorkerCrashedError` and is
  *   replaced, never leaving a caller hanging.
@@ -181,6 +185,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   #destroyed = false;
   #idleWaiters: (() => void)[] = [];
   readonly #startedAt: number;
+  #admitted = 0;
+  #rejected = 0;
+  #runTimedOut = 0;
   #busyMs = 0;
   #completed = 0;
   #failed = 0;
@@ -234,8 +241,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
           this.#checkDrain();
           this.#checkIdle();
         },
-        // Queued tasks have no wait deadline: `timeout` is the run time, counted from dispatch.
-        timeoutError: () => new TimeoutError('unreachable'),
+        timeoutError: (_waiter, ms) =>
+          new TimeoutError(
+            `Worker pool wait timed out after ${ms} ms (${this.#running} running on ${this.#threads.size} threads, ${this.#queue.size} waiting)`,
+          ),
       },
       this.#clock,
     );
@@ -273,9 +282,14 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     for (const thread of this.#threads) for (const task of thread.running.values()) busy += now - task.startedAt;
     return {
       threads: this.#threads.size,
-      queued: this.#queue.size,
       running: this.#running,
+      waiting: this.#queue.size,
+      admitted: this.#admitted,
+      rejected: this.#rejected,
+      timedOut: this.#queue.counters.timedOut,
+      aborted: this.#queue.counters.aborted,
       completed: this.#completed,
+      runTimedOut: this.#runTimedOut,
       failed: this.#failed,
       crashed: this.#crashed,
       recycled: this.#recycled,
@@ -289,6 +303,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   run<R = unknown>(data?: unknown, options?: WorkerRunOptions): Promise<R> {
     let name = 'default';
     let timeout = Number.POSITIVE_INFINITY;
+    let runTimeout = Number.POSITIVE_INFINITY;
     let priority = 0;
     let signal: AbortSignal | undefined;
     let transferList: readonly TransferListItem[] | undefined;
@@ -299,22 +314,27 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
         name = options.name;
       }
       if (options.timeout !== undefined) timeout = checkMs('timeout', options.timeout);
+      if (options.runTimeout !== undefined) runTimeout = checkMs('runTimeout', options.runTimeout);
       if (options.priority !== undefined) priority = checkFiniteNumber('priority', options.priority);
       signal = checkSignal('signal', options.signal);
       transferList = options.transferList;
     }
-    if (this.#closing !== undefined) return Promise.reject(new ClosedError('Worker pool is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closing !== undefined) {
+      this.#rejected++;
+      return Promise.reject(new ClosedError('Worker pool is closed'));
+    }
+    if (signal?.aborted) return this.#queue.refuseAborted(signal);
     if (this.#queue.size >= this.#maxWaiting && !this.#hasFreeSlot()) {
+      this.#rejected++;
       return Promise.reject(
         new QueueFullError(
           `Worker pool queue is full (${this.#queue.size}/${this.#maxWaiting} waiting, ${this.#running} running on ${this.#threads.size} threads)`,
         ),
       );
     }
-    const task = new Task(this.#nextId++, name, data, transferList, timeout, signal, this.#clock.now());
-    // The run timeout starts at dispatch (#start), not here.
-    const result = this.#queue.wait<R>(1, priority, task, undefined, signal, Number.POSITIVE_INFINITY);
+    const task = new Task(this.#nextId++, name, data, transferList, runTimeout, signal, this.#clock.now());
+    // The run timeout starts at dispatch (#start); `timeout` bounds the wait.
+    const result = this.#queue.wait<R>(1, priority, task, undefined, signal, timeout);
     this.#pump();
     this.#checkDrain();
     return result;
@@ -415,6 +435,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     task.thread = thread;
     thread.running.set(task.id, task);
     this.#running++;
+    this.#admitted++;
     this.#clock.clearTimeout(thread.idleTimer);
     thread.idleTimer = undefined;
     this.#setReferenced(thread, true);
@@ -428,6 +449,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       const ms = task.timeout;
       task.timer = this.#clock.setTimeout(() => {
         task.timer = undefined;
+        this.#runTimedOut++;
         this.#cancel(
           task,
           new TimeoutError(`Worker task timed out after ${ms} ms (its thread was terminated)`),
