@@ -49,5 +49,5 @@ console.log(
   `after a killed connection: ok=${rows[0].ok}, opened ${stats.created}, destroyed ${stats.destroyed}, at most 10`,
 );
 
-await db.close({ timeout: 5_000 });
+await db.close();
 console.log(`closed: ${db.stats().size} connections left`);

@@ -27,6 +27,7 @@ export {
   type AdmissionStats,
   isAdmission,
   type Lease,
+  type Lifecycle,
   type RunContext,
 } from './core/admission.js';
 export { type Clock, systemClock } from './core/clock.js';

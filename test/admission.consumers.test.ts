@@ -6,15 +6,17 @@
  */
 import { Readable, Writable } from 'node:stream';
 import { pipeline as streamPipeline } from 'node:stream/promises';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   AdaptiveLimiter,
   type Admission,
   type AdmissionStats,
   bulkhead,
+  EventLoopLag,
   forEach,
   isAdmission,
   type Lease,
+  type Lifecycle,
   limit,
   Mutex,
   map,
@@ -32,6 +34,7 @@ import {
   transform,
   WorkerPool,
 } from '../src/index.js';
+import type { KeyedRedisRateLimiter, RedisRateLimiter, RedisSemaphore } from '../src/redis/index.js';
 import { fakeNow, flush, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
@@ -214,5 +217,44 @@ describe('every limiter is an Admission by its type', () => {
     expect(admissionOfPool).toBe(pool);
     for (const part of parts) expect(isAdmission(part)).toBe(true);
     for (const part of parts) await part.close();
+  });
+});
+
+describe('every part with waiters, timers or resources has the one lifecycle', () => {
+  it('close / destroy / closed / Symbol.asyncDispose by its type, and each works', async () => {
+    const parts = (): Lifecycle[] => [
+      limit(1),
+      new TaskQueue({ concurrency: 1 }),
+      new Semaphore(1),
+      new Mutex(),
+      bulkhead({ concurrency: 1 }),
+      new RateLimiter({ limits: { limit: 1, interval: 1000 } }),
+      new RateLimiter({ limits: { limit: 1, interval: 1000 } }).for('k'),
+      new Pool({ create: () => ({}), max: 1 }),
+      new AdaptiveLimiter(),
+      new EventLoopLag(),
+      new WorkerPool({ filename: new URL('./fixtures/tasks.mjs', import.meta.url), maxThreads: 1 }),
+    ];
+    // The Redis parts need a server; their types are checked here, their behaviour in the Redis suites.
+    expectTypeOf<RedisRateLimiter>().toMatchTypeOf<Lifecycle>();
+    expectTypeOf<KeyedRedisRateLimiter>().toMatchTypeOf<Lifecycle>();
+    expectTypeOf<RedisSemaphore>().toMatchTypeOf<Lifecycle>();
+    for (const part of parts()) {
+      expect(part.closed).toBe(false);
+      await part.close();
+      expect(part.closed).toBe(true);
+      await part.close(); // idempotent
+    }
+    for (const part of parts()) {
+      await part.destroy(new Error('now'));
+      expect(part.closed).toBe(true);
+    }
+    for (const part of parts()) {
+      {
+        await using scoped = part;
+        expect(scoped.closed).toBe(false);
+      }
+      expect(part.closed).toBe(true);
+    }
   });
 });

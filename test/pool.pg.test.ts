@@ -102,7 +102,7 @@ describe('Pool with real pg clients', () => {
     const { rows } = await query('SELECT 42 AS answer');
     expect(rows[0].answer).toBe(42);
     expect(pool.stats().size).toBeLessThanOrEqual(5);
-    await pool.close({ timeout: 5000 });
+    await pool.close();
     expect(pool.stats()).toMatchObject({ size: 0, running: 0 });
     expect(pool.stats().destroyed).toBe(pool.stats().created);
     expect(await backends(app)).toBe(0);

@@ -364,12 +364,19 @@ describe('Pool: close and destroy', () => {
     expect(pool.close()).toBe(pool.close()); // idempotent
   });
 
-  it('close with a timeout destroys what is still borrowed; destroy() does it at once', async () => {
+  it('destroy() after close() destroys what is still borrowed; destroy() alone does it at once', async () => {
     const { options, log } = factory();
     const pool = new Pool<Conn>({ ...options, max: 2 });
     const lease = await pool.acquire();
-    const closing = track(pool.close({ timeout: 1000 }));
+    const closing = track(pool.close());
     await vi.advanceTimersByTimeAsync(1000);
+    expect(closing.state).toBe('pending'); // close waits for the lease
+    expect(() => (pool.close as (o: unknown) => unknown)({ timeout: 5 })).toThrow(
+      'Pool.close() takes no options (close({ timeout }) was removed): call destroy() when your deadline passes, or register the pool with Shutdown({ gracePeriod })',
+    );
+    const destroying = track(pool.destroy('deadline'));
+    await flush();
+    expect(destroying.state).toBe('fulfilled');
     expect(closing.state).toBe('fulfilled');
     expect(log.destroyed).toEqual([1]);
     lease.release(); // revoked: nothing happens

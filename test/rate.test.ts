@@ -277,7 +277,7 @@ describe('waiting', () => {
     limiter.tryAcquire();
     const controller = new AbortController();
     const waiting = limiter.acquire({ signal: controller.signal });
-    await limiter.close('shutdown');
+    await limiter.destroy('shutdown');
     await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     await expect(waiting).rejects.toMatchObject({ cause: 'shutdown', code: 'SLUICE_CLOSED' });
     expect(abortListeners(controller.signal)).toBe(0);

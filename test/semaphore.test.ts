@@ -268,7 +268,7 @@ describe('Semaphore', () => {
     const held = await sem.acquire();
     const controller = new AbortController();
     const waiter = track(sem.acquire({ signal: controller.signal, timeout: 1000 }));
-    const closed = track(sem.close('shutting down'));
+    const closed = track(sem.destroy('shutting down'));
     await flush();
     expect(waiter.state).toBe('rejected');
     expect(waiter.error).toBeInstanceOf(ClosedError);

@@ -304,9 +304,14 @@ export class AdaptiveLimiter
    * permit has been reported. Idempotent.
    */
   close(): Promise<void> {
+    return this.destroy();
+  }
+
+  /** `close()`, with `reason` as the waiters' `ClosedError` `cause`. */
+  destroy(reason?: unknown): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      const error = new ClosedError('Adaptive limiter is closed');
+      const error = new ClosedError('Adaptive limiter is closed', { cause: reason });
       for (const queue of this.#queues.values()) this.#waiting -= queue.failAll(error);
     }
     if (this.#running === 0) return Promise.resolve();

@@ -56,22 +56,38 @@ export class EventLoopLag {
   }
 
   /** p99 lag of the last full window, in ms. */
-  get p99Ms(): number {
+  get p99(): number {
     return this.#p99;
   }
   /** Max lag of the last full window, in ms. */
-  get maxMs(): number {
+  get max(): number {
     return this.#max;
   }
 
   /** True while the last window's p99 lag exceeds `threshold`. Bound: pass it as it is. */
   readonly overloaded = (): boolean => this.#p99 > this.#threshold;
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#clock.clearTimeout(this.#timer);
-    this.#histogram.disable();
+  /** Stop measuring (the timer and the histogram). Idempotent; resolves at once. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#clock.clearTimeout(this.#timer);
+      this.#histogram.disable();
+    }
+    return Promise.resolve();
+  }
+
+  /** The same as `close()`: a monitor has nothing to finish. */
+  destroy(): Promise<void> {
+    return this.close();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   #roll(): void {

@@ -69,8 +69,13 @@ export class Mutex implements Admission<Permit, LockOptions>, AsyncDisposable {
   }
 
   /** Reject waiters with `ClosedError`; resolves once the holder unlocks. */
-  close(reason?: unknown): Promise<void> {
-    return this.#semaphore.close(reason);
+  close(): Promise<void> {
+    return this.#semaphore.close();
+  }
+
+  /** `close()`, with `reason` as the waiters' `ClosedError` `cause`. */
+  destroy(reason?: unknown): Promise<void> {
+    return this.#semaphore.destroy(reason);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

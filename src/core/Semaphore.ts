@@ -153,12 +153,20 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   }
 
   /**
-   * Stop admitting: every waiter rejects with `ClosedError` (`SLUICE_CLOSED`,
-   * `cause` = `reason`), later `acquire` calls reject at once and `tryAcquire`
-   * returns `undefined`. Holders keep their permits. Resolves once every permit
-   * has been released. Idempotent.
+   * Stop admitting: every waiter rejects with `ClosedError` (`SLUICE_CLOSED`),
+   * later `acquire` calls reject at once and `tryAcquire` returns `undefined`.
+   * Holders keep their permits. Resolves once every permit has been released.
+   * Idempotent.
    */
-  close(reason?: unknown): Promise<void> {
+  close(): Promise<void> {
+    return this.destroy();
+  }
+
+  /**
+   * `close()`, with `reason` as the waiters' `ClosedError` `cause`. A
+   * semaphore cannot take permits back: it too resolves once they are released.
+   */
+  destroy(reason?: unknown): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#closeReason = reason;

@@ -1,7 +1,11 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 
-/** Something that can stop: `close()` gracefully, `destroy()` now. */
+/**
+ * What `Shutdown` stops: any sluice part as it is (every one has the
+ * `Lifecycle`), or anything else with a `close()` (an HTTP server, a
+ * database client), with `destroy()` when it has one.
+ */
 export interface Stoppable {
   close(): unknown;
   destroy?(): unknown;

@@ -54,8 +54,17 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   }
 
   /** Stop admitting: waiters reject with `ClosedError`; resolves once running calls are done. */
-  close(reason?: unknown): Promise<void> {
-    return this.#semaphore.close(reason);
+  close(): Promise<void> {
+    return this.#semaphore.close();
+  }
+
+  /** `close()`, with `reason` as the waiters' `ClosedError` `cause`. */
+  destroy(reason?: unknown): Promise<void> {
+    return this.#semaphore.destroy(reason);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** A slot, waiting in the queue when all are taken; refused with `QueueFullError` when the queue is full too. */

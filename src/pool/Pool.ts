@@ -221,6 +221,9 @@ export class Pool<T>
   #destroyed = 0;
   #createFailures = 0;
   #leaks = 0;
+  /** After close(): destroy what is still out, now (set while close waits). */
+  #revokeNow: (() => void) | undefined = undefined;
+  #closeReason: unknown = undefined;
   #admitted = 0;
   #rejected = 0;
 
@@ -371,12 +374,35 @@ export class Pool<T>
   /**
    * Stop lending: waiters reject with `ClosedError`, idle resources are
    * destroyed, borrowed ones are destroyed as they come back. Resolves when
-   * everything is destroyed. After `timeout` ms, resources still borrowed are
-   * destroyed anyway (their leases are revoked) and creates in flight are
-   * aborted. Idempotent.
+   * everything is destroyed. Idempotent. For a deadline, call `destroy()`
+   * when it passes (`Shutdown` does).
    */
-  close(options?: { readonly timeout?: number }): Promise<void> {
-    const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
+  close(): Promise<void> {
+    // biome-ignore lint/complexity/noArguments: the 0.1 signature took options; say where they went.
+    if (arguments.length > 0) {
+      throw new TypeError(
+        'Pool.close() takes no options (close({ timeout }) was removed): call destroy() when your deadline passes, or register the pool with Shutdown({ gracePeriod })',
+      );
+    }
+    return this.#close(Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Now: waiters reject with `ClosedError` (`cause` = `reason`), resources
+   * still borrowed are destroyed (their leases are revoked), creates in flight
+   * are aborted. Resolves when everything is destroyed; after `close()`, cuts
+   * its wait short.
+   */
+  destroy(reason?: unknown): Promise<void> {
+    this.#closeReason ??= reason;
+    if (this.#closing !== undefined) {
+      this.#revokeNow?.();
+      return this.#closing;
+    }
+    return this.#close(0);
+  }
+
+  #close(timeout: number): Promise<void> {
     if (this.#closing === undefined) {
       this.#shuttingDown = true;
       this.#closing = this.#shutdown(timeout);
@@ -384,23 +410,20 @@ export class Pool<T>
     return this.#closing;
   }
 
-  /** `close({ timeout: 0 })`: destroy everything now. */
-  destroy(): Promise<void> {
-    return this.close({ timeout: 0 });
-  }
-
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
   async #shutdown(timeout: number): Promise<void> {
-    this.#waiters.failAll(new ClosedError('Pool is closed'));
+    this.#waiters.failAll(new ClosedError('Pool is closed', { cause: this.#closeReason }));
     this.#clock.clearTimeout(this.#backoffTimer);
     this.#clock.clearTimeout(this.#housekeepingTimer);
     this.#housekeepingTimer = undefined;
     for (const entry of this.#idle.splice(0)) this.#destroy(entry, 'closed');
     const force = () => {
-      for (const controller of this.#createControllers) controller.abort(new ClosedError('Pool is closed'));
+      this.#revokeNow = undefined;
+      const error = new ClosedError('Pool was destroyed', { cause: this.#closeReason });
+      for (const controller of this.#createControllers) controller.abort(error);
       for (const entry of [...this.#borrowed]) {
         this.#borrowed.delete(entry);
         this.#clearLeak(entry);
@@ -409,21 +432,14 @@ export class Pool<T>
       this.#checkDrained(true);
     };
     if (timeout === 0) force();
+    else this.#revokeNow = force;
     if (this.#borrowed.size > 0 || this.#creating > 0 || this.#validating > 0) {
+      // Creates were aborted (destroy) and validations are bounded by validateTimeout.
       await new Promise<void>((resolve) => {
         this.#drained = resolve;
-        if (timeout === 0) {
-          // Creates were aborted and validations are bounded by validateTimeout.
-        } else if (timeout !== Number.POSITIVE_INFINITY) {
-          const timer = this.#clock.setTimeout(force, timeout);
-          const done = this.#drained;
-          this.#drained = () => {
-            this.#clock.clearTimeout(timer);
-            done();
-          };
-        }
       });
     }
+    this.#revokeNow = undefined;
     while (this.#destroying.size > 0) await Promise.all([...this.#destroying]);
   }
 

@@ -379,12 +379,17 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
   }
 
   /**
-   * Stop admitting: waiting calls reject with `ClosedError` (`SLUICE_CLOSED`,
-   * `cause` = `reason`), later `acquire` calls reject at once, `tryAcquire`
-   * returns `undefined` and `consume` refuses. Idempotent; resolves at once
-   * (rate permits hold nothing to wait for).
+   * Stop admitting: waiting calls reject with `ClosedError` (`SLUICE_CLOSED`),
+   * later `acquire` calls reject at once, `tryAcquire` returns `undefined` and
+   * `consume` refuses. Idempotent; resolves at once (rate permits hold nothing
+   * to wait for).
    */
-  close(reason?: unknown): Promise<void> {
+  close(): Promise<void> {
+    return this.destroy();
+  }
+
+  /** `close()`, with `reason` as the waiters' `ClosedError` `cause`. */
+  destroy(reason?: unknown): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#closeReason = reason;
@@ -540,8 +545,15 @@ export class KeyedRateLimiter implements Admission<Permit, Omit<RateAcquireOptio
     return this.limiter.stats();
   }
   /** Closes the whole limiter (every key). */
-  close(reason?: unknown): Promise<void> {
-    return this.limiter.close(reason);
+  close(): Promise<void> {
+    return this.limiter.close();
+  }
+  /** Destroys the whole limiter (every key). */
+  destroy(reason?: unknown): Promise<void> {
+    return this.limiter.destroy(reason);
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.limiter.close();
   }
   acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
     return this.limiter.acquire({ ...options, key: this.key });

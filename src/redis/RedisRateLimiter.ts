@@ -300,9 +300,14 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
 
   /** Reject the calls waiting in this process with `ClosedError`; refuse later calls. Idempotent. */
   close(): Promise<void> {
+    return this.destroy();
+  }
+
+  /** `close()`, with `reason` as the waiters' `ClosedError` `cause`. */
+  destroy(reason?: unknown): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      const error = new ClosedError('Rate limiter is closed');
+      const error = new ClosedError('Rate limiter is closed', { cause: reason });
       for (const queue of this.#queues.values()) {
         this.#waiting -= queue.waiters.failAll(error);
         queue.wake?.();
@@ -513,6 +518,13 @@ export class KeyedRedisRateLimiter implements Admission<Permit, Omit<RateAcquire
   }
   /** Closes the whole limiter (every key). */
   close(): Promise<void> {
+    return this.limiter.close();
+  }
+  /** Destroys the whole limiter (every key). */
+  destroy(reason?: unknown): Promise<void> {
+    return this.limiter.destroy(reason);
+  }
+  [Symbol.asyncDispose](): Promise<void> {
     return this.limiter.close();
   }
   acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {

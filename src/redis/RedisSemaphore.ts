@@ -300,11 +300,20 @@ export class RedisSemaphore
    * leave the queue; resolves once this process's leases are released.
    * Idempotent.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    return this.destroy();
+  }
+
+  /**
+   * `close()`, with `reason` as the waiters' `ClosedError` `cause`. Leases
+   * still held are not taken back (their holders may be running): it too
+   * resolves once they are released.
+   */
+  async destroy(reason?: unknown): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const waiter of this.#waiters) this.#cancelRemote(waiter.data as string);
-      this.#waiters.failAll(new ClosedError('Redis semaphore is closed'));
+      this.#waiters.failAll(new ClosedError('Redis semaphore is closed', { cause: reason }));
       this.#clock.clearTimeout(this.#roundTimer);
       this.#roundTimer = undefined;
     }

@@ -349,11 +349,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     return this.#closing;
   }
 
-  /** Stop now: queued and running tasks reject with `ClosedError`, threads are terminated. Idempotent. */
-  destroy(): Promise<void> {
+  /** Stop now: queued and running tasks reject with `ClosedError` (`cause` = `reason`), threads are terminated. Idempotent. */
+  destroy(reason?: unknown): Promise<void> {
     if (this.#closing === undefined || !this.#destroyed) {
       const previous = this.#closing;
-      this.#closing = this.#shutdown(true).then(() => previous);
+      this.#closing = this.#shutdown(true, reason).then(() => previous);
     }
     return this.#closing;
   }
@@ -362,10 +362,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     return this.close();
   }
 
-  async #shutdown(now: boolean): Promise<void> {
+  async #shutdown(now: boolean, reason?: unknown): Promise<void> {
     if (now) {
       this.#destroyed = true;
-      const error = new ClosedError('Worker pool was destroyed');
+      const error = new ClosedError('Worker pool was destroyed', { cause: reason });
       this.#failed += this.#queue.failAll(error);
       const exits = [...this.#threads].map((thread) => this.#stop(thread, 'closed', error));
       await Promise.all(exits);
