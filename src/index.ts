@@ -18,7 +18,6 @@ export {
   type LimitSample,
   vegas,
 } from './adaptive/algorithms.js';
-export { ClientThrottle, type ClientThrottleOptions } from './adaptive/ClientThrottle.js';
 export { EventLoopLag, type EventLoopLagOptions, type LagHistogram } from './adaptive/EventLoopLag.js';
 export { type ErlangCResult, erlangC, littlesLaw } from './adaptive/sizing.js';
 export {
@@ -30,6 +29,14 @@ export {
   type Lifecycle,
   type RunContext,
 } from './core/admission.js';
+export {
+  type Backoff,
+  type BackoffContext,
+  constantBackoff,
+  type ExponentialBackoffOptions,
+  exponentialBackoff,
+  type Jitter,
+} from './core/backoff.js';
 export { type Clock, systemClock } from './core/clock.js';
 export {
   ClearedError,
@@ -75,14 +82,6 @@ export {
 } from './flow/Shutdown.js';
 export { TaskGroup, type TaskGroupOptions } from './flow/TaskGroup.js';
 export {
-  type Backoff,
-  type BackoffContext,
-  constantBackoff,
-  type ExponentialBackoffOptions,
-  exponentialBackoff,
-  type Jitter,
-} from './policy/backoff.js';
-export {
   type BreakerStrategy,
   consecutiveFailures,
   countWindow,
@@ -99,6 +98,7 @@ export {
   type CircuitState,
   circuitBreaker,
 } from './policy/CircuitBreaker.js';
+export { ClientThrottle, type ClientThrottleOptions } from './policy/ClientThrottle.js';
 export { CircuitOpenError, HedgeLostError } from './policy/errors.js';
 export { type FallbackOptions, FallbackPolicy, fallback } from './policy/fallback.js';
 export { type HedgeEvents, type HedgeOptions, HedgePolicy, hedge } from './policy/hedge.js';

@@ -9,8 +9,8 @@ export interface LevelEntry {
 
 /**
  * An ordered container: FIFO within a priority, higher priority first. The
- * order under the waiter engine (Waiters) and under the p-queue-shaped
- * PriorityQueue. Internal.
+ * order under the waiter engine (Waiters) and under the queue classes built
+ * on it. Internal.
  *
  * Why it looks like this: one ring buffer per distinct priority (usually just
  * one), found by binary search over the few levels in use, keeps push and

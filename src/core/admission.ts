@@ -2,10 +2,9 @@ import { show } from './validate.js';
 
 /**
  * The admission protocol every limiter of sluice speaks: "may this work start
- * now, and if not, when?". Semaphore, Mutex, limit(), TaskQueue, RateLimiter,
- * Pool, AdaptiveLimiter, the bulkhead, RedisRateLimiter and RedisSemaphore are
- * all an {@link Admission}, so `pipeline()`, `map()`, `transform()`,
- * `throttle()` and `TaskGroup` take any of them.
+ * now, and if not, when?". Every limiter (in this process or shared across
+ * processes) is an {@link Admission}, so `pipeline()`, `map()`,
+ * `transform()`, `throttle()` and `TaskGroup` take any of them.
  */
 
 /** Options of a waiting call. Each part reads the fields that apply to it. */
@@ -26,7 +25,7 @@ export interface Lease extends Disposable {
   release(): void;
   /** Whether `release()` has been called. */
   readonly released: boolean;
-  /** Where a lease can be lost while held (a Redis lease that expired): aborts when it is. */
+  /** Where a lease can be lost while held (a shared lease that expired): aborts when it is. */
   readonly signal?: AbortSignal | undefined;
 }
 

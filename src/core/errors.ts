@@ -10,10 +10,8 @@ const BRAND: unique symbol = Symbol.for('sluice.error') as never;
 
 /**
  * Stable error codes. The admission protocol's own codes are listed here; each
- * part adds its own (`SLUICE_BACKEND_UNAVAILABLE`, `SLUICE_LEASE_LOST`,
- * `SLUICE_CIRCUIT_OPEN`, `SLUICE_HEDGE_LOST`, `SLUICE_WORKER_CRASHED`,
- * `SLUICE_GROUP_CANCELLED`, `SLUICE_ITERATION_STOPPED`), so the union is open.
- * New codes may be added; existing ones never change meaning.
+ * part adds its own in its `errors.ts` (README lists them all), so the union
+ * is open. New codes may be added; existing ones never change meaning.
  */
 export type SluiceErrorCode =
   | 'SLUICE_TIMEOUT'

@@ -74,8 +74,16 @@ export function checkBoolean(name: string, value: unknown): boolean {
 
 /**
  * Refuse an option under a name it no longer has (a retired name would
- * otherwise be ignored in silence: a `maxPending` bound that bounds nothing).
+ * otherwise be ignored in silence: a renamed bound that bounds nothing).
  */
+/** Refuse an option that no longer exists, saying what took its place. */
+export function checkRemoved(options: object | undefined, name: string, instead: string): void {
+  const value = (options as Record<string, unknown> | undefined)?.[name];
+  if (value !== undefined) {
+    throw new TypeError(`The \`${name}\` option was removed: ${instead} (got \`${name}\`: ${show(value)})`);
+  }
+}
+
 export function checkRenamed(options: object | undefined, renames: Readonly<Record<string, string>>): void {
   if (options === undefined || options === null) return;
   for (const [old, current] of Object.entries(renames)) {

@@ -80,7 +80,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   readonly #consumers = new Deque<{ resolve: (r: IteratorResult<R>) => void; reject: (e: unknown) => void }>();
   #nextIndex = 0; // next index to pull
   #nextOut = 0; // ordered: next index to yield
-  #inflight = 0;
+  #running = 0;
   #pulling = false;
   #sourceDone = false;
   #stopped = false;
@@ -144,13 +144,13 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
     this.#stop(new IterationStoppedError('The consumer stopped iterating'));
     this.#deliver();
     const done: IteratorResult<R> = { done: true, value: undefined };
-    if (this.#inflight === 0) return Promise.resolve(done);
+    if (this.#running === 0) return Promise.resolve(done);
     return new Promise((resolve) => this.#stopWaiters.push(() => resolve(done)));
   }
 
   /** Items pulled and not yet consumed (in flight plus finished). */
   #held(): number {
-    return this.#inflight + (this.#ordered ? this.#byIndex.size : this.#finished.length);
+    return this.#running + (this.#ordered ? this.#byIndex.size : this.#finished.length);
   }
 
   #pump(): void {
@@ -158,7 +158,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
       !this.#pulling &&
       !this.#sourceDone &&
       !this.#stopped &&
-      this.#inflight < this.#concurrency &&
+      this.#running < this.#concurrency &&
       this.#held() < this.#capacity
     ) {
       this.#pulling = true;
@@ -201,7 +201,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
     }
     if (this.#stopped) return;
     const index = this.#nextIndex++;
-    this.#inflight++;
+    this.#running++;
     const item = result.value;
     let work: Promise<R>;
     try {
@@ -223,9 +223,9 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   }
 
   #settle(index: number, outcome: Outcome<R>): void {
-    this.#inflight--;
+    this.#running--;
     if (this.#stopped) {
-      if (this.#inflight === 0 && this.#stopWaiters.length > 0) {
+      if (this.#running === 0 && this.#stopWaiters.length > 0) {
         const waiters = this.#stopWaiters;
         this.#stopWaiters = [];
         for (const resolve of waiters) resolve();
@@ -273,7 +273,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
     while (this.#consumers.length > 0) {
       if (this.#error !== undefined && !this.#errorThrown) {
         // Thrown once the calls it aborted have stopped.
-        if (this.#inflight > 0) return;
+        if (this.#running > 0) return;
         this.#errorThrown = true;
         (this.#consumers.shift() as { reject: (e: unknown) => void }).reject(this.#error.value);
         continue;
@@ -295,7 +295,7 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
         });
         continue;
       }
-      const finished = this.#stopped || (this.#sourceDone && this.#inflight === 0 && !this.#pulling);
+      const finished = this.#stopped || (this.#sourceDone && this.#running === 0 && !this.#pulling);
       if (!finished) return;
       (this.#consumers.shift() as { resolve: (r: IteratorResult<R>) => void }).resolve({
         done: true,

@@ -1,7 +1,7 @@
+import type { Backoff } from '../core/backoff.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
-import type { Backoff } from './backoff.js';
 import { type BreakerStrategy, consecutiveFailures } from './breakers.js';
 import { CircuitOpenError } from './errors.js';
 import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';

@@ -1,7 +1,7 @@
+import { type Backoff, exponentialBackoff } from '../core/backoff.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { checkCount, checkFunction, checkMs, checkRenamed } from '../core/validate.js';
-import { type Backoff, exponentialBackoff } from './backoff.js';
 import { AttemptContext, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import type { RetryBudget } from './RetryBudget.js';
 import { sleep } from './sleep.js';

@@ -1,10 +1,10 @@
 import { type Admission, type AdmissionStats, type Lease, runLeased } from '../core/admission.js';
+import { type Backoff, exponentialBackoff } from '../core/backoff.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
-import { type Backoff, exponentialBackoff } from '../policy/backoff.js';
 
 /** Options of the {@link Pool} constructor: the factory, then sizing, timeouts and lifetimes. */
 export interface PoolOptions<T> {

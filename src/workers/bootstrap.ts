@@ -18,7 +18,7 @@ let loading;
 // with receiveMessageOnPort: the fastest round trip for short tasks.
 let shared;
 let seen = 0;
-let inflight = 0;
+let running = 0;
 function pick(mod, name) {
   const found = name === 'default'
     ? [mod.default, mod.default && mod.default.default]
@@ -44,14 +44,14 @@ import('node:worker_threads').then(({ parentPort, receiveMessageOnPort }) => {
     }
   }
   function handle(message) {
-    inflight++;
+    running++;
     run(message.id, message.name, message.data).then(() => {
-      inflight--;
-      if (inflight === 0 && shared !== undefined) sleep();
+      running--;
+      if (running === 0 && shared !== undefined) sleep();
     });
   }
   function sleep() {
-    while (inflight === 0) {
+    while (running === 0) {
       Atomics.wait(shared, 0, seen);
       seen = Atomics.load(shared, 0);
       let entry;
@@ -66,7 +66,7 @@ import('node:worker_threads').then(({ parentPort, receiveMessageOnPort }) => {
         shared = new Int32Array(message.shared);
         seen = Atomics.load(shared, 0);
         setImmediate(() => {
-          if (inflight === 0) sleep();
+          if (running === 0) sleep();
         });
       }
       return;

@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { OverloadedError } from '../core/errors.js';
 import { checkFiniteNumber, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 import { WindowCounters } from '../core/WindowCounters.js';
-import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from '../policy/Policy.js';
+import { contextOf, type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 
 /** Options of {@link ClientThrottle}. */
 export interface ClientThrottleOptions {

@@ -1,4 +1,4 @@
-import { checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { checkFiniteNumber, checkMs, show } from './validate.js';
 
 /** What a backoff sees when it chooses the next delay. */
 export interface BackoffContext {
