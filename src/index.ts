@@ -137,7 +137,7 @@ export {
   type PoolRunContext,
   type PoolStats,
 } from './pool/Pool.js';
-export type { NormalizedLimit, RateAlgorithm, RateLimit } from './rate/RateLimit.js';
+export type { NormalizedLimit, RateAlgorithm, RateLimit } from './core/RateLimit.js';
 export {
   KeyedRateLimiter,
   type RateAcquireOptions,

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { normalizeLimits } from '../src/core/RateLimit.js';
+import { ruleFor } from '../src/core/Rule.js';
 import { type RateLimit, RateLimiter } from '../src/index.js';
-import { normalizeLimits } from '../src/rate/RateLimit.js';
-import { ruleFor } from '../src/rate/Rule.js';
 import { abortListeners, fakeNow, flush, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
@@ -16,7 +16,7 @@ const limitArb: fc.Arbitrary<RateLimit> = fc.oneof(
     burst: fc.integer({ min: 3, max: 6 }),
   }),
   fc.record({
-    algorithm: fc.constant('sliding-window' as const),
+    algorithm: fc.constantFrom('sliding-window' as const, 'fixed-window' as const),
     limit: fc.integer({ min: 3, max: 8 }),
     interval: fc.constantFrom(100, 1000),
   }),
@@ -35,6 +35,38 @@ function assertConforms(limits: readonly RateLimit[], admissions: { at: number; 
 }
 
 describe('rate limiter properties', () => {
+  it('untake undoes the last take, for every rule', () => {
+    fc.assert(
+      fc.property(
+        limitArb,
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 3 })), { maxLength: 20 }),
+        fc.integer({ min: 1, max: 3 }),
+        (spec, steps, cost) => {
+          const [limit] = normalizeLimits(spec);
+          const rule = ruleFor(limit as never);
+          const state = rule.create(0);
+          let now = 0;
+          for (const [dt, weight] of steps) {
+            now += dt;
+            if (weight <= (limit as { burst: number }).burst && rule.wait(state, now, weight) === 0)
+              rule.take(state, now, weight);
+          }
+          if (cost > (limit as { burst: number }).burst || rule.wait(state, now, cost) !== 0) return;
+          const before = rule.clone(state);
+          rule.take(state, now, cost);
+          rule.untake(state, cost);
+          // Probe copies: a rule's state only moves forward in time.
+          for (const probe of [1, 2, 3]) {
+            for (const later of [0, 50, 500]) {
+              const after = rule.wait(rule.clone(state), now + later, probe);
+              expect(after).toBeCloseTo(rule.wait(rule.clone(before), now + later, probe), 6);
+            }
+          }
+        },
+      ),
+    );
+  });
+
   it('GCRA and the token bucket make the same decisions', () => {
     fc.assert(
       fc.property(

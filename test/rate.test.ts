@@ -8,7 +8,7 @@ import {
   TimeoutError,
   throttle,
 } from '../src/index.js';
-import { abortListeners, flush, track, useFakeTime } from './helpers.js';
+import { abortListeners, fakeNow, flush, track, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
 afterEach(() => {
@@ -125,6 +125,38 @@ describe('sliding-window log', () => {
     expect(
       () => new RateLimiter({ limits: { limit: 5, interval: 1000, algorithm: 'sliding-window', burst: 2 } }),
     ).toThrow(/`limits.burst` applies to 'gcra' and 'token-bucket'/);
+  });
+});
+
+describe('fixed window', () => {
+  it('at most `limit` per window; a window starts at the first admission after the last one ended', () => {
+    const limiter = new RateLimiter({ limits: { limit: 3, interval: 1000, algorithm: 'fixed-window' } });
+    vi.advanceTimersByTime(900);
+    expect(admitNow(limiter, 5)).toBe(3); // t = 900 opens the window [900, 1900)
+    expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 1000, remaining: 0, resetAfter: 1000 });
+    vi.advanceTimersByTime(999);
+    expect(admitNow(limiter, 5)).toBe(0); // t = 1899: still the first window
+    vi.advanceTimersByTime(1);
+    expect(admitNow(limiter, 2)).toBe(2); // t = 1900: a new window (up to 2 x limit across an edge)
+    expect(limiter.consume({ weight: 2 })).toMatchObject({ allowed: false, retryAfter: 1000, remaining: 1 });
+  });
+
+  it('waiting calls start as windows open, in order', async () => {
+    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000, algorithm: 'fixed-window' } });
+    const t0 = fakeNow();
+    const starts: number[] = [];
+    const calls = Array.from({ length: 5 }, () => limiter.run(() => starts.push(fakeNow() - t0)));
+    await vi.runAllTimersAsync();
+    await Promise.all(calls);
+    expect(starts).toEqual([0, 0, 1000, 1000, 2000]);
+  });
+
+  it('rejects `burst`, which it does not use', () => {
+    expect(
+      () => new RateLimiter({ limits: { limit: 5, interval: 1000, algorithm: 'fixed-window', burst: 2 } }),
+    ).toThrow(
+      "`limits.burst` applies to 'gcra' and 'token-bucket'; a 'fixed-window' limit's burst is its `limit`, got burst `2` (number)",
+    );
   });
 });
 
@@ -435,7 +467,7 @@ describe('validation', () => {
     );
     expect(() => new RateLimiter({ limits: { limit: 1, interval: 1, algorithm: 'fixed' as never } })).toThrow(
       new TypeError(
-        "Expected `limits.algorithm` to be one of 'gcra', 'token-bucket', 'sliding-window', got `fixed` (string)",
+        "Expected `limits.algorithm` to be one of 'gcra', 'token-bucket', 'sliding-window', 'fixed-window', got `fixed` (string)",
       ),
     );
     expect(() => new RateLimiter({ limits: { limit: 1, interval: 1, burst: 1.5 } })).toThrow(

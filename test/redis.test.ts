@@ -66,6 +66,23 @@ describe.each([
     expect(last.resetAfter).toBeGreaterThan(minute - 5000);
   });
 
+  it('fixed windows on the server: the weight of a window expires with it', async () => {
+    const name = unique();
+    const limiter = new RedisRateLimiter({
+      client: client(),
+      name,
+      limits: { limit: 3, interval: minute, algorithm: 'fixed-window' },
+    });
+    expect(await limiter.consume({ weight: 2 })).toMatchObject({ allowed: true, remaining: 1 });
+    const denied = await limiter.consume({ weight: 2 });
+    expect(denied).toMatchObject({ allowed: false, remaining: 1 });
+    expect(denied.retryAfter).toBeGreaterThan(minute - 5000);
+    expect(await limiter.consume({ weight: 1 })).toMatchObject({ allowed: true, remaining: 0 });
+    const [key] = await io.keys(`*${name}*`);
+    expect(Number(await io.get(key as string))).toBe(3);
+    expect(await io.pttl(key as string)).toBeGreaterThan(minute - 5000);
+  });
+
   it('several limits are all-or-nothing, in one script', async () => {
     const name = unique();
     const limiter = new RedisRateLimiter({

@@ -44,6 +44,11 @@ export class Deque<T> {
     return this.length === 0 ? undefined : this.buffer[this.head];
   }
 
+  /** The item at `index` from the front (0: the oldest), or undefined. */
+  at(index: number): T | undefined {
+    return index < 0 || index >= this.length ? undefined : this.buffer[(this.head + index) & this.mask];
+  }
+
   peekLast(): T | undefined {
     return this.length === 0 ? undefined : this.buffer[(this.head + this.length - 1) & this.mask];
   }

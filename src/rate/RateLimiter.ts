@@ -11,8 +11,8 @@ import {
   type NormalizedLimit,
   normalizeLimits,
   type RateLimit,
-} from './RateLimit.js';
-import { type Rule, ruleFor } from './Rule.js';
+} from '../core/RateLimit.js';
+import { type Rule, ruleFor } from '../core/Rule.js';
 
 /** A key of a keyed limit: one independent set of limits per distinct key. */
 export type RateKey = string | number;

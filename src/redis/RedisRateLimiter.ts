@@ -12,7 +12,7 @@ import {
   type NormalizedLimit,
   normalizeLimits,
   type RateLimit,
-} from '../rate/RateLimit.js';
+} from '../core/RateLimit.js';
 import {
   type RateAcquireOptions,
   type RateDecision,
@@ -75,7 +75,7 @@ export interface RedisRateLimiterStats extends AdmissionStats {
 }
 
 const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'local'];
-const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's' } as const;
+const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's', 'fixed-window': 'f' } as const;
 const script = new Script(RATE_SCRIPT);
 
 type Reply = [allowed: number, wait: string, remaining: number, limit: number, reset: string];

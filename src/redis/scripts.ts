@@ -7,7 +7,7 @@
  * Rate limits, all-or-nothing across limits, for a batch of requests decided
  * one after the other in one atomic call (concurrent calls of one limiter
  * share a round trip and a script invocation).
- * ARGV: n (limits), m (requests), then per limit: algorithm (g | t | s), limit,
+ * ARGV: n (limits), m (requests), then per limit: algorithm (g | t | s | f), limit,
  * interval, burst; then per request: cost, id.
  * KEYS: per request r and limit i, KEYS[(r-1)*2n + 2i-1] (state) and
  * KEYS[(r-1)*2n + 2i] (sliding window: the weight in the window).
@@ -49,6 +49,20 @@ local function decide(kbase, cost, id)
       if now > at then tokens = math.min(l.burst, tokens + (now - at) * p.rate) end
       p.tokens = tokens
       w = (cost - tokens) / p.rate
+    elseif l.algo == 'f' then
+      -- The weight used in the current window, expiring when the window ends.
+      local used = tonumber(redis.call('GET', p.key) or '0')
+      local ttl = 0
+      if used > 0 then
+        ttl = redis.call('PTTL', p.key)
+        if ttl < 0 then
+          ttl = 0
+          used = 0
+        end
+      end
+      p.used = used
+      p.ttl = ttl
+      if used + cost > l.limit then w = ttl end
     else
       local horizon = now - l.interval
       local old = redis.call('ZRANGEBYSCORE', p.key, '-inf', horizon)
@@ -107,6 +121,19 @@ local function decide(kbase, cost, id)
       end
       left = math.floor(tokens + EPS)
       full = (l.burst - tokens) / p.rate
+    elseif l.algo == 'f' then
+      local used = p.used
+      full = p.ttl
+      if allowed == 1 then
+        if used == 0 then
+          redis.call('SET', p.key, cost, 'PX', math.max(1, math.ceil(l.interval)))
+          full = l.interval
+        else
+          redis.call('INCRBY', p.key, cost)
+        end
+        used = used + cost
+      end
+      left = l.limit - used
     else
       local used = p.used
       if allowed == 1 then

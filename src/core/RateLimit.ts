@@ -1,7 +1,7 @@
-import { checkCount, checkMs, show } from '../core/validate.js';
+import { checkCount, checkMs, show } from './validate.js';
 
 /** Which algorithm enforces a limit. */
-export type RateAlgorithm = 'gcra' | 'token-bucket' | 'sliding-window';
+export type RateAlgorithm = 'gcra' | 'token-bucket' | 'sliding-window' | 'fixed-window';
 
 /**
  * One rate limit: `limit` units of weight per `interval` ms.
@@ -11,6 +11,7 @@ export type RateAlgorithm = 'gcra' | 'token-bucket' | 'sliding-window';
  * | `gcra` (default) | one number | at most `burst` at once, then one every `interval / limit` ms; in any window of W ms at most `burst + W * limit / interval` |
  * | `token-bucket` | two numbers | the same decisions as `gcra` (a bucket of `burst` tokens refilled at `limit / interval`) |
  * | `sliding-window` | one entry per admission in the last `interval` | never more than `limit` in any window of `interval` ms |
+ * | `fixed-window` | two numbers | at most `limit` per window, a window starting at the first admission after the last one ended (up to 2 x `limit` across an edge) |
  */
 export interface RateLimit {
   /** Units of weight per `interval`. An integer >= 1. */
@@ -35,7 +36,7 @@ export interface NormalizedLimit {
   readonly burst: number;
 }
 
-const ALGORITHMS: readonly RateAlgorithm[] = ['gcra', 'token-bucket', 'sliding-window'];
+const ALGORITHMS: readonly RateAlgorithm[] = ['gcra', 'token-bucket', 'sliding-window', 'fixed-window'];
 
 /** Validate `limits` (one limit or a non-empty list) and fill in defaults. */
 export function normalizeLimits(limits: unknown, name = 'limits'): NormalizedLimit[] {
@@ -66,9 +67,9 @@ function normalizeLimit(spec: unknown, name: string): NormalizedLimit {
   }
   let burst = limit;
   if (raw.burst !== undefined) {
-    if (algorithm === 'sliding-window') {
+    if (algorithm === 'sliding-window' || algorithm === 'fixed-window') {
       throw new RangeError(
-        `\`${name}.burst\` applies to 'gcra' and 'token-bucket'; a 'sliding-window' limit's burst is its \`limit\`, got burst ${show(raw.burst)}`,
+        `\`${name}.burst\` applies to 'gcra' and 'token-bucket'; a '${algorithm}' limit's burst is its \`limit\`, got burst ${show(raw.burst)}`,
       );
     }
     burst = checkCount(`${name}.burst`, raw.burst, 1, false);
@@ -79,7 +80,7 @@ function normalizeLimit(spec: unknown, name: string): NormalizedLimit {
 /** The largest weight one call may ask for: more could never be admitted. */
 export function maxWeight(limits: readonly NormalizedLimit[]): number {
   let max = Number.POSITIVE_INFINITY;
-  for (const l of limits) max = Math.min(max, l.algorithm === 'sliding-window' ? l.limit : l.burst);
+  for (const l of limits) max = Math.min(max, l.burst);
   return max;
 }
 

@@ -1,4 +1,4 @@
-import { Deque } from '../core/Deque.js';
+import { Deque } from './Deque.js';
 import type { NormalizedLimit } from './RateLimit.js';
 
 /**
@@ -17,6 +17,8 @@ export interface Rule<S = unknown> {
   wait(state: S, now: number, cost: number): number;
   /** Record an admission of `cost` at `now`; it must conform. */
   take(state: S, now: number, cost: number): void;
+  /** Undo the last `take` of `cost` (an admission that was given back before it was used). */
+  untake(state: S, cost: number): void;
   /** Whole units of weight that would be admitted now. */
   remaining(state: S, now: number): number;
   /** Ms until the state is back to "never used" (full burst available). */
@@ -56,6 +58,9 @@ export class Gcra implements Rule<{ tat: number }> {
   take(state: { tat: number }, now: number, cost: number): void {
     state.tat = Math.max(state.tat, now) + cost * this.#t;
   }
+  untake(state: { tat: number }, cost: number): void {
+    state.tat -= cost * this.#t;
+  }
   remaining(state: { tat: number }, now: number): number {
     return Math.floor((this.#tau - (Math.max(state.tat, now) - now)) / this.#t + EPSILON);
   }
@@ -92,6 +97,9 @@ export class TokenBucket implements Rule<Bucket> {
   take(state: Bucket, now: number, cost: number): void {
     state.tokens = this.#tokens(state, now) - cost;
     state.at = Math.max(state.at, now);
+  }
+  untake(state: Bucket, cost: number): void {
+    state.tokens = Math.min(this.spec.burst, state.tokens + cost);
   }
   remaining(state: Bucket, now: number): number {
     return Math.max(0, Math.floor(this.#tokens(state, now) + EPSILON));
@@ -156,6 +164,14 @@ export class SlidingWindowLog implements Rule<Log> {
     state.used += cost;
     state.newest = now;
   }
+  untake(state: Log, cost: number): void {
+    const entries = state.entries;
+    if (entries.length === 0) return;
+    entries.pop();
+    entries.pop();
+    state.used -= cost;
+    state.newest = entries.length === 0 ? 0 : (entries.at(entries.length - 2) as number);
+  }
   remaining(state: Log, now: number): number {
     this.#prune(state, now);
     return this.spec.limit - state.used;
@@ -166,12 +182,56 @@ export class SlidingWindowLog implements Rule<Log> {
   }
 }
 
+interface Window {
+  /** When the current window ends (it starts at the first admission after the previous one ended). */
+  end: number;
+  used: number;
+}
+
+/**
+ * Fixed windows: at most `limit` per window of `interval` ms, a window
+ * starting at the first admission after the previous one ended. One number
+ * pair per key; up to twice `limit` can pass around a window's edge (use
+ * `sliding-window` where that matters).
+ */
+export class FixedWindow implements Rule<Window> {
+  constructor(readonly spec: NormalizedLimit) {}
+  create(): Window {
+    return { end: Number.NEGATIVE_INFINITY, used: 0 };
+  }
+  clone(state: Window): Window {
+    return { end: state.end, used: state.used };
+  }
+  wait(state: Window, now: number, cost: number): number {
+    if (now >= state.end) return cost <= this.spec.limit ? 0 : Number.POSITIVE_INFINITY;
+    return state.used + cost <= this.spec.limit ? 0 : state.end - now;
+  }
+  take(state: Window, now: number, cost: number): void {
+    if (now >= state.end) {
+      state.end = now + this.spec.interval;
+      state.used = 0;
+    }
+    state.used += cost;
+  }
+  untake(state: Window, cost: number): void {
+    state.used = Math.max(0, state.used - cost);
+  }
+  remaining(state: Window, now: number): number {
+    return now >= state.end ? this.spec.limit : this.spec.limit - state.used;
+  }
+  resetAfter(state: Window, now: number): number {
+    return Math.max(0, state.end - now);
+  }
+}
+
 export function ruleFor(spec: NormalizedLimit): Rule {
   switch (spec.algorithm) {
     case 'gcra':
       return new Gcra(spec) as Rule;
     case 'token-bucket':
       return new TokenBucket(spec) as Rule;
+    case 'fixed-window':
+      return new FixedWindow(spec) as Rule;
     default:
       return new SlidingWindowLog(spec) as Rule;
   }
