@@ -2,7 +2,11 @@
 import { TaskQueue } from 'sluice';
 
 // 5 at a time, and never more than 20 starts in any 100 ms window (sliding window).
-const queue = new TaskQueue({ concurrency: 5, intervalCap: 20, interval: 100, strict: true, runTimeout: 1000 });
+const queue = new TaskQueue({
+  concurrency: 5,
+  limits: { limit: 20, interval: 100, algorithm: 'sliding-window' },
+  runTimeout: 1000,
+});
 
 const table = new Map<number, string>();
 const upsert = async (row: number, signal?: AbortSignal) => {
@@ -17,7 +21,7 @@ async function* rows() {
 }
 for await (const row of rows()) {
   // Backpressure: the producer waits while 10 tasks are queued, so memory stays flat.
-  await queue.onSizeLessThan(10);
+  await queue.onWaitingBelow(10);
   queue.add(({ signal }) => upsert(row, signal));
 }
 const urgent = queue.add(() => 'urgent work', { priority: 10 });

@@ -51,7 +51,7 @@ export {
 export { type LimitFunction, type LimitOptions, type LimitRunOptions, limit } from './core/limit.js';
 export { type LockOptions, Mutex } from './core/Mutex.js';
 export { Permit } from './core/Permit.js';
-export { PriorityQueue, type Queue, type QueueAddOptions, type RunFunction } from './core/PriorityQueue.js';
+export type { NormalizedLimit, RateAlgorithm, RateLimit } from './core/RateLimit.js';
 export {
   Semaphore,
   type SemaphoreOptions,
@@ -60,10 +60,10 @@ export {
 export {
   type OverflowBehaviour,
   type RunningTask,
+  type TaskAcquireOptions,
   type TaskContext,
   type TaskOptions,
   TaskQueue,
-  type TaskQueueEvents,
   type TaskQueueOptions,
   type TaskQueueStats,
   type WaitOptions,
@@ -137,7 +137,6 @@ export {
   type PoolRunContext,
   type PoolStats,
 } from './pool/Pool.js';
-export type { NormalizedLimit, RateAlgorithm, RateLimit } from './core/RateLimit.js';
 export {
   KeyedRateLimiter,
   type RateAcquireOptions,

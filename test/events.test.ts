@@ -2,8 +2,10 @@
  * One event mechanism: every part that emits is a Node EventEmitter with one
  * payload per event, so `on` chains, `off` removes, and `events.once` works.
  */
+
 import { EventEmitter, once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import PQueue from '../src/compat/p-queue.js';
 import {
   AdaptiveLimiter,
   aimd,
@@ -12,7 +14,6 @@ import {
   HedgePolicy,
   Pool,
   RetryPolicy,
-  TaskQueue,
   TimeoutPolicy,
   WorkerPool,
 } from '../src/index.js';
@@ -30,7 +31,7 @@ describe('events', () => {
       new TimeoutPolicy(100),
       new CircuitBreakerPolicy(),
       new HedgePolicy({ delay: 10 }),
-      new TaskQueue(),
+      new PQueue(), // the p-queue drop-in; sluice's own TaskQueue has no events
       new WorkerPool({ filename: new URL('./fixtures/tasks.mjs', import.meta.url), maxThreads: 1 }),
     ];
     for (const part of parts) expect(part).toBeInstanceOf(EventEmitter);

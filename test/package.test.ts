@@ -30,7 +30,6 @@ const expectedExports = [
   'Permit',
   'Pool',
   'PoolLease',
-  'PriorityQueue',
   'QueueFullError',
   'RateLimiter',
   'RetryBudget',
@@ -131,7 +130,7 @@ describe('package', () => {
       const s = new Semaphore(1); const p = await s.acquire();
       await s.acquire({ timeout: 5 }).catch(() => {}); p.release();
       await s.acquire({ timeout: 60_000 }).then((permit) => permit.release());
-      const q = new TaskQueue({ concurrency: 1, intervalCap: 1, interval: 20, runTimeout: 60_000 });
+      const q = new TaskQueue({ concurrency: 1, limits: { limit: 1, interval: 20 }, runTimeout: 60_000 });
       await q.addAll([() => 1, () => 2]);
       const m = new Mutex(); await m.run(() => 1);
       const { RateLimiter } = await import('sluice');

@@ -2,9 +2,10 @@
  * Drop-in for p-queue 9: `import PQueue from 'sluice/compat/p-queue'`.
  *
  * Options, methods, properties and events of p-queue 9 (checked by
- * test/compat-p-queue.test.ts). Differences that cannot matter to a correct
- * program: `concurrency` and `intervalCap` must be integers (or Infinity), and
- * the queue is sluice's ring-buffer priority queue unless `queueClass` is given.
+ * test/compat-p-queue.test.ts, which runs one suite against both), over
+ * sluice's TaskQueue. Differences that cannot matter to a correct program:
+ * `concurrency` and `intervalCap` must be integers (or Infinity), and the
+ * queue is sluice's ring-buffer priority queue unless `queueClass` is given.
  * `clear()` drops waiting tasks without settling them, as p-queue does, and
  * every invalid argument throws a `TypeError`, as in p-queue.
  *
@@ -15,33 +16,69 @@
  * - A timeout's message reports the queue when the timeout fires, not when the task started.
  * - The deprecated `carryoverConcurrencyCount` works; p-queue 9's defaults shadow it.
  */
+import { EventEmitter } from 'node:events';
+import { when } from '../core/Emitter.js';
 import { TimeoutError } from '../core/errors.js';
-import { type Queue, type RunFunction, PriorityQueue as SluicePriorityQueue } from '../core/PriorityQueue.js';
+import type { RateLimit } from '../core/RateLimit.js';
 import {
   type RunningTask as CoreRunningTask,
+  QUEUE_HOOKS,
+  type QueueHooks,
   type TaskContext,
   type TaskOptions,
   TaskQueue,
   type TaskQueueOptions,
+  type WaitOptions,
 } from '../core/TaskQueue.js';
+import { checkBoolean, checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal } from '../core/validate.js';
+import {
+  type Queue,
+  type QueueAddOptions,
+  type RunFunction,
+  PriorityQueue as SluicePriorityQueue,
+} from './PriorityQueue.js';
 
-export type Options = Omit<TaskQueueOptions, 'maxWaiting' | 'overflow' | 'rejectOnClear' | 'clock' | 'runTimeout'> & {
+export type { Queue, QueueAddOptions, RunFunction };
+
+/** p-queue's constructor options. */
+export interface Options {
+  readonly concurrency?: number;
+  readonly autoStart?: boolean;
   /** Per-task run timeout in ms, from the task's start (not its wait). */
   readonly timeout?: number;
+  /** Most task starts per `interval`. */
+  readonly intervalCap?: number;
+  /** The length of a rate-limit window in ms; 0 disables rate limiting. */
+  readonly interval?: number;
+  /** Count tasks still running at a window's end against the next window. */
+  readonly carryoverIntervalCount?: boolean;
   /** @deprecated Renamed to `carryoverIntervalCount`. */
   readonly carryoverConcurrencyCount?: boolean;
-};
-/** p-queue's `add` options: `timeout` is the run time. */
-export interface QueueAddOptions extends Omit<TaskOptions, 'timeout' | 'runTimeout'> {
-  readonly timeout?: number;
+  /** Never more than `intervalCap` starts in any `interval`-long span (a sliding window). */
+  readonly strict?: boolean;
+  /** A queue class with p-queue's `queueClass` interface. @default PriorityQueue */
+  readonly queueClass?: new () => Queue<RunFunction, QueueAddOptions>;
 }
 
-/** A running task as p-queue reports it (`timeout`), with sluice's fields beside. */
+/** A running task as p-queue reports it (`timeout`, `timeoutRemaining`), with sluice's fields beside. */
 export interface RunningTask extends CoreRunningTask {
   readonly timeout: number | undefined;
   readonly timeoutRemaining: number | undefined;
 }
-export type { Queue, RunFunction };
+
+/** p-queue's events and their arguments. */
+export interface PQueueEvents {
+  add: [];
+  active: [];
+  next: [];
+  completed: [result: unknown];
+  error: [error: unknown];
+  empty: [];
+  idle: [];
+  pendingZero: [];
+  rateLimit: [];
+  rateLimitCleared: [];
+}
 
 /** p-queue reports every bad argument as a TypeError; sluice uses RangeError for bad values. */
 function asTypeError<T>(fn: () => T): T {
@@ -53,74 +90,261 @@ function asTypeError<T>(fn: () => T): T {
   }
 }
 
-export default class PQueue extends TaskQueue {
+/** p-queue's `intervalCap` / `interval` / `strict` as sluice's limits, validated with p-queue's errors. */
+function limitsOf(options: Options): RateLimit | undefined {
+  const intervalCap =
+    options.intervalCap === undefined
+      ? Number.POSITIVE_INFINITY
+      : checkCount('intervalCap', options.intervalCap, 1, true);
+  const interval = options.interval === undefined ? 0 : checkMs('interval', options.interval, false);
+  const strict = options.strict === undefined ? false : checkBoolean('strict', options.strict);
+  if (strict && interval === 0) throw new TypeError('The `strict` option requires a non-zero `interval`');
+  if (strict && intervalCap === Number.POSITIVE_INFINITY) {
+    throw new TypeError('The `strict` option requires a finite `intervalCap`');
+  }
+  if (intervalCap === Number.POSITIVE_INFINITY || interval === 0) return undefined;
+  return { limit: intervalCap, interval, algorithm: strict ? 'sliding-window' : 'fixed-window' };
+}
+
+export default class PQueue extends EventEmitter<PQueueEvents> {
+  readonly #queue: TaskQueue;
+  /** A custom `queueClass` instance: it holds the waiting tasks and hands them to the TaskQueue one slot at a time. */
+  #custom: Queue<RunFunction, QueueAddOptions> | undefined;
+  readonly #queueClass: (new () => Queue<RunFunction, QueueAddOptions>) | undefined;
+
   constructor(options: Options = {}) {
-    const { carryoverConcurrencyCount, timeout, ...rest } = options;
-    const settings: TaskQueueOptions = {
-      ...rest,
-      runTimeout: timeout,
-      carryoverIntervalCount: rest.carryoverIntervalCount ?? carryoverConcurrencyCount ?? false,
-      rejectOnClear: false,
+    super();
+    const custom = options.queueClass !== undefined && options.queueClass !== SluicePriorityQueue;
+    const queueOptions = asTypeError((): TaskQueueOptions & { [QUEUE_HOOKS]: QueueHooks } => {
+      if (options.queueClass !== undefined) checkFunction('queueClass', options.queueClass);
+      const carryover = options.carryoverIntervalCount ?? options.carryoverConcurrencyCount ?? false;
+      const limits = limitsOf(options);
+      return {
+        concurrency: options.concurrency,
+        autoStart: options.autoStart,
+        runTimeout: options.timeout,
+        ...(limits === undefined ? {} : { limits }),
+        [QUEUE_HOOKS]: {
+          events: custom ? this.#relay() : this,
+          dropOnClear: true,
+          carryover: checkBoolean('carryoverIntervalCount', carryover) && limits?.algorithm === 'fixed-window',
+        },
+      };
+    });
+    this.#queue = asTypeError(() => new TaskQueue(queueOptions));
+    this.#queueClass = custom ? options.queueClass : undefined;
+    this.#custom = this.#queueClass === undefined ? undefined : new this.#queueClass();
+  }
+
+  /** With a custom queue: what the TaskQueue reports reaches the listeners, and each freed slot takes the next task. */
+  #relay(): EventEmitter {
+    const relay = new EventEmitter();
+    const forward = (name: keyof PQueueEvents) => (arg?: unknown) => {
+      (this.emit as (name: string, arg?: unknown) => boolean)(name, arg);
     };
-    try {
-      super(settings);
-    } catch (error) {
-      // p-queue's error type for a bad value; nothing was constructed.
-      if (error instanceof RangeError) throw new TypeError(error.message);
-      throw error;
+    for (const name of ['active', 'completed', 'error', 'pendingZero', 'rateLimit', 'rateLimitCleared'] as const) {
+      relay.on(name, forward(name));
+    }
+    relay.on('next', () => {
+      this.emit('next');
+      this.#pump();
+    });
+    return relay;
+  }
+
+  /** Hand tasks from the custom queue to the TaskQueue while it has a free slot. */
+  #pump(): void {
+    const custom = this.#custom;
+    if (custom === undefined) return;
+    const queue = this.#queue;
+    while (custom.size > 0 && !queue.isPaused && queue.waiting === 0 && queue.running < queue.concurrency) {
+      (custom.dequeue() as RunFunction)();
+    }
+    if (custom.size === 0 && queue.waiting === 0) {
+      this.emit('empty');
+      if (queue.running === 0) this.emit('idle');
     }
   }
 
-  /** Default run timeout (ms) for tasks added from now on, or undefined. */
-  get timeout(): number | undefined {
-    return this.runTimeout;
-  }
-  set timeout(value: number | undefined) {
-    asTypeError(() => {
-      this.runTimeout = value;
-    });
-  }
   /** Tasks waiting to start. */
   get size(): number {
-    return this.waiting;
+    return (this.#custom?.size ?? 0) + this.#queue.waiting;
   }
   /** Tasks running. */
   get pending(): number {
-    return this.running;
+    return this.#queue.running;
+  }
+  get isPaused(): boolean {
+    return this.#queue.isPaused;
+  }
+  get isRateLimited(): boolean {
+    return this.#queue.isRateLimited;
+  }
+  /** Every slot busy (or rate-limited) and tasks waiting. */
+  get isSaturated(): boolean {
+    const queue = this.#queue;
+    return (queue.running >= queue.concurrency || queue.isRateLimited) && this.size > 0;
+  }
+  get concurrency(): number {
+    return this.#queue.concurrency;
+  }
+  set concurrency(value: number) {
+    asTypeError(() => {
+      this.#queue.concurrency = value;
+    });
+    this.#pump();
+  }
+  /** Default run timeout (ms) for tasks added from now on, or undefined. */
+  get timeout(): number | undefined {
+    return this.#queue.runTimeout;
+  }
+  set timeout(value: number | undefined) {
+    asTypeError(() => {
+      this.#queue.runTimeout = value;
+    });
   }
   /** The running tasks, in p-queue's shape. */
-  override get runningTasks(): RunningTask[] {
-    return super.runningTasks.map((task) => ({
+  get runningTasks(): RunningTask[] {
+    return this.#queue.runningTasks.map((task) => ({
       ...task,
       timeout: task.runTimeout,
       timeoutRemaining: task.runTimeoutRemaining,
     }));
   }
 
-  override get concurrency(): number {
-    return super.concurrency;
-  }
-  override set concurrency(value: number) {
-    asTypeError(() => {
-      super.concurrency = value;
-    });
-  }
-
   /** As p-queue: invalid per-task options reject instead of throwing. */
-  override add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: QueueAddOptions): Promise<Awaited<R>> {
+  add<R>(fn: (context: TaskContext) => R | PromiseLike<R>, options?: QueueAddOptions): Promise<Awaited<R>> {
     try {
       const settings: TaskOptions | undefined =
-        options?.timeout === undefined
-          ? (options as TaskOptions | undefined)
+        options === undefined
+          ? undefined
           : { priority: options.priority, id: options.id, signal: options.signal, runTimeout: options.timeout };
-      return asTypeError(() => super.add(fn, settings));
+      if (this.#custom !== undefined) return this.#addToCustom(fn, settings);
+      return asTypeError(() => this.#queue.add(fn, settings));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  override setPriority(id: string, priority: number): void {
-    asTypeError(() => super.setPriority(id, priority));
+  /** A task for the custom queue: it enters the TaskQueue when the custom queue hands it out. */
+  #addToCustom<R>(
+    fn: (context: TaskContext) => R | PromiseLike<R>,
+    settings: TaskOptions | undefined,
+  ): Promise<Awaited<R>> {
+    checkFunction('fn', fn);
+    if (settings?.priority !== undefined) asTypeError(() => checkFiniteNumber('priority', settings.priority));
+    const signal = settings?.signal;
+    signal?.throwIfAborted();
+    return new Promise<Awaited<R>>((resolve, reject) => {
+      let queued = true;
+      const onAbort = () => {
+        if (!queued) return;
+        queued = false;
+        this.#custom?.remove?.(run);
+        reject(signal?.reason);
+      };
+      const run: RunFunction = () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (!queued) return; // aborted while it waited
+        queued = false;
+        this.#queue.add(fn, settings).then(resolve, reject);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#custom?.enqueue(run, {
+        priority: settings?.priority ?? 0,
+        ...(settings?.id === undefined ? {} : { id: settings.id }),
+      });
+      this.emit('add');
+      this.#pump();
+    });
+  }
+
+  /** Add several tasks; resolves with all results (rejects with the first error). */
+  addAll<R>(
+    fns: readonly ((context: TaskContext) => R | PromiseLike<R>)[],
+    options?: QueueAddOptions,
+  ): Promise<Awaited<R>[]> {
+    return Promise.all(fns.map((fn) => this.add(fn, options)));
+  }
+
+  /** Resume (or begin) starting tasks. */
+  start(): this {
+    this.#queue.start();
+    this.#pump();
+    return this;
+  }
+  /** Stop starting tasks; running ones continue. */
+  pause(): void {
+    this.#queue.pause();
+  }
+
+  /** Move a waiting task (by `id`) to a new priority. */
+  setPriority(id: string, priority: number): void {
+    asTypeError(() => checkFiniteNumber('priority', priority));
+    if (this.#custom === undefined) {
+      this.#queue.setPriority(id, priority);
+      return;
+    }
+    if (typeof this.#custom.setPriority !== 'function') {
+      throw new TypeError('The `queueClass` in use has no `setPriority` method');
+    }
+    this.#custom.setPriority(id, priority);
+  }
+
+  /** Waiting tasks with the given priority (all waiting tasks without one). */
+  sizeBy(options: Readonly<Partial<QueueAddOptions>>): number {
+    if (this.#custom !== undefined) return this.#custom.filter(options).length;
+    return options.priority === undefined ? this.#queue.waiting : this.#queue.waitingAt(options.priority);
+  }
+
+  /** Forget every waiting task: their promises never settle, as in p-queue. */
+  clear(): void {
+    if (this.#queueClass !== undefined) this.#custom = new this.#queueClass();
+    this.#queue.clear();
+    this.#pump();
+  }
+
+  /** Resolves when nothing is waiting. */
+  onEmpty(options?: WaitOptions): Promise<void> {
+    return when(this, ['empty'], () => this.size === 0, checkSignal('signal', options?.signal));
+  }
+  /** Resolves when nothing is waiting or running. */
+  onIdle(options?: WaitOptions): Promise<void> {
+    return when(this, ['idle'], () => this.size === 0 && this.pending === 0, checkSignal('signal', options?.signal));
+  }
+  /** Resolves when nothing is running (waiting tasks may remain, e.g. while paused). */
+  onPendingZero(options?: WaitOptions): Promise<void> {
+    return when(this, ['pendingZero'], () => this.pending === 0, checkSignal('signal', options?.signal));
+  }
+  /** Backpressure: resolves when fewer than `limit` tasks are waiting. */
+  onSizeLessThan(limit: number, options?: WaitOptions): Promise<void> {
+    asTypeError(() => checkFiniteNumber('limit', limit));
+    return when(this, ['next', 'active'], () => this.size < limit, checkSignal('signal', options?.signal));
+  }
+  /** Resolves when the queue becomes rate-limited. */
+  onRateLimit(options?: WaitOptions): Promise<void> {
+    return when(this, ['rateLimit'], () => this.isRateLimited, checkSignal('signal', options?.signal));
+  }
+  /** Resolves when the queue is no longer rate-limited. */
+  onRateLimitCleared(options?: WaitOptions): Promise<void> {
+    return when(this, ['rateLimitCleared'], () => !this.isRateLimited, checkSignal('signal', options?.signal));
+  }
+  /** Rejects with the first task error from now on. */
+  onError(options?: WaitOptions): Promise<never> {
+    const signal = checkSignal('signal', options?.signal);
+    return new Promise<never>((_resolve, reject) => {
+      const onError = (error: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      const onAbort = () => {
+        this.off('error', onError);
+        reject(signal?.reason);
+      };
+      if (signal?.aborted) return reject(signal.reason);
+      this.once('error', onError);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }
 

@@ -37,3 +37,35 @@ export interface Emitter<E extends Record<string, unknown>> {
   off<K extends keyof E & string>(name: K, listener: (payload: E[K]) => unknown): this;
   removeListener<K extends keyof E & string>(name: K, listener: (payload: E[K]) => unknown): this;
 }
+
+/**
+ * Resolves once `done()` holds, checked now and after each of `events` on
+ * `emitter`; rejects with the signal's reason if it aborts first. Leaves no
+ * listener behind either way.
+ */
+export function when(
+  emitter: EventEmitter,
+  events: readonly string[],
+  done: () => boolean,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (done()) return Promise.resolve();
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const listener = () => {
+      if (!done()) return;
+      cleanup();
+      resolve();
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(signal?.reason);
+    };
+    const cleanup = () => {
+      for (const event of events) emitter.off(event, listener);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    for (const event of events) emitter.on(event, listener);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

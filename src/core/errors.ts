@@ -70,7 +70,7 @@ export class ClosedError extends SluiceError {
   }
 }
 
-/** A queued task was removed by `clearQueue()` / `clear()` before it started. Code `SLUICE_CLEARED`. */
+/** A waiting call was removed by `clear()` before it started. Code `SLUICE_CLEARED`. */
 export class ClearedError extends SluiceError {
   static readonly errorCode = 'SLUICE_CLEARED';
   override readonly name = 'ClearedError';

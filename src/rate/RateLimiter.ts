@@ -2,8 +2,6 @@ import { type Admission, type AdmissionStats, type RunContext, runLeased } from 
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { WaitCounters, Waiters } from '../core/Waiters.js';
 import {
   checkRateKey,
   checkRateWeight,
@@ -13,6 +11,8 @@ import {
   type RateLimit,
 } from '../core/RateLimit.js';
 import { type Rule, ruleFor } from '../core/Rule.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { WaitCounters, Waiters } from '../core/Waiters.js';
 
 /** A key of a keyed limit: one independent set of limits per distinct key. */
 export type RateKey = string | number;

@@ -1,7 +1,7 @@
 import { type Admission, isAdmission } from '../core/admission.js';
 import type { Clock } from '../core/clock.js';
-import { checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import type { RateLimit } from '../core/RateLimit.js';
+import { checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { type RateKey, RateLimiter } from './RateLimiter.js';
 
 /** Options of {@link throttle}. */

@@ -3,8 +3,6 @@ import { type Admission, type AdmissionStats, type RunContext, runLeased } from 
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
-import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
 import {
   checkRateKey,
   checkRateWeight,
@@ -13,6 +11,8 @@ import {
   normalizeLimits,
   type RateLimit,
 } from '../core/RateLimit.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
 import {
   type RateAcquireOptions,
   type RateDecision,

@@ -1,18 +1,17 @@
-import { type LevelEntry, Levels } from './Levels.js';
+import { type LevelEntry, Levels } from '../core/Levels.js';
 
 /** A queued task as the queue sees it: a function that starts it. */
 export type RunFunction = () => void;
 
-/** Options a queue receives with each task. */
+/** p-queue's `add` options (`timeout` is the run time); a queue receives them with each task. */
 export interface QueueAddOptions {
   readonly priority?: number;
-  id?: string;
+  readonly id?: string;
+  readonly signal?: AbortSignal | undefined;
+  readonly timeout?: number;
 }
 
-/**
- * The queue interface of {@link TaskQueue} (the same shape as p-queue's
- * `queueClass`), for callers who bring their own ordering.
- */
+/** p-queue's `queueClass` interface, for callers who bring their own ordering. */
 export interface Queue<Element, Options> {
   size: number;
   filter(options: Readonly<Partial<Options>>): Element[];
@@ -32,9 +31,9 @@ class Entry implements LevelEntry {
 }
 
 /**
- * The default queue of {@link TaskQueue}: higher priority first, FIFO among
- * equals, O(1) enqueue/dequeue for the common single-priority case, O(1)
- * removal by run function and by id.
+ * p-queue's default queue class, on sluice's ordered container: higher
+ * priority first, FIFO among equals, O(1) enqueue/dequeue for the common
+ * single-priority case, O(1) removal by run function and by id.
  */
 export class PriorityQueue implements Queue<RunFunction, QueueAddOptions> {
   #queue = new Levels<Entry>();
