@@ -1,82 +1,27 @@
-import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { type ResourceLimits, type TransferListItem, Worker } from 'node:worker_threads';
-import type { AdmissionStats } from '../core/admission.js';
-import { type Clock, systemClock } from '../core/clock.js';
+/**
+ * Long file: one class, the pool's queue, its threads and each transition
+ * (dispatch, message, exit, cancel, close); the options, the thread and task
+ * records, the bootstrap and the histograms live beside it.
+ */
+import { type TransferListItem, Worker } from 'node:worker_threads';
+import type { AdmissionStats, Lifecycle } from '../core/admission.js';
+import { Emitter } from '../core/Emitter.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import {
-  checkBoolean,
-  checkCount,
-  checkFiniteNumber,
-  checkMs,
-  checkRenamed,
-  checkSignal,
-  show,
-} from '../core/validate.js';
+import { checkFiniteNumber, checkMs, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BOOTSTRAP } from './bootstrap.js';
 import { WorkerCrashedError } from './errors.js';
 import { Histogram, type HistogramSummary } from './Histogram.js';
+import {
+  type WorkerPoolOptions,
+  type WorkerPoolSettings,
+  type WorkerRunOptions,
+  workerPoolSettings,
+} from './options.js';
+import { type ExitReason, Task, Thread } from './Thread.js';
 
-/** Options of the {@link WorkerPool} constructor. */
-export interface WorkerPoolOptions {
-  /** The worker module (ESM or CommonJS): a path or `file:` URL. Its exported functions are the tasks. */
-  readonly filename: string | URL;
-  /** Threads kept even when idle (started at once). An integer >= 0. @default 0 */
-  readonly minThreads?: number;
-  /** Most threads. An integer >= 1, >= minThreads. @default os.availableParallelism() */
-  readonly maxThreads?: number;
-  /** An idle thread above `minThreads` exits after this many ms. @default 10000 */
-  readonly idleTimeout?: number;
-  /** Most tasks waiting for a thread; one more rejects with `QueueFullError`. An integer >= 0 or Infinity. @default Infinity */
-  readonly maxWaiting?: number;
-  /** Tasks a thread runs at once (for async tasks). An integer >= 1. @default 1 */
-  readonly concurrentTasksPerWorker?: number;
-  /**
-   * Queued tasks beyond the threads' capacity at which `needsDrain` turns
-   * true (see `needsDrain`). An integer >= 0. @default maxThreads x concurrentTasksPerWorker
-   */
-  readonly highWaterMark?: number;
-  /** Recycle a thread after this many tasks. @default Infinity */
-  readonly maxTasksPerWorker?: number;
-  /** Recycle a thread whose heap exceeds this many bytes after a task. @default Infinity */
-  readonly maxHeapBytes?: number;
-  /**
-   * Idle threads sleep in `Atomics.wait` and are woken directly for the next
-   * task (as piscina does): a faster round trip, but timers and other
-   * callbacks inside an idle worker do not run until it gets a task. Turn off
-   * for worker modules that keep background work. @default true
-   */
-  readonly atomics?: boolean;
-  /** Passed to each `Worker`. */
-  readonly resourceLimits?: ResourceLimits;
-  /** Passed to each `Worker` (readable as `workerData` in the module). */
-  readonly workerData?: unknown;
-  /** Passed to each `Worker`. */
-  readonly execArgv?: string[];
-  /** Passed to each `Worker`. @default process.env (shared) */
-  readonly env?: NodeJS.ProcessEnv;
-  /** For task timeouts and idle timeouts. @default systemClock */
-  readonly clock?: Clock;
-}
-
-/** Options of {@link WorkerPool.run}. */
-export interface WorkerRunOptions {
-  /** The exported function to call. @default 'default' */
-  readonly name?: string;
-  /** Objects to transfer rather than copy (ArrayBuffers, MessagePorts). */
-  readonly transferList?: readonly TransferListItem[];
-  /** Abort: a queued task leaves the queue; a running task's thread is terminated and replaced. */
-  readonly signal?: AbortSignal | undefined;
-  /** Most ms to wait for a thread; then `TimeoutError` and the task never runs. @default Infinity */
-  readonly timeout?: number;
-  /** Most ms the task may run (from dispatch); past it, its thread is terminated and replaced (`TimeoutError`). @default Infinity */
-  readonly runTimeout?: number;
-  /** Higher is dispatched first; FIFO among equals. @default 0 */
-  readonly priority?: number;
-}
+export type { WorkerPoolOptions, WorkerRunOptions } from './options.js';
+export type { ExitReason } from './Thread.js';
 
 /** `running` counts tasks on threads now; `admitted` tasks dispatched to a thread. */
 export interface WorkerPoolStats extends AdmissionStats {
@@ -97,49 +42,12 @@ export interface WorkerPoolStats extends AdmissionStats {
   readonly utilization: number;
 }
 
-export interface WorkerPoolEvents {
+/** The pool's events, one payload each. */
+export interface WorkerPoolEvents extends Record<string, unknown> {
   /** The pool had `needsDrain` and now has room again. */
-  drain: [];
-  workerCreate: [{ readonly threadId: number }];
-  workerExit: [
-    { readonly threadId: number; readonly reason: 'idle' | 'recycled' | 'crashed' | 'cancelled' | 'closed' },
-  ];
-}
-
-/** A task: waiting in the engine's queue (as its waiter's `data`), then running on a thread. */
-class Task {
-  /** The caller's promise, answered with the result (set when the task leaves the queue). */
-  resolve: (value: unknown) => void = noop;
-  /** While running: the abort listener that stops the thread. */
-  onAbort: (() => void) | undefined = undefined;
-  timer: unknown = undefined;
-  startedAt = 0;
-  thread: Thread | undefined = undefined;
-  constructor(
-    readonly id: number,
-    readonly name: string,
-    readonly data: unknown,
-    readonly transferList: readonly TransferListItem[] | undefined,
-    readonly timeout: number,
-    readonly signal: AbortSignal | undefined,
-    readonly queuedAt: number,
-  ) {}
-}
-
-const noop = (): void => {};
-
-class Thread {
-  readonly running = new Map<number, Task>();
-  /** The wake-up counter shared with the worker (atomics mode). */
-  wake: Int32Array | undefined = undefined;
-  done = 0;
-  retiring = false;
-  exiting: Thread['exitReason'] | undefined = undefined;
-  exitReason: 'idle' | 'recycled' | 'crashed' | 'cancelled' | 'closed' = 'crashed';
-  idleTimer: unknown = undefined;
-  idleCheck = false;
-  referenced = true;
-  constructor(readonly worker: Worker) {}
+  drain: undefined;
+  workerCreate: { readonly threadId: number };
+  workerExit: { readonly threadId: number; readonly reason: ExitReason };
 }
 
 /**
@@ -157,24 +65,9 @@ class Thread {
  *   replaced, never leaving a caller hanging.
  * - Idle threads do not keep the process alive.
  */
-export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncDisposable {
-  readonly #url: string;
-  readonly #minThreads: number;
-  readonly #maxThreads: number;
-  readonly #idleTimeout: number;
-  readonly #maxWaiting: number;
-  readonly #perWorker: number;
-  readonly #highWaterMark: number;
-  readonly #maxTasksPerWorker: number;
-  readonly #maxHeapBytes: number;
-  readonly #atomics: boolean;
-  readonly #workerOptions: {
-    resourceLimits?: ResourceLimits;
-    workerData?: unknown;
-    execArgv?: string[];
-    env?: NodeJS.ProcessEnv;
-  };
-  readonly #clock: Clock;
+export class WorkerPool extends Emitter<WorkerPoolEvents> implements Lifecycle {
+  readonly #o: WorkerPoolSettings;
+  readonly #clock: WorkerPoolSettings['clock'];
   readonly #threads = new Set<Thread>();
   /** Tasks waiting for a thread (FIFO within a priority; abort leaves the queue). */
   readonly #queue: Waiters;
@@ -198,42 +91,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
 
   constructor(options: WorkerPoolOptions) {
     super();
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError(`Expected \`options\` to be an object with \`filename\`, got ${show(options)}`);
-    }
-    this.#url = moduleUrl(options.filename);
-    this.#maxThreads = checkCount('maxThreads', options.maxThreads ?? availableParallelism(), 1, false);
-    this.#minThreads = checkCount('minThreads', options.minThreads ?? 0, 0, false);
-    if (this.#minThreads > this.#maxThreads) {
-      throw new RangeError(
-        `Expected \`minThreads\` to be at most \`maxThreads\` (${this.#maxThreads}), got ${show(this.#minThreads)}`,
-      );
-    }
-    this.#idleTimeout = checkMs('idleTimeout', options.idleTimeout ?? 10_000);
-    checkRenamed(options, { maxQueue: 'maxWaiting' });
-    this.#maxWaiting = checkCount('maxWaiting', options.maxWaiting ?? Number.POSITIVE_INFINITY, 0, true);
-    this.#perWorker = checkCount('concurrentTasksPerWorker', options.concurrentTasksPerWorker ?? 1, 1, false);
-    this.#highWaterMark = checkCount(
-      'highWaterMark',
-      options.highWaterMark ?? this.#maxThreads * this.#perWorker,
-      0,
-      true,
-    );
-    this.#maxTasksPerWorker = checkCount(
-      'maxTasksPerWorker',
-      options.maxTasksPerWorker ?? Number.POSITIVE_INFINITY,
-      1,
-      true,
-    );
-    this.#maxHeapBytes = checkCount('maxHeapBytes', options.maxHeapBytes ?? Number.POSITIVE_INFINITY, 1, true);
-    this.#atomics = options.atomics === undefined ? true : checkBoolean('atomics', options.atomics);
-    this.#workerOptions = {
-      ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
-      ...(options.workerData === undefined ? {} : { workerData: options.workerData }),
-      ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv }),
-      ...(options.env === undefined ? {} : { env: options.env }),
-    };
-    this.#clock = options.clock ?? systemClock;
+    this.#o = workerPoolSettings(options);
+    this.#clock = this.#o.clock;
     this.#queue = new Waiters(
       {
         left: () => {
@@ -249,12 +108,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       this.#clock,
     );
     this.#startedAt = this.#clock.now();
-    for (let i = 0; i < this.#minThreads; i++) this.#spawn();
+    for (let i = 0; i < this.#o.minThreads; i++) this.#spawn();
   }
 
   /** The most tasks running at once: threads x tasks per thread. */
   get capacity(): number {
-    return this.#maxThreads * this.#perWorker;
+    return this.#o.maxThreads * this.#o.perWorker;
   }
 
   /**
@@ -272,7 +131,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   /** Resolves at once if `needsDrain` is false, else at the next `drain`. */
   onDrain(): Promise<void> {
     if (!this.#needsDrain) return Promise.resolve();
-    return new Promise((resolve) => this.once('drain', resolve));
+    return new Promise((resolve) => this.once('drain', () => resolve()));
   }
 
   stats(): WorkerPoolStats {
@@ -324,11 +183,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       return Promise.reject(new ClosedError('Worker pool is closed'));
     }
     if (signal?.aborted) return this.#queue.refuseAborted(signal);
-    if (this.#queue.size >= this.#maxWaiting && !this.#hasFreeSlot()) {
+    if (this.#queue.size >= this.#o.maxWaiting && !this.#hasFreeSlot()) {
       this.#rejected++;
       return Promise.reject(
         new QueueFullError(
-          `Worker pool queue is full (${this.#queue.size}/${this.#maxWaiting} waiting, ${this.#running} running on ${this.#threads.size} threads)`,
+          `Worker pool queue is full (${this.#queue.size}/${this.#o.maxWaiting} waiting, ${this.#running} running on ${this.#threads.size} threads)`,
         ),
       );
     }
@@ -378,9 +237,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #hasFreeSlot(): boolean {
-    if (this.#staying() < this.#maxThreads) return true;
+    if (this.#staying() < this.#o.maxThreads) return true;
     for (const thread of this.#threads) {
-      if (!thread.retiring && thread.exiting === undefined && thread.running.size < this.#perWorker) return true;
+      if (thread.hasRoom(this.#o.perWorker)) return true;
     }
     return false;
   }
@@ -388,7 +247,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   /** Dispatch queued tasks, in order, to free slots (spawning threads up to maxThreads). */
   #pump(): void {
     while (this.#queue.size > 0) {
-      const thread = this.#freeThread() ?? (this.#staying() < this.#maxThreads ? this.#spawn() : undefined);
+      const thread = this.#freeThread() ?? (this.#staying() < this.#o.maxThreads ? this.#spawn() : undefined);
       if (thread === undefined) return;
       const waiter = this.#queue.first() as Waiter;
       this.#queue.take(waiter);
@@ -401,7 +260,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   #freeThread(): Thread | undefined {
     let best: Thread | undefined;
     for (const thread of this.#threads) {
-      if (thread.retiring || thread.exiting !== undefined || thread.running.size >= this.#perWorker) continue;
+      if (!thread.hasRoom(this.#o.perWorker)) continue;
       if (best === undefined || thread.running.size < best.running.size) best = thread;
       if (thread.running.size === 0) break;
     }
@@ -409,12 +268,12 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #spawn(): Thread {
-    const worker = new Worker(BOOTSTRAP, { eval: true, ...this.#workerOptions });
+    const worker = new Worker(BOOTSTRAP, { eval: true, ...this.#o.workerOptions });
     const thread = new Thread(worker);
-    const shared = this.#atomics ? new SharedArrayBuffer(4) : undefined;
+    const shared = this.#o.atomics ? new SharedArrayBuffer(4) : undefined;
     if (shared !== undefined) thread.wake = new Int32Array(shared);
     // The first message configures the bootstrap; tasks follow in order.
-    worker.postMessage({ url: this.#url, heap: this.#maxHeapBytes !== Number.POSITIVE_INFINITY, shared });
+    worker.postMessage({ url: this.#o.url, heap: this.#o.maxHeapBytes !== Number.POSITIVE_INFINITY, shared });
     this.#threads.add(thread);
     worker.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: unknown; heap?: number }) =>
       this.#onMessage(thread, message),
@@ -422,8 +281,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     worker.on('error', (error) => this.#onExit(thread, error));
     worker.on('exit', (code) => this.#onExit(thread, code === 0 ? undefined : new Error(`exited with code ${code}`)));
     // After the listeners: adding a 'message' listener refs the worker's port again.
-    this.#setReferenced(thread, false);
-    this.emit('workerCreate', { threadId: worker.threadId });
+    thread.setReferenced(false);
+    this.notify('workerCreate', { threadId: worker.threadId });
     this.#armIdle(thread);
     return thread;
   }
@@ -436,17 +295,16 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     thread.running.set(task.id, task);
     this.#running++;
     this.#admitted++;
-    this.#clock.clearTimeout(thread.idleTimer);
-    thread.idleTimer = undefined;
-    this.#setReferenced(thread, true);
+    thread.clearIdle(this.#clock);
+    thread.setReferenced(true);
     const signal = task.signal;
     if (signal !== undefined) {
       // Running now: an abort stops the thread (the only way to stop synchronous JavaScript).
       task.onAbort = () => this.#cancel(task, signal.reason, 'cancelled');
       signal.addEventListener('abort', task.onAbort, { once: true });
     }
-    if (task.timeout !== Number.POSITIVE_INFINITY) {
-      const ms = task.timeout;
+    if (task.runTimeout !== Number.POSITIVE_INFINITY) {
+      const ms = task.runTimeout;
       task.timer = this.#clock.setTimeout(() => {
         task.timer = undefined;
         this.#runTimedOut++;
@@ -486,24 +344,24 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
     this.#busyMs += ran;
     this.#runTime.record(ran);
     this.#settle(task, message.ok, message.ok ? message.result : message.error);
-    if (thread.done >= this.#maxTasksPerWorker || (message.heap ?? 0) > this.#maxHeapBytes) thread.retiring = true;
+    if (thread.done >= this.#o.maxTasksPerWorker || (message.heap ?? 0) > this.#o.maxHeapBytes) thread.retiring = true;
     this.#afterTask(thread);
   }
 
   #afterTask(thread: Thread): void {
-    if (thread.retiring && thread.running.size === 0 && thread.exiting === undefined) {
+    if (thread.retiring && thread.running.size === 0 && !thread.exiting) {
       this.#recycled++;
       void this.#stop(thread, 'recycled', undefined);
     }
     this.#pump();
-    if (thread.running.size === 0 && thread.exiting === undefined && !thread.idleCheck) {
+    if (thread.running.size === 0 && !thread.exiting && !thread.idleCheck) {
       // Decide "idle" after the callers have reacted: one awaiting its result
       // usually sends the next task at once, and the thread never goes idle.
       thread.idleCheck = true;
       queueMicrotask(() => {
         thread.idleCheck = false;
-        if (thread.running.size === 0 && thread.exiting === undefined) {
-          this.#setReferenced(thread, false);
+        if (thread.running.size === 0 && !thread.exiting) {
+          thread.setReferenced(false);
           this.#armIdle(thread);
         }
       });
@@ -527,11 +385,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   /** Terminate a thread; tasks still on it reject with `error`. */
-  #stop(thread: Thread, reason: Thread['exitReason'], error: unknown): Promise<void> {
-    if (thread.exiting === undefined) {
-      thread.exiting = reason;
-      thread.exitReason = reason;
-      this.#clock.clearTimeout(thread.idleTimer);
+  #stop(thread: Thread, reason: ExitReason, error: unknown): Promise<void> {
+    if (thread.beginExit(reason)) {
+      thread.clearIdle(this.#clock);
       this.#failRunning(thread, error ?? new ClosedError('Worker pool was destroyed'));
     }
     return thread.worker.terminate().then(() => {});
@@ -548,19 +404,17 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   #onExit(thread: Thread, error: unknown): void {
     if (!this.#threads.has(thread)) return;
     this.#threads.delete(thread);
-    this.#clock.clearTimeout(thread.idleTimer);
-    const expected = thread.exiting !== undefined;
-    if (!expected) {
+    thread.clearIdle(this.#clock);
+    if (!thread.exiting) {
       this.#crashed++;
-      thread.exitReason = 'crashed';
       this.#failRunning(
         thread,
         new WorkerCrashedError(`A worker thread died while running the task: ${describe(error)}`, { cause: error }),
       );
     }
-    this.emit('workerExit', { threadId: thread.worker.threadId, reason: thread.exitReason });
+    this.notify('workerExit', { threadId: thread.worker.threadId, reason: thread.exitReason });
     if (this.#closing === undefined) {
-      while (this.#staying() < this.#minThreads) this.#spawn();
+      while (this.#staying() < this.#o.minThreads) this.#spawn();
       this.#pump();
     }
     this.#checkDrain();
@@ -587,15 +441,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   }
 
   #armIdle(thread: Thread): void {
-    if (this.#idleTimeout === Number.POSITIVE_INFINITY || thread.idleTimer !== undefined) return;
+    if (this.#o.idleTimeout === Number.POSITIVE_INFINITY || thread.idleTimer !== undefined) return;
     thread.idleTimer = this.#clock.setTimeout(
       () => {
         thread.idleTimer = undefined;
-        if (thread.running.size === 0 && this.#staying() > this.#minThreads && thread.exiting === undefined) {
+        if (thread.running.size === 0 && this.#staying() > this.#o.minThreads && !thread.exiting) {
           void this.#stop(thread, 'idle', undefined);
         }
       },
-      this.#idleTimeout,
+      this.#o.idleTimeout,
       false,
     );
   }
@@ -603,25 +457,17 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
   /** Threads not on their way out. */
   #staying(): number {
     let n = 0;
-    for (const thread of this.#threads) if (thread.exiting === undefined) n++;
+    for (const thread of this.#threads) if (!thread.exiting) n++;
     return n;
-  }
-
-  /** Busy threads keep the process alive; idle ones do not. */
-  #setReferenced(thread: Thread, referenced: boolean): void {
-    if (thread.referenced === referenced) return;
-    thread.referenced = referenced;
-    if (referenced) thread.worker.ref();
-    else thread.worker.unref();
   }
 
   #checkDrain(): void {
     const pending = this.#queue.size + this.#running;
-    const limit = this.capacity + this.#highWaterMark;
+    const limit = this.capacity + this.#o.highWaterMark;
     if (!this.#needsDrain && pending >= limit) this.#needsDrain = true;
     else if (this.#needsDrain && pending < limit) {
       this.#needsDrain = false;
-      this.emit('drain');
+      this.notify('drain', undefined);
     }
   }
 
@@ -630,15 +476,6 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements AsyncD
       for (const resolve of this.#idleWaiters.splice(0)) resolve();
     }
   }
-}
-
-function moduleUrl(filename: unknown): string {
-  if (filename instanceof URL) return filename.href;
-  if (typeof filename !== 'string' || filename === '') {
-    throw new TypeError(`Expected \`filename\` to be a path or a file URL, got ${show(filename)}`);
-  }
-  if (filename.startsWith('file:')) return filename;
-  return pathToFileURL(isAbsolute(filename) ? filename : resolve(filename)).href;
 }
 
 function describe(error: unknown): string {
