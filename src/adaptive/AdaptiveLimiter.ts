@@ -1,10 +1,18 @@
+/**
+ * Long file: one class, admission under a moving limit with partitions,
+ * probes of the unloaded latency and queue-wait shedding; the permit and the
+ * algorithms live beside it.
+ */
 import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
+import { AdaptivePermit } from './AdaptivePermit.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
+
+export { AdaptivePermit } from './AdaptivePermit.js';
 
 /** Options of the {@link AdaptiveLimiter} constructor. */
 export interface AdaptiveLimiterOptions {
@@ -56,58 +64,6 @@ export interface AdaptiveLimiterStats extends AdmissionStats {
 
 export interface AdaptiveLimiterEvents extends Record<string, unknown> {
   limit: { readonly from: number; readonly to: number };
-}
-
-/**
- * Proof of admission to an {@link AdaptiveLimiter}. Report how the call went
- * exactly once: `success()` (also `release()` / `using`), `drop()` (it failed
- * from overload: the limit goes down) or `ignore()` (no signal, e.g. a
- * client error).
- */
-export class AdaptivePermit implements Disposable {
-  #limiter: AdaptiveLimiter | undefined;
-  /** @internal */
-  readonly startedAt: number;
-  /** @internal */
-  readonly running: number;
-  /** @internal */
-  readonly partition: string;
-  /** @internal */
-  readonly probe: boolean;
-
-  /** @internal */
-  constructor(limiter: AdaptiveLimiter, startedAt: number, running: number, partition: string, probe: boolean) {
-    this.#limiter = limiter;
-    this.startedAt = startedAt;
-    this.running = running;
-    this.partition = partition;
-    this.probe = probe;
-  }
-
-  get released(): boolean {
-    return this.#limiter === undefined;
-  }
-  success(): void {
-    this.#end('success');
-  }
-  drop(): void {
-    this.#end('drop');
-  }
-  ignore(): void {
-    this.#end('ignore');
-  }
-  release(): void {
-    this.#end('success');
-  }
-  [Symbol.dispose](): void {
-    this.#end('success');
-  }
-  #end(outcome: 'success' | 'drop' | 'ignore'): void {
-    const limiter = this.#limiter;
-    if (limiter === undefined) return;
-    this.#limiter = undefined;
-    limiter.complete(this, outcome);
-  }
 }
 
 const NONE = '';

@@ -1,80 +1,36 @@
-import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
+/**
+ * Long file: one class, per-key state with its eviction, FIFO waiting with
+ * one timer per key and admission times predicted on arrival; the options
+ * and results (types.ts), the rules (core/Rule.ts) and the keyed view live
+ * beside it.
+ */
+import { type Admission, type Lifecycle, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import {
-  checkRateKey,
-  checkRateWeight,
-  maxWeight,
-  type NormalizedLimit,
-  normalizeLimits,
-  type RateLimit,
-} from '../core/RateLimit.js';
+import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
 import { type Rule, ruleFor } from '../core/Rule.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, Waiters } from '../core/Waiters.js';
+import { KeyedRateLimiter } from './KeyedRateLimiter.js';
+import type {
+  RateAcquireOptions,
+  RateDecision,
+  RateKey,
+  RateLimiterOptions,
+  RateLimiterStats,
+  RateTryOptions,
+} from './types.js';
 
-/** A key of a keyed limit: one independent set of limits per distinct key. */
-export type RateKey = string | number;
-
-/** Options of the {@link RateLimiter} constructor. */
-export interface RateLimiterOptions {
-  /**
-   * One limit, or several that every call must pass at once (all-or-nothing:
-   * a call consumes from every limit or from none), e.g.
-   * `[{ limit: 10, interval: 1000 }, { limit: 500, interval: 60_000 }]`.
-   */
-  readonly limits: RateLimit | readonly RateLimit[];
-  /**
-   * Most calls allowed to wait per key; one more rejects with `QueueFullError`
-   * (`SLUICE_QUEUE_FULL`). An integer >= 0 or Infinity. @default Infinity
-   */
-  readonly maxWaiting?: number;
-  /** Time source. @default systemClock */
-  readonly clock?: Clock;
-}
-
-/** Options of {@link RateLimiter.acquire} and {@link RateLimiter.run}. */
-export interface RateAcquireOptions {
-  /** Which key's limits apply. @default undefined (one shared key) */
-  readonly key?: RateKey | undefined;
-  /** The call's cost. An integer from 1 to the smallest burst of the limits. @default 1 */
-  readonly weight?: number;
-  /** Abort the wait: the call leaves the queue and rejects with `signal.reason`. */
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * Most ms the call may wait. A call whose admission time (known in advance:
-   * see the class notes) lies further away is refused at once with a
-   * `TimeoutError`, instead of waiting and failing later. @default Infinity
-   */
-  readonly timeout?: number;
-}
-
-/** Options of the non-waiting calls. */
-export interface RateTryOptions {
-  readonly key?: RateKey | undefined;
-  readonly weight?: number;
-}
-
-/** The answer of {@link RateLimiter.consume}: enough for `Retry-After` and `RateLimit-*` headers. */
-export interface RateDecision {
-  readonly allowed: boolean;
-  /** Ms until the same call would be admitted; 0 when `allowed`. Infinity after `close()`. */
-  readonly retryAfter: number;
-  /** Weight still admissible now, after this decision (the tightest limit's). */
-  readonly remaining: number;
-  /** The `limit` of the tightest limit (the one `remaining` comes from). */
-  readonly limit: number;
-  /** Ms until the tightest limit (the one `limit` and `remaining` describe) is back to its full burst. */
-  readonly resetAfter: number;
-}
-
-export interface RateLimiterStats extends AdmissionStats {
-  /** Keys holding state. Idle keys are evicted (their state is "full", so nothing is lost). */
-  readonly keys: number;
-  /** Non-waiting calls (`tryAcquire`, `consume`) that were refused. */
-  readonly denied: number;
-}
+export { KeyedRateLimiter } from './KeyedRateLimiter.js';
+export type {
+  RateAcquireOptions,
+  RateDecision,
+  RateKey,
+  RateLimiterOptions,
+  RateLimiterStats,
+  RateTryOptions,
+} from './types.js';
 
 /** Whole ms, ignoring float noise (33.0000001 is 33: the rules treat it as conforming too). */
 function ceil(ms: number): number {
@@ -126,7 +82,7 @@ class KeyState {
  * Cancel safety: aborting a waiting call removes it and lets the calls behind
  * it move up. A permit that was granted is spent; `release()` is a no-op.
  */
-export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
+export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifecycle {
   /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
   #running = 0;
   readonly #owner: PermitOwner = {
@@ -529,42 +485,5 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions> {
 
   #closedError(): ClosedError {
     return new ClosedError('Rate limiter is closed', { cause: this.#closeReason });
-  }
-}
-
-/** A {@link RateLimiter} bound to one key (see `RateLimiter.for`). */
-export class KeyedRateLimiter implements Admission<Permit, Omit<RateAcquireOptions, 'key'>> {
-  constructor(
-    readonly limiter: RateLimiter,
-    readonly key: RateKey,
-  ) {}
-  get closed(): boolean {
-    return this.limiter.closed;
-  }
-  stats(): RateLimiterStats {
-    return this.limiter.stats();
-  }
-  /** Closes the whole limiter (every key). */
-  close(): Promise<void> {
-    return this.limiter.close();
-  }
-  /** Destroys the whole limiter (every key). */
-  destroy(reason?: unknown): Promise<void> {
-    return this.limiter.destroy(reason);
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.limiter.close();
-  }
-  acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
-    return this.limiter.acquire({ ...options, key: this.key });
-  }
-  tryAcquire(options?: Omit<RateTryOptions, 'key'>): Permit | undefined {
-    return this.limiter.tryAcquire({ ...options, key: this.key });
-  }
-  consume(options?: Omit<RateTryOptions, 'key'>): RateDecision {
-    return this.limiter.consume({ ...options, key: this.key });
-  }
-  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Omit<RateAcquireOptions, 'key'>): Promise<T> {
-    return this.limiter.run(fn, { ...options, key: this.key });
   }
 }

@@ -1,16 +1,15 @@
+/**
+ * Long file: one class, decisions batched into one script call per tick,
+ * FIFO waiting per key in this process, and the failure policies with their
+ * deadlines; the options (options.ts), the script (scripts.ts) and the keyed
+ * view live beside it.
+ */
 import { randomBytes } from 'node:crypto';
-import { type Admission, type AdmissionStats, type RunContext, runLeased } from '../core/admission.js';
+import { type Admission, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, type PermitOwner } from '../core/Permit.js';
-import {
-  checkRateKey,
-  checkRateWeight,
-  maxWeight,
-  type NormalizedLimit,
-  normalizeLimits,
-  type RateLimit,
-} from '../core/RateLimit.js';
+import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
 import {
@@ -21,58 +20,14 @@ import {
   type RateTryOptions,
 } from '../rate/RateLimiter.js';
 import { BackendUnavailableError } from './errors.js';
-import { type RedisClient, toRedisAdapter } from './RedisAdapter.js';
+import { KeyedRedisRateLimiter } from './KeyedRedisRateLimiter.js';
+import type { RedisRateLimiterOptions, RedisRateLimiterStats, UnavailablePolicy } from './options.js';
+import { toRedisAdapter } from './RedisAdapter.js';
 import { Script, withDeadline } from './Script.js';
 import { RATE_SCRIPT } from './scripts.js';
 
-/**
- * What a Redis-backed part does when Redis cannot be reached or does not
- * answer within `commandTimeout`:
- * - `'fail-closed'`: refuse, with `BackendUnavailableError` (`SLUICE_BACKEND_UNAVAILABLE`);
- * - `'fail-open'`: admit (the limit is not enforced during the outage);
- * - `'local'`: decide with an in-process limiter instead (per process, so N
- *   processes admit up to N times `localLimits` together).
- */
-export type UnavailablePolicy = 'fail-closed' | 'fail-open' | 'local';
-
-/** Options of the {@link RedisRateLimiter} constructor. */
-export interface RedisRateLimiterOptions {
-  /** An ioredis or node-redis client, or a `RedisAdapter`. */
-  readonly client: RedisClient;
-  /** Names the shared limit: every process using the same name and limits shares one state. */
-  readonly name: string;
-  /** As for `RateLimiter`: one limit or several, all-or-nothing. */
-  readonly limits: RateLimit | readonly RateLimit[];
-  /** Prefix of every Redis key. @default 'sluice:rate:' */
-  readonly prefix?: string;
-  /** @default 'fail-closed' */
-  readonly onUnavailable?: UnavailablePolicy;
-  /** With `onUnavailable: 'local'`: the limits each process enforces alone. @default limits */
-  readonly localLimits?: RateLimit | readonly RateLimit[];
-  /** Most ms to wait for one Redis call before the failure policy applies. A number > 0. @default 1000 */
-  readonly commandTimeout?: number;
-  /** Most calls waiting per key in this process. An integer >= 0 or Infinity. @default Infinity */
-  readonly maxWaiting?: number;
-  /**
-   * Most decisions sent to Redis in one script call. Decisions requested in
-   * the same tick are batched (one round trip, one script invocation, decided
-   * in order); `1` sends each on its own. An integer >= 1. @default 64
-   */
-  readonly maxBatch?: number;
-  /** Time source for local timers (decisions use the Redis server's clock). @default systemClock */
-  readonly clock?: Clock;
-}
-
-/** `running` counts leases of this process not yet released; `timedOut` also counts waits refused at once because Redis's `retryAfter` already exceeded their `timeout`. */
-export interface RedisRateLimiterStats extends AdmissionStats {
-  /** Decisions Redis made. */
-  readonly decisions: number;
-  readonly denied: number;
-  /** Calls that met an unavailable Redis (whatever the policy then did). */
-  readonly unavailable: number;
-  /** Times the server had lost the script and it was sent again. */
-  readonly scriptReloads: number;
-}
+export { KeyedRedisRateLimiter } from './KeyedRedisRateLimiter.js';
+export type { RedisRateLimiterOptions, RedisRateLimiterStats, UnavailablePolicy } from './options.js';
 
 const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'local'];
 const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's', 'fixed-window': 'f' } as const;
@@ -501,42 +456,5 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
 
   #checkWeight(weight: unknown): number {
     return checkRateWeight(weight, this.#maxWeight);
-  }
-}
-
-/** A {@link RedisRateLimiter} bound to one key. */
-export class KeyedRedisRateLimiter implements Admission<Permit, Omit<RateAcquireOptions, 'key'>> {
-  constructor(
-    readonly limiter: RedisRateLimiter,
-    readonly key: RateKey,
-  ) {}
-  get closed(): boolean {
-    return this.limiter.closed;
-  }
-  stats(): RedisRateLimiterStats {
-    return this.limiter.stats();
-  }
-  /** Closes the whole limiter (every key). */
-  close(): Promise<void> {
-    return this.limiter.close();
-  }
-  /** Destroys the whole limiter (every key). */
-  destroy(reason?: unknown): Promise<void> {
-    return this.limiter.destroy(reason);
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.limiter.close();
-  }
-  acquire(options?: Omit<RateAcquireOptions, 'key'>): Promise<Permit> {
-    return this.limiter.acquire({ ...options, key: this.key });
-  }
-  tryAcquire(options?: Omit<RateTryOptions, 'key'>): Promise<Permit | undefined> {
-    return this.limiter.tryAcquire({ ...options, key: this.key });
-  }
-  consume(options?: Omit<RateTryOptions, 'key'>): Promise<RateDecision> {
-    return this.limiter.consume({ ...options, key: this.key });
-  }
-  run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Omit<RateAcquireOptions, 'key'>): Promise<T> {
-    return this.limiter.run(fn, { ...options, key: this.key });
   }
 }

@@ -1,123 +1,40 @@
+/**
+ * Long file: one class, the ticket queue's rounds, wake-ups, lease renewal
+ * and loss, each under its deadline; the options (options.ts), the lease
+ * (RedisLease.ts) and the scripts (scripts.ts) live beside it.
+ */
 import { randomUUID } from 'node:crypto';
-import { type Admission, type AdmissionStats, joinSignals, type Lease, runLeased } from '../core/admission.js';
+import { type Admission, joinSignals, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
-import { BackendUnavailableError, LeaseLostError } from './errors.js';
-import type { RedisAdapter, RedisClient } from './RedisAdapter.js';
+import { BackendUnavailableError } from './errors.js';
+import type {
+  LeaseContext,
+  RedisSemaphoreAcquireOptions,
+  RedisSemaphoreOptions,
+  RedisSemaphoreStats,
+} from './options.js';
+import type { RedisAdapter } from './RedisAdapter.js';
 import { toRedisAdapter } from './RedisAdapter.js';
+import { RedisLease } from './RedisLease.js';
 import { Script, withDeadline } from './Script.js';
 import { SEM_ACQUIRE, SEM_CANCEL, SEM_RELEASE, SEM_RENEW } from './scripts.js';
 
-/** Options of the {@link RedisSemaphore} constructor. */
-export interface RedisSemaphoreOptions {
-  /** An ioredis or node-redis client, or a `RedisAdapter`. */
-  readonly client: RedisClient;
-  /** Names the semaphore: every process using the same name shares its permits. */
-  readonly name: string;
-  /** At most this many holders across all processes. An integer >= 1. */
-  readonly permits: number;
-  /**
-   * How long a lease lives without renewal. A holder renews it every
-   * `leaseTtl / 3` while it runs, so this is how long a crashed holder's permit
-   * stays taken. A finite number >= 100. @default 30000
-   */
-  readonly leaseTtl?: number;
-  /**
-   * How long a waiting caller keeps its place in the Redis-side queue without
-   * refreshing it (it refreshes every `waitTtl / 3`), so how long a crashed
-   * waiter can hold up the queue. A finite number >= 100. @default 10000
-   */
-  readonly waitTtl?: number;
-  /** Prefix of every Redis key and channel. @default 'sluice:sem:' */
-  readonly prefix?: string;
-  /** Most ms to wait for one Redis call; past it the call fails with `SLUICE_BACKEND_UNAVAILABLE`. @default 1000 */
-  readonly commandTimeout?: number;
-  /** Time source for local timers (leases use the Redis server's clock). @default systemClock */
-  readonly clock?: Clock;
-}
+export type {
+  LeaseContext,
+  RedisSemaphoreAcquireOptions,
+  RedisSemaphoreOptions,
+  RedisSemaphoreStats,
+} from './options.js';
 
-export interface RedisSemaphoreAcquireOptions {
-  /** Abort the wait: the caller leaves the queue and the promise rejects with `signal.reason`. */
-  readonly signal?: AbortSignal | undefined;
-  /** Give up after this many ms with a `TimeoutError` (`SLUICE_TIMEOUT`). @default Infinity */
-  readonly timeout?: number;
-}
-
-/** What `run` passes to the work. */
-export interface LeaseContext {
-  /** Aborts when the caller's signal does or the lease is lost (reason: `LeaseLostError`). */
-  readonly signal: AbortSignal;
-  /** The lease's fencing token. */
-  readonly token: number;
-}
-
-/** Counts of this process: `running` is the leases it holds, `waiting` its callers waiting. */
-export interface RedisSemaphoreStats extends AdmissionStats {
-  /** Leases lost (renewal refused, or Redis unreachable for `leaseTtl`). */
-  readonly lost: number;
-  /** Calls that failed because Redis was unavailable. */
-  readonly unavailable: number;
-}
+export { RedisLease } from './RedisLease.js';
 
 const acquireScript = new Script(SEM_ACQUIRE);
 const releaseScript = new Script(SEM_RELEASE);
 const renewScript = new Script(SEM_RENEW);
 const cancelScript = new Script(SEM_CANCEL);
-
-/**
- * A permit of a {@link RedisSemaphore}. Release it with `release()` (or
- * `await using`); if it is not released, it expires `leaseTtl` after the last
- * renewal.
- */
-export class RedisLease implements Lease, AsyncDisposable {
-  /**
-   * The fencing token: a number that grows with every lease granted by this
-   * semaphore, ever. Pass it to the protected system with each write and have
-   * it refuse tokens lower than the highest it has seen: a holder that paused
-   * (GC, network) past its lease then cannot overwrite a newer holder's work.
-   */
-  readonly token: number;
-  /** Aborts (reason `LeaseLostError`) when the lease is lost before release. */
-  readonly signal: AbortSignal;
-  readonly #controller: AbortController;
-  #released: Promise<void> | undefined = undefined;
-  readonly #release: () => Promise<void>;
-
-  /** @internal */
-  constructor(token: number, controller: AbortController, release: () => Promise<void>) {
-    this.token = token;
-    this.#controller = controller;
-    this.signal = controller.signal;
-    this.#release = release;
-  }
-
-  /** Whether `release()` was called. */
-  get released(): boolean {
-    return this.#released !== undefined;
-  }
-
-  /** Give the permit back (wakes waiters everywhere). Idempotent; resolves when Redis has it back or is unreachable. */
-  release(): Promise<void> {
-    this.#released ??= this.#release();
-    return this.#released;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
-  }
-
-  /** `using`: starts the release (which never rejects) without waiting for Redis. */
-  [Symbol.dispose](): void {
-    void this.release();
-  }
-
-  /** @internal */
-  lose(reason: string): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(new LeaseLostError(reason));
-  }
-}
 
 /**
  * At most `permits` holders across every process that uses the same Redis and
