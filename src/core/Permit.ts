@@ -35,3 +35,19 @@ export class Permit implements Disposable {
     this.release();
   }
 }
+
+/**
+ * Issues permits and counts those not yet released, for a part whose permit
+ * gives nothing back (a rate limit's slot is spent once granted): `running`
+ * is then "leases held". Internal.
+ */
+export class PermitCounter implements PermitOwner {
+  running = 0;
+  issue(weight: number): Permit {
+    this.running++;
+    return new Permit(this, weight);
+  }
+  releasePermit(): void {
+    this.running--;
+  }
+}

@@ -354,11 +354,11 @@ export class Pool<T>
     if (this.#shuttingDown || this.#backoffTimer !== undefined) return;
     const { maxCreating, max, min } = this.#o;
     const factory = this.#factory;
+    const size = this.#size; // a create changes only `creating`
     while (
       factory.creating < maxCreating &&
-      this.#size + factory.creating < max &&
-      (this.#size + factory.creating < min ||
-        this.#waiters.size > factory.creating + this.#validating + this.#idle.length)
+      size + factory.creating < max &&
+      (size + factory.creating < min || this.#waiters.size > factory.creating + this.#validating + this.#idle.length)
     ) {
       factory.create(this.#onCreated, this.#onCreateFailed);
     }

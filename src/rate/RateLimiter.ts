@@ -7,7 +7,7 @@
 import { type Admission, type Lifecycle, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { Permit, type PermitOwner } from '../core/Permit.js';
+import { Permit, PermitCounter } from '../core/Permit.js';
 import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
 import { type Rule, ruleFor } from '../core/Rule.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
@@ -84,16 +84,7 @@ class KeyState {
  */
 export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifecycle {
   /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
-  #running = 0;
-  readonly #owner: PermitOwner = {
-    releasePermit: () => {
-      this.#running--;
-    },
-  };
-  #lease(weight: number): Permit {
-    this.#running++;
-    return new Permit(this.#owner, weight);
-  }
+  readonly #leases = new PermitCounter();
   readonly #rules: Rule[];
   readonly #limits: readonly NormalizedLimit[];
   readonly #maxWeight: number;
@@ -138,7 +129,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
 
   stats(): RateLimiterStats {
     return {
-      running: this.#running,
+      running: this.#leases.running,
       waiting: this.#waiting,
       admitted: this.#admitted,
       rejected: this.#rejected,
@@ -189,7 +180,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
       if (wait === 0) {
         this.#take(state.states, now, cost);
         this.#admitted++;
-        return this.#lease(cost);
+        return this.#leases.issue(cost);
       }
       at = now + wait;
     } else {
@@ -267,7 +258,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     if (state.queue === undefined && this.#wait(state.states, now, cost) === 0) {
       this.#take(state.states, now, cost);
       this.#admitted++;
-      return this.#lease(cost);
+      return this.#leases.issue(cost);
     }
     this.#denied++;
     return undefined;
@@ -380,7 +371,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
       this.#take(state.states, now, head.weight);
       this.#admitted++;
       this.#waiting--;
-      queue.grant(head, this.#lease(head.weight));
+      queue.grant(head, this.#leases.issue(head.weight));
       head = queue.first();
     }
     this.#reset(state);

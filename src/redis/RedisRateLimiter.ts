@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { type Admission, type RunContext, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { Permit, type PermitOwner } from '../core/Permit.js';
+import { type Permit, PermitCounter } from '../core/Permit.js';
 import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
@@ -69,17 +69,8 @@ class KeyQueue {
  */
 export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, AsyncDisposable {
   /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
-  #running = 0;
+  readonly #leases = new PermitCounter();
   #rejected = 0;
-  readonly #owner: PermitOwner = {
-    releasePermit: () => {
-      this.#running--;
-    },
-  };
-  #lease(weight: number): Permit {
-    this.#running++;
-    return new Permit(this.#owner, weight);
-  }
   readonly #redis;
   readonly #limits: readonly NormalizedLimit[];
   readonly #keyPrefix: string;
@@ -164,7 +155,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
 
   stats(): RedisRateLimiterStats {
     return {
-      running: this.#running,
+      running: this.#leases.running,
       waiting: this.#waiting,
       admitted: this.#admitted,
       rejected: this.#rejected,
@@ -200,7 +191,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     const key = options === undefined ? undefined : checkRateKey(options.key);
     if (this.#closed || this.#queues.has(key)) return undefined;
     const decision = await this.#decide(key, cost);
-    return decision.allowed ? this.#lease(cost) : undefined;
+    return decision.allowed ? this.#leases.issue(cost) : undefined;
   }
 
   /**
@@ -315,7 +306,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       if (head.done) continue;
       if (decision.allowed) {
         this.#waiting--;
-        waiters.grant(head, this.#lease(head.weight));
+        waiters.grant(head, this.#leases.issue(head.weight));
         continue;
       }
       const deadline = head.data as number;

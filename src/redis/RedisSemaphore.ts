@@ -94,12 +94,12 @@ export class RedisSemaphore
         `Expected \`options\` to be an object with \`client\`, \`name\` and \`permits\`, got ${show(options)}`,
       );
     }
+    checkRenamed(options, { leaseMs: 'leaseTtl', waitTtlMs: 'waitTtl' });
     this.#redis = toRedisAdapter(options.client);
     if (typeof options.name !== 'string' || options.name === '') {
       throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
     }
     this.#permits = checkCount('permits', options.permits, 1, false);
-    checkRenamed(options, { leaseMs: 'leaseTtl', waitTtlMs: 'waitTtl' });
     this.#leaseTtl = atLeast('leaseTtl', options.leaseTtl ?? 30_000, 100);
     this.#waitTtl = atLeast('waitTtl', options.waitTtl ?? 10_000, 100);
     this.#keyTtl = 2 * Math.max(this.#leaseTtl, this.#waitTtl);
