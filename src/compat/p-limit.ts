@@ -7,7 +7,7 @@
  * an `AbortError`; `map` queues the whole iterable at once. Backed by sluice's
  * `limit()`.
  */
-import { type LimitFunction as CoreLimitFunction, limit } from '../core/limit.js';
+import { type LimitFunction as CoreLimitFunction, LIMIT_HOOKS, type LimitOptions, limit } from '../core/limit.js';
 
 export interface Options {
   /** Concurrency limit: an integer from 1 up, or Infinity. */
@@ -38,9 +38,18 @@ function validateConcurrency(concurrency: unknown): number {
   return concurrency as number;
 }
 
-/** The reason compat's `clearQueue()` gives the calls it drops: never seen by the caller. */
-const DROPPED: unique symbol = Symbol('dropped');
-const never = new Promise<never>(() => {});
+/** One call: the function and its arguments. */
+class Call {
+  constructor(
+    readonly fn: (...args: unknown[]) => unknown,
+    readonly args: unknown[] | undefined,
+  ) {}
+}
+
+const runCall = (call: Call): unknown => (call.args === undefined ? call.fn() : call.fn(...call.args));
+
+/** p-limit's timing: the slot is taken at once, the function starts in a microtask. Shared: no closure per call. */
+const later = (call: Call): Promise<unknown> => Promise.resolve(call).then(runCall);
 
 export default function pLimit(options: number | Options): LimitFunction {
   const rejectOnClear = typeof options === 'object' && options !== null ? options.rejectOnClear : undefined;
@@ -50,25 +59,22 @@ export default function pLimit(options: number | Options): LimitFunction {
   let concurrency = validateConcurrency(
     typeof options === 'object' && options !== null ? options.concurrency : options,
   );
-  const core: CoreLimitFunction = limit(concurrency);
-  // p-limit takes the slot at once and starts the function in a microtask;
-  // a call that waits runs as the core runs it. A call dropped by
-  // clearQueue() (rejectOnClear false) never settles, as in p-limit.
-  const settleDropped = (error: unknown): never => {
-    if (error === DROPPED) return never as never;
-    throw error;
-  };
-  const generator = ((fn: (...args: unknown[]) => unknown, ...args: unknown[]) => {
+  const core: CoreLimitFunction = limit({
+    concurrency,
+    [LIMIT_HOOKS]: { dropOnClear: rejectOnClear !== true },
+  } as LimitOptions);
+  // A call that finds a slot takes it at once and starts a microtask later
+  // (`later`); a call that waits starts when the core grants it. A call
+  // dropped by clearQueue() (rejectOnClear false) never settles, as in p-limit.
+  // A plain function (not a rest parameter): a call without arguments allocates no array.
+  const generator = function limited(fn: (...args: unknown[]) => unknown) {
     if (typeof fn !== 'function') return Promise.reject(new TypeError(`${String(fn)} is not a function`));
-    const permit = core.tryAcquire();
-    if (permit === undefined) {
-      const queued = core(fn, ...args);
-      return rejectOnClear === true ? queued : queued.catch(settleDropped);
-    }
-    return Promise.resolve()
-      .then(() => fn(...args))
-      .finally(() => permit.release());
-  }) as LimitFunction;
+    // biome-ignore lint/complexity/noArguments: see above.
+    const args = arguments.length === 1 ? undefined : Array.prototype.slice.call(arguments, 1);
+    if (core.running < core.concurrency && core.waiting === 0) return core(later, new Call(fn, args));
+    // It waits: the core starts it when its turn comes (p-limit too starts it in the grant's reaction).
+    return args === undefined ? core(fn) : core(fn, ...args);
+  } as unknown as LimitFunction;
   Object.defineProperties(generator, {
     activeCount: { get: () => core.running },
     pendingCount: { get: () => core.waiting },
@@ -83,7 +89,7 @@ export default function pLimit(options: number | Options): LimitFunction {
     },
     clearQueue: {
       value: () => {
-        core.clear(rejectOnClear === true ? AbortSignal.abort().reason : DROPPED);
+        core.clear(AbortSignal.abort().reason); // an AbortError, or (rejectOnClear false) forgotten
       },
     },
     map: {

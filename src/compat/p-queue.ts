@@ -220,9 +220,9 @@ export default class PQueue extends EventEmitter<PQueueEvents> {
           ? undefined
           : { priority: options.priority, id: options.id, signal: options.signal, runTimeout: options.timeout };
       if (this.#custom !== undefined) return this.#addToCustom(fn, settings);
-      return asTypeError(() => this.#queue.add(fn, settings));
+      return this.#queue.add(fn, settings);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error instanceof RangeError ? new TypeError(error.message) : error);
     }
   }
 

@@ -59,7 +59,11 @@ export class Limiter implements PermitOwner {
   /** A waiter's `data` is the function (or LEASE), `extra` its arguments (NONE, one, or a Spread). */
   readonly #waiters: Waiters;
 
-  constructor(concurrency: number, maxWaiting: number) {
+  /** `clear()` forgets the waiting calls (their promises never settle) instead of rejecting them. */
+  readonly #dropOnClear: boolean;
+
+  constructor(concurrency: number, maxWaiting: number, dropOnClear = false) {
+    this.#dropOnClear = dropOnClear;
     this.#concurrency = concurrency;
     this.#maxWaiting = maxWaiting;
     this.#waiters = new Waiters(
@@ -334,7 +338,9 @@ export class Limiter implements PermitOwner {
 
   /** Reject every waiting call with `reason` (default `ClearedError`); returns how many. */
   clear(reason: unknown = new ClearedError('The call was removed by clear()')): number {
-    const cleared = this.#waiters.failAll(reason);
+    const cleared = this.#waiters.size;
+    if (this.#dropOnClear) this.#waiters.takeAll();
+    else this.#waiters.failAll(reason);
     this.#next();
     return cleared;
   }

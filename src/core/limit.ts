@@ -104,9 +104,20 @@ function normalize(options: number | LimitOptions): { concurrency: number; maxWa
  * otherwise it waits in FIFO order (priority first, for `run`) in the one
  * waiter engine, and runs in its caller's AsyncLocalStorage context.
  */
+/**
+ * For a wrapper that gives `limit()` another surface (the drop-ins): a
+ * behaviour it needs. Not part of the public API.
+ */
+export const LIMIT_HOOKS: unique symbol = Symbol('sluice.limitHooks');
+export interface LimitHooks {
+  /** `clear()` forgets the waiting calls (their promises never settle) instead of rejecting them. */
+  readonly dropOnClear?: boolean;
+}
+
 export function limit(options: number | LimitOptions): LimitFunction {
   const { concurrency, maxWaiting } = normalize(options);
-  const core = new Limiter(concurrency, maxWaiting);
+  const hooks = typeof options === 'object' ? (options as { [LIMIT_HOOKS]?: LimitHooks })[LIMIT_HOOKS] : undefined;
+  const core = new Limiter(concurrency, maxWaiting, hooks?.dropOnClear === true);
   // A plain function (not a rest parameter) so that the common 0- and
   // 1-argument calls allocate no argument array.
   const limited = function limited(fn: (...args: never[]) => unknown) {
