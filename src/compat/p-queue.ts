@@ -318,7 +318,7 @@ export default class PQueue extends EventEmitter<PQueueEvents> {
   }
   /** Backpressure: resolves when fewer than `limit` tasks are waiting. */
   onSizeLessThan(limit: number, options?: WaitOptions): Promise<void> {
-    asTypeError(() => checkFiniteNumber('limit', limit));
+    asTypeError(() => checkCount('limit', limit, 1, true)); // below 1 would never come
     return when(this, ['next', 'active'], () => this.size < limit, checkSignal('signal', options?.signal));
   }
   /** Resolves when the queue becomes rate-limited. */

@@ -2,6 +2,7 @@ import type { Admission, RunContext } from './admission.js';
 import type { Clock } from './clock.js';
 import type { Permit } from './Permit.js';
 import { Semaphore, type SemaphoreStats } from './Semaphore.js';
+import { show } from './validate.js';
 
 /** Options of {@link Mutex.lock} and {@link Mutex.run}. */
 export interface LockOptions {
@@ -25,6 +26,9 @@ export class Mutex implements Admission<Permit, LockOptions>, AsyncDisposable {
   readonly #semaphore: Semaphore;
 
   constructor(options: { readonly clock?: Clock; readonly maxWaiting?: number; readonly name?: string } = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError(`Expected \`options\` to be an object (a Mutex has one permit), got ${show(options)}`);
+    }
     this.#semaphore = new Semaphore(1, { ...options, name: options.name ?? 'Mutex' });
   }
 

@@ -509,7 +509,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
    * `await queue.onWaitingBelow(n)` before each `add` caps the backlog at n.
    */
   onWaitingBelow(limit: number, options?: WaitOptions): Promise<void> {
-    checkFiniteNumber('limit', limit);
+    checkCount('limit', limit, 1, true); // below 1 would never come
     return this.#waitFor(['next', 'active'], () => this.#waiters.size < limit, options);
   }
 

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 
@@ -63,7 +64,16 @@ export class Shutdown {
     checkRenamed(options, { timeoutMs: 'gracePeriod' });
     this.#gracePeriod = checkMs('gracePeriod', options.gracePeriod ?? 10_000);
     this.#clock = options.clock ?? systemClock;
-    this.#signals = options.signals ?? [];
+    const signals = options.signals ?? [];
+    if (!Array.isArray(signals)) {
+      throw new TypeError(`Expected \`signals\` to be an array of signal names, got ${show(signals)}`);
+    }
+    signals.forEach((signal, i) => {
+      if (typeof signal !== 'string' || !(signal in constants.signals)) {
+        throw new TypeError(`Expected \`signals[${i}]\` to be a signal name such as 'SIGTERM', got ${show(signal)}`);
+      }
+    });
+    this.#signals = signals;
     this.#onSignal = (signal) => {
       void this.run(signal);
     };

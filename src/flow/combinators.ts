@@ -1,7 +1,7 @@
 import { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkCount, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
-import { type MapContext, type MapOptions, map } from './map.js';
+import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
+import { type MapContext, type MapOptions, map, mapSettings } from './map.js';
 
 type Source<T> = AsyncIterable<T> | Iterable<T>;
 
@@ -35,14 +35,24 @@ export interface BatchOptions {
  * `maxWait` passes after a batch's first item. Pulls one item at a time:
  * the source is read only as fast as batches are consumed.
  */
-export async function* batch<T>(source: Source<T>, options: BatchOptions): AsyncGenerator<T[]> {
-  checkRenamed(options, { maxWaitMs: 'maxWait' });
-  checkRenamed(options, { size: 'maxBatch' });
-  const size = checkCount('maxBatch', options?.maxBatch, 1, false);
+export function batch<T>(source: Source<T>, options: BatchOptions): AsyncGenerator<T[]> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object with \`maxBatch\`, got ${show(options)}`);
+  }
+  checkRenamed(options, { maxWaitMs: 'maxWait', size: 'maxBatch' });
+  const size = checkCount('maxBatch', options.maxBatch, 1, false);
   const maxWait = checkMs('maxWait', options.maxWait ?? Number.POSITIVE_INFINITY);
   const signal = checkSignal('signal', options.signal);
-  const clock = options.clock ?? systemClock;
-  const iterator = iteratorOf(source);
+  return batches(iteratorOf(source), size, maxWait, signal, options.clock ?? systemClock);
+}
+
+async function* batches<T>(
+  iterator: AsyncIterator<T> | Iterator<T>,
+  size: number,
+  maxWait: number,
+  signal: AbortSignal | undefined,
+  clock: Clock,
+): AsyncGenerator<T[]> {
   let pending: Promise<IteratorResult<T>> | undefined;
   let timer: unknown;
   let done = false;
@@ -81,8 +91,11 @@ export async function* batch<T>(source: Source<T>, options: BatchOptions): Async
  * Interleave several sources, yielding items as they arrive. Each source is
  * asked for its next item only once its previous one has been consumed.
  */
-export async function* merge<T>(...sources: Source<T>[]): AsyncGenerator<T> {
-  const iterators = sources.map((source, i) => iteratorOf(source, `sources[${i}]`));
+export function merge<T>(...sources: Source<T>[]): AsyncGenerator<T> {
+  return merged(sources.map((source, i) => iteratorOf(source, `sources[${i}]`)));
+}
+
+async function* merged<T>(iterators: (AsyncIterator<T> | Iterator<T>)[]): AsyncGenerator<T> {
   const pending = new Map<number, Promise<{ index: number; step: IteratorResult<T> }>>();
   const finished = new Set<number>();
   const pull = (index: number) => {
@@ -121,6 +134,8 @@ export function transform<T, R>(
   fn: (item: T, context: MapContext) => R | PromiseLike<R>,
   options: MapOptions = {},
 ): Duplex {
+  checkFunction('fn', fn);
+  mapSettings(options); // bad options throw here, not at the first write
   return Duplex.from(async function* (source: AsyncIterable<T>) {
     yield* map(source, fn, options);
   });

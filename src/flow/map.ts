@@ -64,6 +64,30 @@ export function map<T, R>(
   );
 }
 
+/** `map()`'s options, validated (each error names the option and the value), with their defaults. */
+export function mapSettings(options: MapOptions) {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Expected \`options\` to be an object, got ${show(options)}`);
+  }
+  const concurrency = checkCount('concurrency', options.concurrency ?? 1, 1, true);
+  const buffer = checkCount(
+    'buffer',
+    options.buffer ?? (concurrency === Number.POSITIVE_INFINITY ? 0 : concurrency),
+    0,
+    true,
+  );
+  if (options.ordered !== undefined && typeof options.ordered !== 'boolean') {
+    throw new TypeError(`Expected \`ordered\` to be a boolean, got ${show(options.ordered)}`);
+  }
+  return {
+    concurrency,
+    capacity: concurrency + buffer,
+    ordered: options.ordered ?? true,
+    limiter: options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter),
+    signal: checkSignal('signal', options.signal),
+  };
+}
+
 class Mapper<T, R> implements AsyncIterableIterator<R> {
   readonly #source: AsyncIterator<T> | Iterator<T>;
   readonly #fn: (item: T, context: MapContext) => R | PromiseLike<R>;
@@ -103,20 +127,12 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
         ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
         : (source as Iterable<T>)[Symbol.iterator]();
     this.#fn = fn;
-    this.#concurrency = checkCount('concurrency', options.concurrency ?? 1, 1, true);
-    const buffer = checkCount(
-      'buffer',
-      options.buffer ?? (this.#concurrency === Number.POSITIVE_INFINITY ? 0 : this.#concurrency),
-      0,
-      true,
-    );
-    this.#capacity = this.#concurrency + buffer;
-    if (options.ordered !== undefined && typeof options.ordered !== 'boolean') {
-      throw new TypeError(`Expected \`ordered\` to be a boolean, got ${show(options.ordered)}`);
-    }
-    this.#ordered = options.ordered ?? true;
-    this.#limiter = options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter);
-    this.#signal = checkSignal('signal', options.signal);
+    const settings = mapSettings(options);
+    this.#concurrency = settings.concurrency;
+    this.#capacity = settings.capacity;
+    this.#ordered = settings.ordered;
+    this.#limiter = settings.limiter;
+    this.#signal = settings.signal;
     if (this.#signal !== undefined) {
       const signal = this.#signal;
       if (signal.aborted) this.#fail(signal.reason);
@@ -305,29 +321,34 @@ class Mapper<T, R> implements AsyncIterableIterator<R> {
   }
 }
 
-/** Run `fn` for each item with bounded concurrency; resolves when all are done, rejects on the first failure. */
-export async function forEach<T>(
+/**
+ * Run `fn` for each item with bounded concurrency; resolves when all are
+ * done, rejects on the first failure. Bad arguments throw at the call.
+ */
+export function forEach<T>(
   source: Source<T>,
   fn: (item: T, context: MapContext) => unknown,
   options: Omit<MapOptions, 'ordered'> = {},
 ): Promise<void> {
-  for await (const _ of map(source, fn, { ...options, ordered: false })) {
+  return drain(map(source, fn, { ...options, ordered: false }));
+}
+
+async function drain(results: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of results) {
     // the results are not kept
   }
 }
 
 /** Keep the items for which `predicate` is true, with bounded concurrency (in order unless `ordered: false`). */
-export async function* filter<T>(
+export function filter<T>(
   source: Source<T>,
   predicate: (item: T, context: MapContext) => boolean | PromiseLike<boolean>,
   options: MapOptions = {},
 ): AsyncGenerator<T> {
   checkFunction('predicate', predicate);
-  for await (const entry of map(
-    source,
-    async (item, context) => ({ item, keep: await predicate(item, context) }),
-    options,
-  )) {
-    if (entry.keep) yield entry.item;
-  }
+  return kept(map(source, async (item, context) => ({ item, keep: await predicate(item, context) }), options));
+}
+
+async function* kept<T>(entries: AsyncIterable<{ item: T; keep: boolean }>): AsyncGenerator<T> {
+  for await (const entry of entries) if (entry.keep) yield entry.item;
 }

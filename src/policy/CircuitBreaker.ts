@@ -85,6 +85,20 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
 
   constructor(options: CircuitBreakerOptions = {}) {
     super();
+    const breaker = options.breaker as Partial<BreakerStrategy> | undefined;
+    if (
+      breaker !== undefined &&
+      (typeof breaker !== 'object' ||
+        breaker === null ||
+        typeof breaker.record !== 'function' ||
+        typeof breaker.reset !== 'function' ||
+        typeof breaker.snapshot !== 'function' ||
+        typeof breaker.restore !== 'function')
+    ) {
+      throw new TypeError(
+        `Expected \`breaker\` to be a breaker strategy (consecutiveFailures(), countWindow(), timeWindow()), got ${show(breaker)}`,
+      );
+    }
     this.#strategy = options.breaker ?? consecutiveFailures(5);
     checkRenamed(options, { openMs: 'openDuration' });
     const openDuration = options.openDuration ?? 10_000;
@@ -143,6 +157,7 @@ export class CircuitBreakerPolicy extends Emitter<CircuitBreakerEvents> implemen
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     let probe = false;
     if (this.#state !== 'closed') {
       const now = this.#clock.now();

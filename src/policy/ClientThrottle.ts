@@ -70,6 +70,7 @@ export class ClientThrottle implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     const p = this.rejectionProbability();
     this.#counts.add(REQUESTS, this.#clock.now());
     if (p > 0 && this.#random() < p) {

@@ -90,6 +90,7 @@ export class BulkheadPolicy implements Policy, Admission<Permit, Omit<AcquireOpt
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     const sem = this.#semaphore;
     // A free slot needs no signal (reading a lazily created one costs more than the rest).
     const permit = sem.tryAcquire();

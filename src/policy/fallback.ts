@@ -34,6 +34,7 @@ export class FallbackPolicy<F> implements Policy {
 
   /** The fallback value stands in for the work's result: give one of the same type. */
   async execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     const context = contextOf(options);
     try {
       return await invoke(fn, context);

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
-import { checkCount, checkFiniteNumber, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFiniteNumber, checkFunction, checkMs, show } from '../core/validate.js';
 import { HedgeLostError } from './errors.js';
 import { type ExecuteOptions, invoke, type Policy, type Work } from './Policy.js';
 import { childController } from './sleep.js';
@@ -74,6 +74,7 @@ export class HedgePolicy extends Emitter<HedgeEvents> implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     const parent = options?.signal;
     if (parent?.aborted) return Promise.reject(parent.reason);
     this.#calls++;

@@ -91,6 +91,7 @@ export class RetryPolicy extends Emitter<RetryEvents> implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     // The signal is read only when needed (after a failure): see DeadlineContext.
     this.#calls++;
     this.#budget?.recordCall();

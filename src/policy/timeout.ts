@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { Deque } from '../core/Deque.js';
 import { Emitter } from '../core/Emitter.js';
 import { TimeoutError } from '../core/errors.js';
-import { checkMs, show } from '../core/validate.js';
+import { checkFunction, checkMs, show } from '../core/validate.js';
 import { type ExecuteOptions, invoke, type Policy, type PolicyContext, type Work } from './Policy.js';
 
 /** Options of {@link timeout}. */
@@ -119,6 +119,7 @@ export class TimeoutPolicy extends Emitter<TimeoutEvents> implements Policy {
   }
 
   execute<T>(fn: Work<T>, options?: ExecuteOptions): Promise<T> {
+    checkFunction('fn', fn);
     this.#calls++;
     const started = this.#clock.now();
     const context = new DeadlineContext(options, started + this.ms);

@@ -76,6 +76,13 @@ export interface PoolSettings<T> {
   readonly random: () => number;
 }
 
+/** Ms > 0 (0 would check or wake without pause). */
+function positiveMs(name: string, value: unknown): number {
+  const ms = checkMs(name, value);
+  if (ms === 0) throw new RangeError(`Expected \`${name}\` to be a number of milliseconds > 0, got ${show(ms)}`);
+  return ms;
+}
+
 /** Validate a pool's options (each error names the option and the value) and fill in the defaults. */
 export function poolSettings<T>(options: PoolOptions<T>): PoolSettings<T> {
   if (typeof options !== 'object' || options === null) {
@@ -112,7 +119,7 @@ export function poolSettings<T>(options: PoolOptions<T>): PoolSettings<T> {
     maxLifetime: checkMs('maxLifetime', options.maxLifetime ?? 1_800_000),
     lifetimeJitter,
     maxUses: checkCount('maxUses', options.maxUses ?? Number.POSITIVE_INFINITY, 1, true),
-    keepAliveInterval: checkMs('keepAliveInterval', options.keepAliveInterval ?? Number.POSITIVE_INFINITY),
+    keepAliveInterval: positiveMs('keepAliveInterval', options.keepAliveInterval ?? Number.POSITIVE_INFINITY),
     validateAfterIdle: checkMs('validateAfterIdle', options.validateAfterIdle ?? 500),
     leakThreshold: checkMs('leakDetectionThreshold', options.leakDetectionThreshold ?? Number.POSITIVE_INFINITY),
     clock: options.clock ?? systemClock,
