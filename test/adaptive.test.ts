@@ -146,8 +146,11 @@ describe('AdaptiveLimiter', () => {
       ...Array.from({ length: 5 }, () => limiter.acquire({ partition: 'batch' }).then(noting(order, 'batch'))),
       ...Array.from({ length: 5 }, () => limiter.acquire({ partition: 'live' }).then(noting(order, 'live'))),
     ];
+    expect(limiter.waiting).toBe(10);
+    expect(limiter.running).toBe(10);
     for (const permit of batch.slice(0, 5)) permit.release();
     await flush();
+    expect(limiter.waiting).toBe(5);
     // live (below its 7) goes first, though batch waited longer
     expect(order).toEqual(['live', 'live', 'live', 'live', 'live']);
     for (const permit of batch.slice(5)) permit.release();

@@ -152,6 +152,10 @@ export class AdaptiveLimiter
   get limit(): number {
     return this.#probeUntil > 0 ? 1 : this.#limit;
   }
+  /** Callers waiting now. */
+  get waiting(): number {
+    return this.#waiting;
+  }
   get running(): number {
     return this.#running;
   }

@@ -232,7 +232,7 @@ export default class PQueue extends EventEmitter<PQueueEvents> {
     settings: TaskOptions | undefined,
   ): Promise<Awaited<R>> {
     checkFunction('fn', fn);
-    if (settings?.priority !== undefined) asTypeError(() => checkFiniteNumber('priority', settings.priority));
+    if (settings?.priority !== undefined) checkFiniteNumber('priority', settings.priority); // add() turns a RangeError into p-queue's TypeError
     const signal = settings?.signal;
     signal?.throwIfAborted();
     return new Promise<Awaited<R>>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { type NormalizedLimit, normalizeLimits, type RateLimit } from './RateLimit.js';
+import { normalizeLimits, type RateLimit } from './RateLimit.js';
 import { type Rule, ruleFor } from './Rule.js';
 
 /**
@@ -6,15 +6,13 @@ import { type Rule, ruleFor } from './Rule.js';
  * against every limit (the same rules as `RateLimiter`). Internal.
  */
 export class StartGate {
-  readonly limits: readonly NormalizedLimit[];
   readonly #rules: Rule[];
   readonly #states: unknown[];
   /** Tasks still running when a new window opens count against it (fixed windows only). */
   readonly #carryover: boolean;
 
   constructor(limits: RateLimit | readonly RateLimit[], carryover = false) {
-    this.limits = normalizeLimits(limits);
-    this.#rules = this.limits.map(ruleFor);
+    this.#rules = normalizeLimits(limits).map(ruleFor);
     this.#states = this.#rules.map((rule) => rule.create(0));
     this.#carryover = carryover;
   }

@@ -477,13 +477,13 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
    * history is kept. Returns how many were removed.
    */
   clear(reason: unknown = new ClearedError('The task was removed by clear()')): number {
-    return this.#removeWaiting(reason);
+    return this.#removeWaiting(reason, this.#dropOnClear);
   }
 
-  /** Empty the queue, settling each removed task with `error` (or forgetting it), and tell the listeners. */
-  #removeWaiting(error: unknown): number {
+  /** Empty the queue, rejecting each removed task with `error` (or, `drop`, forgetting it), and tell the listeners. */
+  #removeWaiting(error: unknown, drop: boolean): number {
     const waiting = this.#waiters.size;
-    if (this.#dropOnClear && !(error instanceof ClosedError)) this.#waiters.takeAll();
+    if (drop) this.#waiters.takeAll();
     else this.#waiters.failAll(error);
     this.#clearResumeTimer();
     this.#updateRateLimited();
@@ -532,7 +532,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
     const error = new ClosedError(`TaskQueue was destroyed (${this.#waiters.size} waiting rejected)`, {
       cause: reason,
     });
-    this.#removeWaiting(error);
+    this.#removeWaiting(error, false); // destroy() answers every waiter, whatever clear() does
     return this.onIdle();
   }
 
