@@ -1,0 +1,194 @@
+// The journal: an append-only file of item keys that ended, written after the
+// item's result line, so that a crash can only make an item run twice, never
+// zero times. One header line per run names the action's fingerprint; then
+// `+key` (done) or `-key` (failed for good), the key raw or as a JSON string.
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { quoted, UsageError } from './UsageError.js';
+
+export type JournalMode = 'new' | 'resume' | 'retry-failed' | 'fresh';
+
+export interface JournalOptions {
+  readonly mode: JournalMode;
+  readonly fingerprint: string;
+  /** Resume although the action's templates changed since the journal was written. */
+  readonly allowChanged: boolean;
+  /** Ms between fsyncs while entries are being written. @default 1000 */
+  readonly syncInterval?: number;
+}
+
+/** Whether a key can be written as it is: no quote, backslash or control character. */
+function isPlain(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 32 || c === 34 || c === 92 || c === 127) return false;
+  }
+  return key[0] !== '"';
+}
+
+export class Journal {
+  readonly path: string;
+  readonly #fd: number;
+  readonly #done: Set<string>;
+  readonly #failed: Set<string>;
+  readonly #skipFailed: boolean;
+  readonly #syncInterval: number;
+  #buffer = '';
+  #scheduled = false;
+  #unsynced = false;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(path: string, fd: number, done: Set<string>, failed: Set<string>, options: JournalOptions) {
+    this.path = path;
+    this.#fd = fd;
+    this.#done = done;
+    this.#failed = failed;
+    this.#skipFailed = options.mode === 'resume';
+    this.#syncInterval = options.syncInterval ?? 1000;
+  }
+
+  /** Open (or create) the journal at `path` for a run in `options.mode`. */
+  static async open(path: string, options: JournalOptions): Promise<Journal> {
+    const done = new Set<string>();
+    const failed = new Set<string>();
+    let fingerprint: string | undefined;
+    const exists = existsSync(path) && statSync(path).size > 0;
+    if (exists && options.mode !== 'fresh') {
+      fingerprint = await readJournal(path, done, failed);
+      const entries = done.size + failed.size;
+      if (options.mode === 'new' && entries > 0) {
+        throw new UsageError(
+          `the journal ${path} holds ${entries} items of an earlier run: pass --resume to skip them, --retry-failed to rerun the failed ones, or --fresh to start over`,
+        );
+      }
+      if (
+        options.mode !== 'new' &&
+        fingerprint !== undefined &&
+        fingerprint !== options.fingerprint &&
+        !options.allowChanged
+      ) {
+        throw new UsageError(
+          `the journal ${path} was written for another command or request (fingerprint ${fingerprint}, now ${options.fingerprint}): its items would not be rerun; pass --allow-changed to resume anyway, or --fresh to start over`,
+        );
+      }
+    }
+    const fd = openSync(path, options.mode === 'fresh' || !exists ? 'w' : 'a+');
+    dropTornTail(fd);
+    const journal = new Journal(path, fd, done, failed, options);
+    writeSync(
+      fd,
+      `${JSON.stringify({ sluice: 1, fingerprint: options.fingerprint, started: new Date().toISOString() })}\n`,
+      null,
+    );
+    return journal;
+  }
+
+  /** Items the journal already holds: done, and failed for good. */
+  get done(): number {
+    return this.#done.size;
+  }
+  get failed(): number {
+    return this.#failed.size;
+  }
+
+  /** Whether an item of this key ended in an earlier run and is to be skipped. */
+  skips(key: string): boolean {
+    return this.#done.has(key) || (this.#skipFailed && this.#failed.has(key));
+  }
+
+  /** Record an item that ended; written within the tick, fsync'd within `syncInterval`. */
+  record(key: string, ok: boolean): void {
+    if (this.#closed) return;
+    this.#buffer += `${ok ? '+' : '-'}${isPlain(key) ? key : JSON.stringify(key)}\n`;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#write());
+    }
+  }
+
+  #write(): void {
+    this.#scheduled = false;
+    if (this.#buffer === '') return;
+    writeSync(this.#fd, this.#buffer, null);
+    this.#buffer = '';
+    this.#unsynced = true;
+    if (this.#syncTimer === undefined) {
+      this.#syncTimer = setTimeout(() => this.#sync(), this.#syncInterval);
+      this.#syncTimer.unref();
+    }
+  }
+
+  #sync(): void {
+    this.#syncTimer = undefined;
+    if (!this.#unsynced || this.#closed) return;
+    this.#unsynced = false;
+    fdatasyncSync(this.#fd);
+  }
+
+  /** Write and fsync what is buffered, then close the file. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#write();
+    clearTimeout(this.#syncTimer);
+    fdatasyncSync(this.#fd);
+    this.#closed = true;
+    closeSync(this.#fd);
+  }
+}
+
+/** Fill `done` and `failed` from the journal; the last header's fingerprint. */
+async function readJournal(path: string, done: Set<string>, failed: Set<string>): Promise<string | undefined> {
+  let fingerprint: string | undefined;
+  let rest = '';
+  let lineNumber = 0;
+  const take = (line: string) => {
+    lineNumber++;
+    const mark = line[0];
+    if (mark === '+' || mark === '-') {
+      const key = line[1] === '"' ? (JSON.parse(line.slice(1)) as string) : line.slice(1);
+      if (mark === '+') {
+        done.add(key);
+        failed.delete(key);
+      } else if (!done.has(key)) failed.add(key);
+    } else if (mark === '{') {
+      fingerprint = (JSON.parse(line) as { fingerprint?: string }).fingerprint;
+    } else if (line !== '') {
+      throw new UsageError(`${path} is not a sluice journal (line ${lineNumber}: ${quoted(line.slice(0, 40))})`);
+    }
+  };
+  for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1024 * 1024 })) {
+    const text = rest + (chunk as string);
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      take(text.slice(start, end));
+      start = end + 1;
+    }
+    rest = text.slice(start);
+  }
+  // A last line without its newline was torn by a crash: its item runs again.
+  return fingerprint;
+}
+
+/** Cut a torn last line (a crash mid-write); the file is opened for appending. */
+function dropTornTail(fd: number): void {
+  let size = fstatSync(fd).size;
+  if (size === 0) return;
+  const byte = Buffer.alloc(1);
+  while (size > 0) {
+    readSync(fd, byte, 0, 1, size - 1);
+    if (byte[0] === 10) break;
+    size--;
+  }
+  ftruncateSync(fd, size);
+}

@@ -1,0 +1,102 @@
+// Result lines on stdout (or --output), in completion order or, with
+// --keep-order, in input order; `written` runs once the line is handed to the
+// operating system, which is when the item may be journaled.
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+
+/** Called once the line is with the operating system (`ok`), or could not be written. */
+type Written = (ok: boolean) => void;
+
+interface Held {
+  readonly text: string | undefined;
+  readonly written: Written;
+}
+
+export class Results {
+  readonly #out: Writable;
+  readonly #keepOrder: boolean;
+  readonly #owned: boolean;
+  readonly #held = new Map<number, Held>();
+  #next = 0;
+
+  #broken: Error | undefined;
+
+  /** `onError`: the output failed (a closed pipe, a full disk); nothing more is written. */
+  constructor(out: Writable, keepOrder: boolean, owned: boolean, onError: (error: Error) => void) {
+    this.#out = out;
+    this.#keepOrder = keepOrder;
+    this.#owned = owned;
+    out.on('error', (error: Error) => {
+      if (this.#broken !== undefined) return;
+      this.#broken = error;
+      onError(error);
+    });
+  }
+
+  /** Write the result of the item at input position `seq` (`text` undefined: nothing to write, keep the order going). */
+  put(seq: number, text: string | undefined, written: Written): void {
+    if (!this.#keepOrder) {
+      this.#write(text, written);
+      return;
+    }
+    if (seq !== this.#next) {
+      this.#held.set(seq, { text, written });
+      return;
+    }
+    this.#write(text, written);
+    this.#next++;
+    for (let held = this.#held.get(this.#next); held !== undefined; held = this.#held.get(this.#next)) {
+      this.#held.delete(this.#next);
+      this.#write(held.text, held.written);
+      this.#next++;
+    }
+  }
+
+  /** Results waiting for an earlier one (--keep-order). */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  #write(text: string | undefined, written: Written): void {
+    if (text === undefined) written(true);
+    else if (this.#broken !== undefined) written(false);
+    else this.#out.write(text, (error) => written(error == null));
+  }
+
+  /** Flush; end the stream if it is a file of ours. */
+  async close(): Promise<void> {
+    if (this.#broken !== undefined) return;
+    if (this.#owned) {
+      this.#out.end();
+      await once(this.#out, 'finish');
+    } else if (this.#out.writableNeedDrain) {
+      await once(this.#out, 'drain');
+    }
+  }
+}
+
+/** The failures file: one JSON line per failed item or unreadable input line; opened at the first one. */
+export class Failures {
+  readonly path: string;
+  readonly #append: boolean;
+  #out: Writable | undefined;
+  count = 0;
+
+  constructor(path: string, append: boolean) {
+    this.path = path;
+    this.#append = append;
+  }
+
+  write(record: object): void {
+    this.#out ??= createWriteStream(this.path, { flags: this.#append ? 'a' : 'w' });
+    this.count++;
+    this.#out.write(`${JSON.stringify(record)}\n`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#out === undefined) return;
+    this.#out.end();
+    await once(this.#out, 'finish');
+  }
+}

@@ -1,0 +1,467 @@
+/**
+ * Long file: the run's one loop (intake with a bounded window, the attempts of
+ * each item with retries, pauses and the breaker, results then journal, halt
+ * and signals) reads best in one place; parsing, limits, output and the
+ * journal live beside it.
+ */
+import { hash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import type { Readable } from 'node:stream';
+import { type CircuitBreakerPolicy, CircuitOpenError, exponentialBackoff, RetryBudget, Semaphore } from 'sluice';
+import type { Action, Attempt, Outcome } from './Action.js';
+import { type Halt, halts } from './Halt.js';
+import { Histogram } from './Histogram.js';
+import type { Item } from './Item.js';
+import { type Entry, type Format, isMalformed, readEntries } from './input.js';
+import type { Journal } from './Journal.js';
+import { type LimitSettings, Limits, sleep } from './Limits.js';
+import type { Pauses } from './Pauses.js';
+import { type Counts, Progress, type ProgressMode } from './Progress.js';
+import type { Failures, Results } from './Results.js';
+import { MissingFieldError, type Template } from './template.js';
+import { formatDuration } from './units.js';
+
+export interface RunSettings {
+  readonly action: Action;
+  readonly input: Readable;
+  readonly format: Format;
+  /** The item key: a template, or undefined for a hash of the item's text. */
+  readonly key: Template | undefined;
+  /** `--per-key`: the scope of per-key limits and pauses. */
+  readonly perKey: Template | undefined;
+  /** A scope for an item the per-key template cannot render (e.g. `{host}` from the request URL). */
+  readonly fallbackScope?: ((item: Item) => string | undefined) | undefined;
+  readonly limits: LimitSettings;
+  readonly retries: number;
+  readonly backoff: { readonly initial: number; readonly max: number };
+  /** Retries allowed as a share of attempts (plus 10 a second); undefined: no budget. */
+  readonly retryBudget: number | undefined;
+  readonly timeout: number | undefined;
+  readonly breaker: CircuitBreakerPolicy | undefined;
+  readonly halt: Halt | undefined;
+  readonly results: Results;
+  readonly failures: Failures;
+  readonly journal: Journal | undefined;
+  readonly progress: ProgressMode;
+  readonly total: number | Promise<number> | undefined;
+  readonly dryRun: boolean;
+  /** Ms running items may take to finish after the first SIGINT/SIGTERM. */
+  readonly grace: number;
+  readonly pauses: Pauses;
+  /** Items read ahead of their start, at most (in flight + this buffer is all the input in memory). */
+  readonly window: number;
+  readonly stderr: NodeJS.WriteStream;
+  /** Receive SIGINT/SIGTERM (off in tests that drive `stop` themselves). @default true */
+  readonly signals?: boolean;
+}
+
+/** Exit codes: see `sluice run --help`. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, halted: 3, sigint: 130, sigterm: 143 } as const;
+
+class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+}
+
+/** A retryable failure, thrown so the circuit breaker counts it. */
+class FailedAttempt extends Error {
+  readonly outcome: Outcome;
+  constructor(outcome: Outcome) {
+    super(outcome.error ?? 'failed');
+    this.outcome = outcome;
+  }
+}
+
+export class Runner {
+  readonly #s: RunSettings;
+  readonly #limits: Limits;
+  readonly #window: Semaphore;
+  readonly #intake = new AbortController();
+  readonly #now = new AbortController();
+  readonly #latency = new Histogram();
+  readonly #budget: RetryBudget | undefined;
+  readonly #backoff: ReturnType<typeof exponentialBackoff>;
+  readonly #progress: Progress;
+  #total: number | undefined;
+  #ok = 0;
+  #failed = 0;
+  #invalid = 0;
+  #skipped = 0;
+  #interrupted = 0;
+  #running = 0;
+  #retries = 0;
+  #active = 0;
+  #idle: (() => void) | undefined;
+  #seq = 0;
+  #exit: number = EXIT.ok;
+  #why: string | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(settings: RunSettings) {
+    this.#s = settings;
+    // Every waiting item listens to these two; they are the run's, not leaks.
+    setMaxListeners(0, this.#intake.signal, this.#now.signal);
+    this.#limits = new Limits(settings.limits);
+    this.#window = new Semaphore(settings.window);
+    this.#budget = settings.retryBudget === undefined ? undefined : new RetryBudget({ ratio: settings.retryBudget });
+    this.#backoff = exponentialBackoff({
+      initial: settings.backoff.initial,
+      max: settings.backoff.max,
+      jitter: 'full',
+    });
+    this.#progress = new Progress(settings.progress, () => this.counts(), settings.stderr);
+    if (typeof settings.total === 'number') this.#total = settings.total;
+    else settings.total?.then((n) => (this.#total = n)).catch(() => {});
+  }
+
+  counts(): Counts {
+    return {
+      ok: this.#ok,
+      failed: this.#failed,
+      invalid: this.#invalid,
+      skipped: this.#skipped,
+      interrupted: this.#interrupted,
+      running: this.#running,
+      limit: this.#limits.limit,
+      retries: this.#retries,
+      pauses: this.#s.pauses.count,
+      total: this.#total,
+      latency: this.#latency,
+    };
+  }
+
+  /** Run every item; resolves with the exit code once everything is written and journaled. */
+  async run(): Promise<number> {
+    const started = Date.now();
+    const onInt = () => this.stop('SIGINT');
+    const onTerm = () => this.stop('SIGTERM');
+    if (this.#s.signals !== false) {
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+    }
+    this.#progress.start();
+    try {
+      await this.#intakeAll();
+    } catch (error) {
+      if (!this.#intake.signal.aborted) {
+        this.#s.stderr.write(`sluice: reading the input failed: ${(error as Error).message}\n`);
+        this.#fail(EXIT.failed, 'input error');
+      }
+    }
+    await this.#settled();
+    clearTimeout(this.#graceTimer);
+    this.#progress.stop();
+    await this.#s.results.close();
+    this.#s.journal?.close();
+    await this.#s.failures.close();
+    await this.#limits.close();
+    await this.#s.action.close();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    if (!this.#s.dryRun) this.#summary(Date.now() - started);
+    if (this.#exit === EXIT.ok && (this.#failed > 0 || this.#invalid > 0)) return EXIT.failed;
+    return this.#exit;
+  }
+
+  /** The output broke (a closed pipe, a full disk): stop, and end what runs; nothing more is journaled. */
+  outputFailed(error: Error): void {
+    this.#fail(EXIT.failed, `writing results failed: ${error.message}`);
+    this.#now.abort(new Interrupted('output failed'));
+  }
+
+  /**
+   * A signal: the first stops intake and lets running items finish (for
+   * `grace` ms at most); the second ends them (children get SIGTERM, then
+   * SIGKILL). Unfinished items are not journaled: `--resume` runs them.
+   */
+  stop(signal: 'SIGINT' | 'SIGTERM'): void {
+    if (this.#intake.signal.aborted) {
+      this.#now.abort(new Interrupted(`interrupted by a second ${signal}`));
+      return;
+    }
+    this.#fail(signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm, `interrupted by ${signal}`);
+    this.#graceTimer = setTimeout(
+      () => this.#now.abort(new Interrupted(`still running ${formatDuration(this.#s.grace)} after ${signal}`)),
+      this.#s.grace,
+    );
+    this.#graceTimer.unref();
+  }
+
+  #fail(code: number, why: string): void {
+    if (this.#exit === EXIT.ok || code > this.#exit) {
+      this.#exit = code;
+      this.#why = why;
+    }
+    this.#intake.abort(new Interrupted(why));
+  }
+
+  async #intakeAll(): Promise<void> {
+    const signal = this.#intake.signal;
+    for await (const batch of readEntries(this.#s.input, this.#s.format)) {
+      for (const entry of batch) {
+        if (signal.aborted) return;
+        const item = this.#admitEntry(entry);
+        if (item === undefined) continue;
+        let permit: { release(): void };
+        try {
+          permit = await this.#window.acquire({ signal });
+        } catch {
+          return;
+        }
+        this.#start(item.item, item.key, this.#seq++, permit);
+      }
+      if (signal.aborted) return;
+    }
+  }
+
+  /** An entry that is to run, with its key; malformed, keyless and journaled ones are counted and left. */
+  #admitEntry(entry: Entry): { item: Item; key: string } | undefined {
+    if (isMalformed(entry)) {
+      this.#invalid++;
+      this.#s.failures.write({ line: entry.line, status: 'invalid', error: entry.error, input: entry.raw });
+      return undefined;
+    }
+    let key: string;
+    try {
+      key = this.#s.key === undefined ? hash('sha1', entry.raw, 'base64url') : this.#s.key.render(entry);
+    } catch (error) {
+      this.#invalid++;
+      this.#s.failures.write({
+        line: entry.line,
+        status: 'invalid',
+        error: `--key: ${(error as Error).message}`,
+        input: entry.raw,
+      });
+      return undefined;
+    }
+    if (this.#s.journal?.skips(key)) {
+      this.#skipped++;
+      return undefined;
+    }
+    return { item: entry, key };
+  }
+
+  #start(item: Item, key: string, seq: number, permit: { release(): void }): void {
+    this.#active++;
+    this.#process(item, key, seq, permit)
+      .catch((error: unknown) => {
+        // Nothing in #process is meant to throw; say so loudly rather than lose the item silently.
+        this.#s.stderr.write(`sluice: internal error on line ${item.line}: ${(error as Error).stack}\n`);
+        this.#fail(EXIT.failed, 'internal error');
+        permit.release();
+      })
+      .finally(() => {
+        if (--this.#active === 0) this.#idle?.();
+      });
+  }
+
+  #settled(): Promise<void> {
+    return this.#active === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
+  }
+
+  async #process(item: Item, key: string, seq: number, permit: { release(): void }): Promise<void> {
+    const release = () => permit.release();
+    if (this.#s.dryRun) {
+      let text: string;
+      try {
+        text = `${this.#s.action.describe(item)}\n`;
+      } catch (error) {
+        text = `# line ${item.line}: ${(error as Error).message}\n`;
+      }
+      this.#s.results.put(seq, text, release);
+      return;
+    }
+    const started = performance.now();
+    let attempt: Attempt;
+    let scope: string | undefined;
+    try {
+      attempt = this.#s.action.prepare(item);
+      scope = this.#scopeOf(item);
+    } catch (error) {
+      if (!(error instanceof MissingFieldError)) throw error;
+      this.#end(item, key, seq, release, { attempts: 0, started, error: error.message });
+      return;
+    }
+    const ended = await this.#attempts(attempt, scope);
+    if (ended.outcome === undefined) {
+      this.#interrupted++;
+      this.#s.results.put(seq, undefined, release);
+      return;
+    }
+    this.#end(item, key, seq, release, { attempts: ended.attempts, started, outcome: ended.outcome });
+  }
+
+  #scopeOf(item: Item): string | undefined {
+    const template = this.#s.perKey;
+    if (template === undefined) return undefined;
+    try {
+      return template.render(item);
+    } catch (error) {
+      const fallback = error instanceof MissingFieldError ? this.#s.fallbackScope?.(item) : undefined;
+      if (fallback === undefined) throw error;
+      return fallback;
+    }
+  }
+
+  /** Attempts until one succeeds, the failure is final, or the run stops (outcome undefined). */
+  async #attempts(attempt: Attempt, scope: string | undefined): Promise<{ attempts: number; outcome?: Outcome }> {
+    const intake = this.#intake.signal;
+    let attempts = 0;
+    for (;;) {
+      let outcome: Outcome | 'open';
+      try {
+        await this.#s.pauses.wait(scope, intake);
+        const slot = await this.#limits.acquire(scope, intake);
+        if (this.#s.pauses.remaining(scope) > 0) {
+          slot.release('ignore');
+          continue;
+        }
+        outcome = await this.#once(attempt, () => attempts++);
+        slot.release(outcome === 'open' ? 'ignore' : outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
+      } catch (error) {
+        if (error instanceof Interrupted || intake.aborted) return { attempts };
+        throw error;
+      }
+      if (outcome === 'open') {
+        await this.#waitForBreaker(intake).catch(() => {});
+        if (intake.aborted) return { attempts };
+        continue;
+      }
+      if (outcome.ok) return { attempts, outcome };
+      if (this.#now.signal.aborted) return { attempts };
+      if (outcome.pause && outcome.retryAfter !== undefined) this.#s.pauses.pause(scope, outcome.retryAfter);
+      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, outcome };
+      if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+        return { attempts, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
+      }
+      this.#retries++;
+      const delay = Math.max(
+        this.#backoff({ attempt: attempts, previousDelay: 0, random: Math.random }),
+        outcome.retryAfter ?? 0,
+      );
+      try {
+        await sleep(delay, intake);
+      } catch {
+        return { attempts };
+      }
+    }
+  }
+
+  /** One attempt through the breaker, with its timeout; 'open' when the breaker refused it. */
+  async #once(attempt: Attempt, count: () => void): Promise<Outcome | 'open'> {
+    const controller = new AbortController();
+    const now = this.#now.signal;
+    const end = () => controller.abort(now.reason);
+    if (now.aborted) end();
+    else now.addEventListener('abort', end, { once: true });
+    const timeout = this.#s.timeout;
+    const timer =
+      timeout === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new Error(`timed out after ${formatDuration(timeout)}`)), timeout);
+    const run = async () => {
+      count();
+      this.#budget?.recordCall();
+      this.#running++;
+      const t0 = performance.now();
+      try {
+        const outcome = await attempt(controller.signal);
+        this.#latency.record(performance.now() - t0);
+        if (!outcome.ok && outcome.retryable) throw new FailedAttempt(outcome);
+        return outcome;
+      } finally {
+        this.#running--;
+      }
+    };
+    try {
+      return this.#s.breaker === undefined ? await run() : await this.#s.breaker.execute(run);
+    } catch (error) {
+      if (error instanceof FailedAttempt) return error.outcome;
+      if (error instanceof CircuitOpenError) return 'open';
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      now.removeEventListener('abort', end);
+    }
+  }
+
+  async #waitForBreaker(signal: AbortSignal): Promise<void> {
+    const breaker = this.#s.breaker as CircuitBreakerPolicy;
+    const { state, openFor } = breaker.snapshot();
+    // Half-open: the probes are out; look again shortly.
+    await sleep(state === 'open' ? Math.max(50, openFor) : 50, signal);
+  }
+
+  #end(
+    item: Item,
+    key: string,
+    seq: number,
+    release: () => void,
+    end: { attempts: number; started: number; outcome?: Outcome; error?: string },
+  ): void {
+    const outcome = end.outcome;
+    const ok = outcome?.ok === true;
+    const record = {
+      key,
+      line: item.line,
+      status: ok ? 'ok' : 'failed',
+      attempts: end.attempts,
+      duration: Math.round((performance.now() - end.started) * 100) / 100,
+      ...resultFields(outcome),
+      ...(ok ? {} : { error: end.error ?? outcome?.error }),
+    };
+    if (ok) this.#ok++;
+    else {
+      this.#failed++;
+      this.#s.failures.write({ ...record, input: item.raw });
+    }
+    this.#s.results.put(seq, `${JSON.stringify(record)}\n`, (written) => {
+      // Journaled only once its result is out: a crash may run an item twice, never lose it.
+      if (written) this.#s.journal?.record(key, ok);
+      release();
+    });
+    if (!ok) this.#checkHalt();
+  }
+
+  #checkHalt(): void {
+    const halt = this.#s.halt;
+    if (halt === undefined || !halts(halt, this.#failed, this.#ok + this.#failed)) return;
+    this.#fail(
+      EXIT.halted,
+      `halted: ${this.#failed} failed (--halt ${halt.when},fail=${halt.fail}${halt.percent ? '%' : ''})`,
+    );
+    if (halt.when === 'now') this.#now.abort(new Interrupted('halted'));
+  }
+
+  #summary(elapsed: number): void {
+    const ended = this.#ok + this.#failed;
+    const rate = elapsed > 0 ? Math.round((ended * 1000) / elapsed) : 0;
+    const latency =
+      this.#latency.count === 0
+        ? ''
+        : `; latency p50 ${formatDuration(this.#latency.quantile(0.5))}, p99 ${formatDuration(this.#latency.quantile(0.99))}`;
+    const lines = [
+      `sluice: ${ended} items in ${formatDuration(elapsed)} (${rate}/s): ${this.#ok} ok, ${this.#failed} failed, ${this.#invalid} invalid, ${this.#skipped} skipped; ${this.#retries} retries, ${this.#s.pauses.count} pauses${latency}`,
+    ];
+    if (this.#s.failures.count > 0) lines.push(`sluice: failures in ${this.#s.failures.path}`);
+    if (this.#why !== undefined) {
+      const left = this.#interrupted > 0 ? `; ${this.#interrupted} items left unfinished` : '';
+      const resume = this.#s.journal === undefined ? '' : ' (run again with --resume to finish)';
+      lines.push(`sluice: ${this.#why}${left}${resume}`);
+    }
+    this.#s.stderr.write(`${lines.join('\n')}\n`);
+  }
+}
+
+function resultFields(outcome: Outcome | undefined): object {
+  if (outcome === undefined) return {};
+  const fields: Record<string, unknown> =
+    outcome.httpStatus !== undefined
+      ? { httpStatus: outcome.httpStatus, body: outcome.output }
+      : outcome.exitCode !== undefined
+        ? { exitCode: outcome.exitCode, stdout: outcome.output }
+        : {};
+  if (outcome.signal) fields.signal = outcome.signal;
+  if (outcome.stderr) fields.stderr = outcome.stderr;
+  if (outcome.truncated) fields.truncated = true;
+  return fields;
+}
