@@ -21,6 +21,9 @@ export class Results {
   #next = 0;
 
   #broken: Error | undefined;
+  /** Lines handed to the stream whose callback has not come yet. */
+  #pending = 0;
+  #flushed: (() => void) | undefined;
 
   /** `onError`: the output failed (a closed pipe, a full disk); nothing more is written. */
   constructor(out: Writable, keepOrder: boolean, owned: boolean, onError: (error: Error) => void) {
@@ -61,11 +64,18 @@ export class Results {
   #write(text: string | undefined, written: Written): void {
     if (text === undefined) written(true);
     else if (this.#broken !== undefined) written(false);
-    else this.#out.write(text, (error) => written(error == null));
+    else {
+      this.#pending++;
+      this.#out.write(text, (error) => {
+        written(error == null);
+        if (--this.#pending === 0) this.#flushed?.();
+      });
+    }
   }
 
-  /** Flush; end the stream if it is a file of ours. */
+  /** Wait until every line is written (and its `written` ran); end the stream if it is a file of ours. */
   async close(): Promise<void> {
+    if (this.#pending > 0 && this.#broken === undefined) await new Promise<void>((resolve) => (this.#flushed = resolve));
     if (this.#broken !== undefined) return;
     if (this.#owned) {
       this.#out.end();
