@@ -107,13 +107,17 @@ export class Journal {
     return this.#done.has(key) || (this.#skipFailed && this.#failed.has(key));
   }
 
-  /** Record an item that ended; written within the tick, fsync'd within `syncInterval`. */
+  /**
+   * Record an item that ended. Written in a microtask, i.e. right after the
+   * results written in the same callback (a crash between the two is the
+   * only way an item runs twice); fsync'd within `syncInterval`.
+   */
   record(key: string, ok: boolean): void {
     if (this.#closed) return;
     this.#buffer += `${ok ? '+' : '-'}${isPlain(key) ? key : JSON.stringify(key)}\n`;
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#write());
+      queueMicrotask(() => this.#write());
     }
   }
 

@@ -2,7 +2,7 @@
 // --keep-order, in input order; `written` runs once the line is handed to the
 // operating system, which is when the item may be journaled.
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 /** Called once the line is with the operating system (`ok`), or could not be written. */
@@ -14,9 +14,9 @@ interface Held {
 }
 
 export class Results {
-  readonly #out: Writable;
+  readonly #out: Writable | FileSink;
   readonly #keepOrder: boolean;
-  readonly #owned: boolean;
+  readonly #onError: (error: Error) => void;
   readonly #held = new Map<number, Held>();
   #next = 0;
 
@@ -26,15 +26,17 @@ export class Results {
   #flushed: (() => void) | undefined;
 
   /** `onError`: the output failed (a closed pipe, a full disk); nothing more is written. */
-  constructor(out: Writable, keepOrder: boolean, owned: boolean, onError: (error: Error) => void) {
+  constructor(out: Writable | FileSink, keepOrder: boolean, onError: (error: Error) => void) {
     this.#out = out;
     this.#keepOrder = keepOrder;
-    this.#owned = owned;
-    out.on('error', (error: Error) => {
-      if (this.#broken !== undefined) return;
-      this.#broken = error;
-      onError(error);
-    });
+    this.#onError = onError;
+    if (!(out instanceof FileSink)) out.on('error', (error: Error) => this.#break(error));
+  }
+
+  #break(error: Error): void {
+    if (this.#broken !== undefined) return;
+    this.#broken = error;
+    this.#onError(error);
   }
 
   /** Write the result of the item at input position `seq` (`text` undefined: nothing to write, keep the order going). */
@@ -67,6 +69,7 @@ export class Results {
     else {
       this.#pending++;
       this.#out.write(text, (error) => {
+        if (error != null) this.#break(error);
         written(error == null);
         if (--this.#pending === 0) this.#flushed?.();
       });
@@ -75,14 +78,56 @@ export class Results {
 
   /** Wait until every line is written (and its `written` ran); end the stream if it is a file of ours. */
   async close(): Promise<void> {
-    if (this.#pending > 0 && this.#broken === undefined) await new Promise<void>((resolve) => (this.#flushed = resolve));
-    if (this.#broken !== undefined) return;
-    if (this.#owned) {
-      this.#out.end();
-      await once(this.#out, 'finish');
-    } else if (this.#out.writableNeedDrain) {
-      await once(this.#out, 'drain');
+    if (this.#pending > 0 && this.#broken === undefined)
+      await new Promise<void>((resolve) => (this.#flushed = resolve));
+    const out = this.#out;
+    if (out instanceof FileSink) out.close();
+    else if (this.#broken === undefined && out.writableNeedDrain) await once(out, 'drain');
+  }
+}
+
+/**
+ * A results file written with one `write(2)` per tick (no thread-pool hop, as
+ * a stream's writes take): a line is with the operating system by the time
+ * its item is journaled, and a crash loses only the items of that last tick.
+ */
+export class FileSink {
+  readonly #fd: number;
+  #text = '';
+  #callbacks: ((error?: Error | null) => void)[] = [];
+  #scheduled = false;
+
+  constructor(path: string, append: boolean) {
+    this.#fd = openSync(path, append ? 'a' : 'w');
+  }
+
+  write(text: string, callback: (error?: Error | null) => void): boolean {
+    this.#text += text;
+    this.#callbacks.push(callback);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
     }
+    return true;
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const callbacks = this.#callbacks;
+    let error: Error | null = null;
+    try {
+      writeSync(this.#fd, this.#text);
+    } catch (e) {
+      error = e as Error;
+    }
+    this.#text = '';
+    this.#callbacks = [];
+    for (const callback of callbacks) callback(error);
+  }
+
+  close(): void {
+    if (this.#text !== '') this.#flush();
+    closeSync(this.#fd);
   }
 }
 

@@ -12,7 +12,7 @@ import type { SharedLimits } from './Limits.js';
 import { Pauses } from './Pauses.js';
 import type { ProgressMode } from './Progress.js';
 import type { RedisShare } from './RedisShare.js';
-import { Failures, Results } from './Results.js';
+import { Failures, FileSink, Results } from './Results.js';
 import { EXIT, Runner } from './Runner.js';
 import { compileTemplate, type Template } from './template.js';
 import { quoted, UsageError } from './UsageError.js';
@@ -123,7 +123,10 @@ export async function runCommand(command: readonly string[], flags: RunFlags): P
           });
   if (!flags.dryRun && mode !== 'resume' && mode !== 'retry-failed' && existsSync(flags.failures))
     unlinkSync(flags.failures);
-  const out = flags.output === undefined ? process.stdout : createWriteStream(flags.output);
+  const resuming = mode === 'resume' || mode === 'retry-failed';
+  if (!flags.dryRun && !resuming && existsSync(flags.failures)) unlinkSync(flags.failures);
+  // A resumed run adds to the results of the runs before it.
+  const out = flags.output === undefined ? process.stdout : new FileSink(flags.output, resuming);
   const counter = new AbortController();
   const runner = new Runner({
     action,
@@ -146,8 +149,8 @@ export async function runCommand(command: readonly string[], flags: RunFlags): P
     timeout,
     breaker,
     halt,
-    results: new Results(out, flags.keepOrder, flags.output !== undefined, (error) => runner.outputFailed(error)),
-    failures: new Failures(flags.failures, mode === 'resume' || mode === 'retry-failed'),
+    results: new Results(out, flags.keepOrder, (error) => runner.outputFailed(error)),
+    failures: new Failures(flags.failures, resuming),
     journal,
     progress: flags.progress,
     total: settings.total ?? totalOf(flags, format, counter.signal),

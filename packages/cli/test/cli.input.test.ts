@@ -13,7 +13,11 @@ describe('sluice run: input', () => {
     writeFileSync(tmp.path('in.ndjson'), '{"id":1}\n{"id":\n\n{"id":3}\nnot json\n{"id":5}\n');
     const ran = await sluice(['run', '-i', 'in.ndjson', '--no-journal', '--', 'echo', '{id}'], { cwd: tmp.dir });
     expect(ran.code).toBe(1);
-    expect(records<{ stdout: string }>(ran.stdout).map((r) => r.stdout.trim()).sort()).toEqual(['1', '3', '5']);
+    expect(
+      records<{ stdout: string }>(ran.stdout)
+        .map((r) => r.stdout.trim())
+        .sort(),
+    ).toEqual(['1', '3', '5']);
     const failures = records<{ line: number; status: string; input: string }>(
       readFileSync(tmp.path('sluice-failures.ndjson'), 'utf8'),
     );
@@ -45,7 +49,20 @@ describe('sluice run: input', () => {
 
   it('reads stdin; {} {#} {json} and encodings render; a command without placeholder gets {} appended', async () => {
     const ran = await sluice(
-      ['run', '--format', 'ndjson', '--keep-order', '-c', '3', '--no-journal', '--', 'echo', '{#}', '{json}', '{a.b|json}'],
+      [
+        'run',
+        '--format',
+        'ndjson',
+        '--keep-order',
+        '-c',
+        '3',
+        '--no-journal',
+        '--',
+        'echo',
+        '{#}',
+        '{json}',
+        '{a.b|json}',
+      ],
       { cwd: tmp.dir, stdin: '{"a":{"b":"x y"}}\n{"a":{"b":2}}\n' },
     );
     expect(ran.code).toBe(0);
@@ -67,15 +84,21 @@ describe('sluice run: input', () => {
   });
 
   it('--keep-order writes results in input order although later items finish first', async () => {
-    const ran = await sluice(['run', '--keep-order', '-c', '4', '--no-journal', '--', 'sh', '-c', 'sleep $0; echo $0'], {
-      cwd: tmp.dir,
-      stdin: '0.4\n0.3\n0.2\n0.1\n0\n',
-    });
+    const ran = await sluice(
+      ['run', '--keep-order', '-c', '4', '--no-journal', '--', 'sh', '-c', 'sleep $0; echo $0'],
+      {
+        cwd: tmp.dir,
+        stdin: '0.4\n0.3\n0.2\n0.1\n0\n',
+      },
+    );
     expect(records<{ line: number }>(ran.stdout).map((r) => r.line)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('--dry-run prints what would run and runs nothing', async () => {
-    const ran = await sluice(['run', '--dry-run', '--keep-order', '--', 'touch', 'made-{}'], { cwd: tmp.dir, stdin: 'a\nb\n' });
+    const ran = await sluice(['run', '--dry-run', '--keep-order', '--', 'touch', 'made-{}'], {
+      cwd: tmp.dir,
+      stdin: 'a\nb\n',
+    });
     expect(ran.code).toBe(0);
     expect(ran.stdout).toBe('["touch","made-a"]\n["touch","made-b"]\n');
     const http = await sluice(['run', '--dry-run', '--http', 'POST http://127.0.0.1:9/u/{}', '--body', '{json}'], {
@@ -86,22 +109,41 @@ describe('sluice run: input', () => {
   });
 
   it('a failing program: exit code, stderr and attempts are in the result; exit 1', async () => {
-    const ran = await sluice(['run', '--retries', '2', '--backoff', '1ms', '--no-journal', '--', 'sh', '-c', 'echo oops >&2; exit 3'], {
-      cwd: tmp.dir,
-      stdin: 'x\n',
-    });
+    const ran = await sluice(
+      ['run', '--retries', '2', '--backoff', '1ms', '--no-journal', '--', 'sh', '-c', 'echo oops >&2; exit 3'],
+      {
+        cwd: tmp.dir,
+        stdin: 'x\n',
+      },
+    );
     expect(ran.code).toBe(1);
-    expect(records(ran.stdout)[0]).toMatchObject({ status: 'failed', exitCode: 3, attempts: 3, stderr: 'oops\n', error: 'exit code 3' });
+    expect(records(ran.stdout)[0]).toMatchObject({
+      status: 'failed',
+      exitCode: 3,
+      attempts: 3,
+      stderr: 'oops\n',
+      error: 'exit code 3',
+    });
   });
 
   it('--timeout ends a program that runs too long (SIGTERM) and says so', async () => {
-    const ran = await sluice(['run', '--timeout', '200ms', '--no-journal', '--', 'sleep'], { cwd: tmp.dir, stdin: '30\n' });
+    const ran = await sluice(['run', '--timeout', '200ms', '--no-journal', '--', 'sleep'], {
+      cwd: tmp.dir,
+      stdin: '30\n',
+    });
     expect(ran.code).toBe(1);
-    expect(records(ran.stdout)[0]).toMatchObject({ status: 'failed', signal: 'SIGTERM', error: 'timed out after 200 ms' });
+    expect(records(ran.stdout)[0]).toMatchObject({
+      status: 'failed',
+      signal: 'SIGTERM',
+      error: 'timed out after 200 ms',
+    });
   });
 
   it('--max-output caps what a result keeps', async () => {
-    const ran = await sluice(['run', '--max-output', '10', '--no-journal', '--', 'seq'], { cwd: tmp.dir, stdin: '1000\n' });
+    const ran = await sluice(['run', '--max-output', '10', '--no-journal', '--', 'seq'], {
+      cwd: tmp.dir,
+      stdin: '1000\n',
+    });
     expect(records(ran.stdout)[0]).toMatchObject({ stdout: '1\n2\n3\n4\n5\n', truncated: true });
   });
 });

@@ -46,7 +46,9 @@ describe('sluice run: journal and resume', () => {
     const first = await sluice(['run', '-i', 'in.ndjson', '--key', 'id', '--', ...script], { cwd: tmp.dir });
     expect(first.code).toBe(1);
     expect(first.stderr).toMatch(/2 ok, 1 failed/);
-    const resumed = await sluice(['run', '-i', 'in.ndjson', '--key', 'id', '--resume', '--', ...script], { cwd: tmp.dir });
+    const resumed = await sluice(['run', '-i', 'in.ndjson', '--key', 'id', '--resume', '--', ...script], {
+      cwd: tmp.dir,
+    });
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toBe('');
     expect(resumed.stderr).toMatch(/3 skipped/);

@@ -23,7 +23,10 @@ export interface SluiceOptions {
 }
 
 /** Start `sluice ...args`; `done` settles when it exits. */
-export function startSluice(args: readonly string[], options: SluiceOptions): { child: ChildProcess; done: Promise<Ran> } {
+export function startSluice(
+  args: readonly string[],
+  options: SluiceOptions,
+): { child: ChildProcess; done: Promise<Ran> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
