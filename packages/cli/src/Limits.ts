@@ -1,6 +1,6 @@
 // Admission of one attempt: per-key concurrency, then the run's concurrency
-// (fixed, adaptive, or shared through Redis), then the rates, taken last so
-// that work starts in the tick its rate admits it.
+// (fixed, adaptive, or shared through Redis), then the rates, taken last: the
+// shared ones by waiting, the local ones by asking at the moment of the start.
 
 import type { Permit } from 'sluice';
 import { AdaptiveLimiter, type AdaptivePermit, gradient2, RateLimiter, Semaphore } from 'sluice';
@@ -17,8 +17,6 @@ export interface SharedLimits {
   acquireSlot(signal: AbortSignal): Promise<{ release(): void }>;
   /** Wait for the job's shared rate (`scope` undefined) or a key's. */
   acquireRate(scope: string | undefined, signal: AbortSignal): Promise<void>;
-  /** Whether the shared rate admits now; if not, ms to wait. */
-  consumeRate(signal: AbortSignal): Promise<number>;
   readonly hasRate: boolean;
   readonly hasKeyRate: boolean;
   readonly hasSlots: boolean;
@@ -130,32 +128,27 @@ export class Limits {
   }
 
   /**
-   * The key's rate, then the run's. A start must coincide with an admission
-   * of every rate it is counted against, or starts could bunch beyond a rate
-   * after a wait: so with both, the key admits (waiting), then the run's rate
-   * is asked without waiting; refused, the item sleeps until the run's rate
-   * has room and asks the key again (the key's unused admission is spent,
-   * never exceeded).
+   * The rates kept in this process, asked at the moment of the start: 0 when
+   * both the key's and the run's rate admitted it now (the caller starts the
+   * work in the same synchronous step, so every rate is counted where work
+   * starts, not where a wait ended); else ms to wait before asking again.
+   * The key's rate is asked first: refused by the run's rate, its admission
+   * is spent, never exceeded.
    */
+  startNow(scope: string | undefined): number {
+    if (scope !== undefined && this.#keyRate !== undefined) {
+      const wait = this.#keyRate.consume({ key: scope }).retryAfter;
+      if (wait > 0) return wait;
+    }
+    return this.#rate === undefined ? 0 : this.#rate.consume().retryAfter;
+  }
+
+  /** The rates shared through Redis: decided on the server's clock, so they are waited for before `startNow`. */
   async #acquireRates(scope: string | undefined, signal: AbortSignal): Promise<void> {
-    const keyed = scope !== undefined && (this.#keyRate !== undefined || this.#shared?.hasKeyRate === true);
-    const global = this.#rate !== undefined || this.#shared?.hasRate === true;
-    if (!keyed) {
-      if (this.#rate !== undefined) await this.#rate.acquire({ signal });
-      else if (global) await (this.#shared as SharedLimits).acquireRate(undefined, signal);
-      return;
-    }
-    for (;;) {
-      if (this.#keyRate !== undefined) await this.#keyRate.acquire({ key: scope, signal });
-      else await (this.#shared as SharedLimits).acquireRate(scope, signal);
-      if (!global) return;
-      const wait =
-        this.#rate !== undefined
-          ? this.#rate.consume().retryAfter
-          : await (this.#shared as SharedLimits).consumeRate(signal);
-      if (wait === 0) return;
-      await sleep(wait, signal);
-    }
+    const shared = this.#shared;
+    if (shared === undefined) return;
+    if (scope !== undefined && shared.hasKeyRate) await shared.acquireRate(scope, signal);
+    if (shared.hasRate) await shared.acquireRate(undefined, signal);
   }
 
   async close(): Promise<void> {

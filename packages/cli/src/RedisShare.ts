@@ -102,10 +102,6 @@ export class RedisShare implements SharedLimits {
     else await (this.#keyRate as RedisRateLimiter).acquire({ key: scope, signal });
   }
 
-  async consumeRate(): Promise<number> {
-    return (await (this.#rate as RedisRateLimiter).consume()).retryAfter;
-  }
-
   async close(): Promise<void> {
     await Promise.all([this.#rate?.close(), this.#keyRate?.close(), this.#slots?.close()]);
     this.#subscriber.disconnect();

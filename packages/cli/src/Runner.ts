@@ -14,7 +14,7 @@ import { Histogram } from './Histogram.js';
 import type { Item } from './Item.js';
 import { type Entry, type Format, isMalformed, readEntries } from './input.js';
 import type { Journal } from './Journal.js';
-import { type LimitSettings, Limits, sleep } from './Limits.js';
+import { type LimitSettings, Limits, type Slot, sleep } from './Limits.js';
 import type { Pauses } from './Pauses.js';
 import { type Counts, Progress, type ProgressMode } from './Progress.js';
 import type { Failures, Results } from './Results.js';
@@ -287,7 +287,7 @@ export class Runner {
       this.#s.results.put(seq, undefined, release);
       return;
     }
-    this.#end(item, key, seq, release, { attempts: ended.attempts, started, outcome: ended.outcome });
+    this.#end(item, key, seq, release, { ...ended, started });
   }
 
   #scopeOf(item: Item): string | undefined {
@@ -303,35 +303,39 @@ export class Runner {
   }
 
   /** Attempts until one succeeds, the failure is final, or the run stops (outcome undefined). */
-  async #attempts(attempt: Attempt, scope: string | undefined): Promise<{ attempts: number; outcome?: Outcome }> {
+  async #attempts(
+    attempt: Attempt,
+    scope: string | undefined,
+  ): Promise<{ attempts: number; start?: number; outcome?: Outcome }> {
     const intake = this.#intake.signal;
     let attempts = 0;
+    let start = 0;
     for (;;) {
-      let outcome: Outcome | 'open';
+      let outcome: Outcome | 'open' | 'paused';
       try {
         await this.#s.pauses.wait(scope, intake);
         const slot = await this.#limits.acquire(scope, intake);
-        if (this.#s.pauses.remaining(scope) > 0) {
-          slot.release('ignore');
-          continue;
-        }
-        outcome = await this.#once(attempt, () => attempts++);
-        slot.release(outcome === 'open' ? 'ignore' : outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
+        outcome = await this.#startWhenAdmitted(attempt, scope, slot, () => {
+          attempts++;
+          // Epoch ms on the monotonic clock the limits use (Date.now() can step).
+          start = Math.round((performance.timeOrigin + performance.now()) * 100) / 100;
+        });
       } catch (error) {
         if (error instanceof Interrupted || intake.aborted) return { attempts };
         throw error;
       }
+      if (outcome === 'paused') continue;
       if (outcome === 'open') {
         await this.#waitForBreaker(intake).catch(() => {});
         if (intake.aborted) return { attempts };
         continue;
       }
-      if (outcome.ok) return { attempts, outcome };
+      if (outcome.ok) return { attempts, start, outcome };
       if (this.#now.signal.aborted) return { attempts };
       if (outcome.pause && outcome.retryAfter !== undefined) this.#s.pauses.pause(scope, outcome.retryAfter);
-      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, outcome };
+      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, start, outcome };
       if (this.#budget !== undefined && !this.#budget.tryRetry()) {
-        return { attempts, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
+        return { attempts, start, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
       }
       this.#retries++;
       const delay = Math.max(
@@ -344,6 +348,37 @@ export class Runner {
         return { attempts };
       }
     }
+  }
+
+  /**
+   * Holding the slot: wait for the local rates, then start the attempt in the
+   * same synchronous step as their admission. 'paused' when a pause began
+   * meanwhile (the slot is given back).
+   */
+  async #startWhenAdmitted(
+    attempt: Attempt,
+    scope: string | undefined,
+    slot: Slot,
+    count: () => void,
+  ): Promise<Outcome | 'open' | 'paused'> {
+    let outcome: Outcome | 'open';
+    try {
+      for (;;) {
+        if (this.#s.pauses.remaining(scope) > 0) {
+          slot.release('ignore');
+          return 'paused';
+        }
+        const wait = this.#limits.startNow(scope);
+        if (wait === 0) break;
+        await sleep(wait, this.#intake.signal);
+      }
+      outcome = await this.#once(attempt, count);
+    } catch (error) {
+      slot.release('ignore');
+      throw error;
+    }
+    slot.release(outcome === 'open' ? 'ignore' : outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
+    return outcome;
   }
 
   /** One attempt through the breaker, with its timeout; 'open' when the breaker refused it. */
@@ -396,7 +431,7 @@ export class Runner {
     key: string,
     seq: number,
     release: () => void,
-    end: { attempts: number; started: number; outcome?: Outcome; error?: string },
+    end: { attempts: number; started: number; start?: number | undefined; outcome?: Outcome; error?: string },
   ): void {
     const outcome = end.outcome;
     const ok = outcome?.ok === true;
@@ -405,6 +440,7 @@ export class Runner {
       line: item.line,
       status: ok ? 'ok' : 'failed',
       attempts: end.attempts,
+      ...(end.start ? { start: end.start } : {}),
       duration: Math.round((performance.now() - end.started) * 100) / 100,
       ...resultFields(outcome),
       ...(ok ? {} : { error: end.error ?? outcome?.error }),
