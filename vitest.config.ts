@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
     // Fake timers everywhere time matters; the helpers in test/helpers.ts install them.
     testTimeout: 20_000,
     // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.

@@ -3,7 +3,8 @@
 // shared ones by waiting, the local ones by asking at the moment of the start.
 
 import type { Permit } from 'sluice';
-import { AdaptiveLimiter, type AdaptivePermit, gradient2, RateLimiter, Semaphore } from 'sluice';
+import { AdaptiveLimiter, type AdaptivePermit, RateLimiter, Semaphore } from 'sluice';
+import { deliveryRate } from './deliveryRate.js';
 import type { Rate } from './units.js';
 
 /** A held admission; `outcome` tells an adaptive limit what the attempt met. */
@@ -51,7 +52,11 @@ export class Limits {
     this.#shared = shared;
     if (settings.concurrency === 'auto') {
       this.#adaptive = new AdaptiveLimiter({
-        algorithm: gradient2({ initial: Math.min(8, settings.maxConcurrency), min: 1, max: settings.maxConcurrency }),
+        algorithm: deliveryRate({
+          initial: Math.min(8, settings.maxConcurrency),
+          min: 1,
+          max: settings.maxConcurrency,
+        }),
       });
     } else {
       this.#fixed = new Semaphore(settings.concurrency);

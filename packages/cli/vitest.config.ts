@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// The command's tests run real processes against local servers and measure
+// them (rates, adaptive limits, crashes): one file at a time, after the
+// library's suite, so that no other test competes with them for the CPU.
+export default defineConfig({
+  test: {
+    root: new URL('.', import.meta.url).pathname,
+    include: ['test/**/*.test.ts'],
+    fileParallelism: false,
+    testTimeout: 60_000,
+    reporters: ['default', ['json', { outputFile: '../../test-results.cli.json' }]],
+  },
+});
