@@ -1,5 +1,5 @@
 // `sluice run`: flags into a Runner, every flag checked before anything runs.
-import { createWriteStream, existsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { circuitBreaker, consecutiveFailures } from 'sluice';
 import type { Action } from './Action.js';
