@@ -179,6 +179,11 @@ export class Runner {
       return;
     }
     this.#fail(signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm, `interrupted by ${signal}`);
+    this.#progress.stop();
+    this.#s.stderr.write(
+      `sluice: ${signal}: starting nothing more; waiting up to ${formatDuration(this.#s.grace)} for ${this.#running} running items (${signal} again ends them)\n`,
+    );
+    this.#progress.start();
     this.#graceTimer = setTimeout(
       () => this.#now.abort(new Interrupted(`still running ${formatDuration(this.#s.grace)} after ${signal}`)),
       this.#s.grace,
@@ -283,7 +288,8 @@ export class Runner {
     }
     const ended = await this.#attempts(attempt, scope);
     if (ended.outcome === undefined) {
-      this.#interrupted++;
+      // Stopped: not journaled, so --resume runs it. Only begun items count as unfinished.
+      if (ended.attempts > 0) this.#interrupted++;
       this.#s.results.put(seq, undefined, release);
       return;
     }

@@ -41,7 +41,21 @@ export function startSluice(
   const done = new Promise<Ran>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, done };
+  /** Resolve once stderr matches `pattern` (the command said something). */
+  const waitFor = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!pattern.test(stderr)) return;
+        child.stderr?.off('data', check);
+        resolve();
+      };
+      child.stderr?.on('data', check);
+      void done.then(() =>
+        pattern.test(stderr) ? resolve() : reject(new Error(`exited before ${pattern}: ${stderr}`)),
+      );
+      check();
+    });
+  return { child, done, stderr: waitFor };
 }
 
 export function sluice(args: readonly string[], options: SluiceOptions): Promise<Ran> {
