@@ -26,7 +26,7 @@ export interface SluiceOptions {
 export function startSluice(
   args: readonly string[],
   options: SluiceOptions,
-): { child: ChildProcess; done: Promise<Ran> } {
+): { child: ChildProcess; done: Promise<Ran>; stderr: (pattern: RegExp) => Promise<void> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
