@@ -46,6 +46,8 @@ export class Limits {
   readonly #keyConcurrency: number | undefined;
   readonly #keys = new Map<string, KeySlots>();
   readonly #shared: SharedLimits | undefined;
+  /** Attempts holding a slot while they wait for a rate (kept by the caller of `startNow`). */
+  rateWaits = 0;
 
   constructor(settings: LimitSettings) {
     const shared = settings.shared;
@@ -56,6 +58,7 @@ export class Limits {
           initial: Math.min(8, settings.maxConcurrency),
           min: 1,
           max: settings.maxConcurrency,
+          appLimited: () => this.rateWaits > 0,
         }),
       });
     } else {

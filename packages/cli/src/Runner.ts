@@ -293,7 +293,7 @@ export class Runner {
       this.#s.results.put(seq, undefined, release);
       return;
     }
-    this.#end(item, key, seq, release, { ...ended, started });
+    this.#end(item, key, seq, release, { ...ended, started: ended.first ?? started });
   }
 
   #scopeOf(item: Item): string | undefined {
@@ -312,10 +312,11 @@ export class Runner {
   async #attempts(
     attempt: Attempt,
     scope: string | undefined,
-  ): Promise<{ attempts: number; start?: number; outcome?: Outcome }> {
+  ): Promise<{ attempts: number; start?: number; first?: number; outcome?: Outcome }> {
     const intake = this.#intake.signal;
     let attempts = 0;
     let start = 0;
+    let first = 0;
     for (;;) {
       let outcome: Outcome | 'open' | 'paused';
       try {
@@ -323,8 +324,10 @@ export class Runner {
         const slot = await this.#limits.acquire(scope, intake);
         outcome = await this.#startWhenAdmitted(attempt, scope, slot, () => {
           attempts++;
+          const now = performance.now();
+          if (attempts === 1) first = now;
           // Epoch ms on the monotonic clock the limits use (Date.now() can step).
-          start = Math.round((performance.timeOrigin + performance.now()) * 100) / 100;
+          start = Math.round((performance.timeOrigin + now) * 100) / 100;
         });
       } catch (error) {
         if (error instanceof Interrupted || intake.aborted) return { attempts };
@@ -336,12 +339,12 @@ export class Runner {
         if (intake.aborted) return { attempts };
         continue;
       }
-      if (outcome.ok) return { attempts, start, outcome };
+      if (outcome.ok) return { attempts, start, first, outcome };
       if (this.#now.signal.aborted) return { attempts };
       if (outcome.pause && outcome.retryAfter !== undefined) this.#s.pauses.pause(scope, outcome.retryAfter);
-      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, start, outcome };
+      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, start, first, outcome };
       if (this.#budget !== undefined && !this.#budget.tryRetry()) {
-        return { attempts, start, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
+        return { attempts, start, first, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
       }
       this.#retries++;
       const delay = Math.max(
@@ -357,9 +360,11 @@ export class Runner {
   }
 
   /**
-   * Holding the slot: wait for the local rates, then start the attempt in the
-   * same synchronous step as their admission. 'paused' when a pause began
-   * meanwhile (the slot is given back).
+   * Holding the slot, start the attempt in the same synchronous step as its
+   * local rates admit it. Refused by a rate (or paused), the slot goes back
+   * unmeasured while the item waits, and 'paused' sends it to queue again:
+   * a concurrency slot, and an adaptive limit's latency, cover the attempt
+   * alone, never a wait for a rate.
    */
   async #startWhenAdmitted(
     attempt: Attempt,
@@ -367,17 +372,23 @@ export class Runner {
     slot: Slot,
     count: () => void,
   ): Promise<Outcome | 'open' | 'paused'> {
+    if (this.#s.pauses.remaining(scope) > 0) {
+      slot.release('ignore');
+      return 'paused';
+    }
+    const wait = this.#limits.startNow(scope);
+    if (wait > 0) {
+      slot.release('ignore');
+      this.#limits.rateWaits++;
+      try {
+        await sleep(wait, this.#intake.signal);
+      } finally {
+        this.#limits.rateWaits--;
+      }
+      return 'paused';
+    }
     let outcome: Outcome | 'open';
     try {
-      for (;;) {
-        if (this.#s.pauses.remaining(scope) > 0) {
-          slot.release('ignore');
-          return 'paused';
-        }
-        const wait = this.#limits.startNow(scope);
-        if (wait === 0) break;
-        await sleep(wait, this.#intake.signal);
-      }
       outcome = await this.#once(attempt, count);
     } catch (error) {
       slot.release('ignore');
@@ -437,6 +448,7 @@ export class Runner {
     key: string,
     seq: number,
     release: () => void,
+    /** `started`: the first attempt's start (the item's duration covers its attempts and the waits between them). */
     end: { attempts: number; started: number; start?: number | undefined; outcome?: Outcome; error?: string },
   ): void {
     const outcome = end.outcome;

@@ -1,65 +1,103 @@
-// The limit of `--concurrency auto`: in flight = what the service delivers per
-// ms at best x its unloaded latency (the bandwidth-delay product, after TCP
-// BBR). Latency-threshold algorithms settle wherever the client's own
-// overhead crosses their threshold; this one measures the capacity itself:
-// past it, more in flight raises latency but not the delivery rate.
+// The limit of `--concurrency auto`: the smallest concurrency past which the
+// service delivers no more. Below the service's capacity, more calls in
+// flight deliver proportionally more per second; past it they only queue.
+// So the limit climbs the delivery rate: it measures the rate at its limit,
+// then tries a step more (kept if the rate rose by 60% of the step or more)
+// and a step less (kept if it fell by less than 40% of it), one phase of
+// a few latencies each; a kept step doubles the next (up to a quarter), a
+// refused one halves it (down to one call), so it closes in on the knee. Latency thresholds, min-RTT and bandwidth-delay estimates all drift
+// with noise and with the client's own overhead; a rate that stops growing
+// does not.
 import type { LimitAlgorithm, LimitSample } from 'sluice';
 
 export interface DeliveryRateOptions {
   readonly initial: number;
   readonly min: number;
   readonly max: number;
-  /** Ms over which the lowest latency is kept. @default 10000 */
-  readonly rttWindow?: number;
-  /** Rounds (about one latency each) over which the best delivery rate is kept. @default 10 */
-  readonly rateWindow?: number;
+  /**
+   * Whether the work, not the service, holds the rate down now (calls waiting
+   * for a rate limit): a phase measured then is measured again.
+   */
+  readonly appLimited?: () => boolean;
 }
 
-/** Gains of the probe cycle, one per round: probe above, drain the queue it made, then cruise. */
-const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1];
+/** Rounds of about one latency per phase; the first is the change settling, the rest are measured. */
+const ROUNDS = 5;
+/** Completions measured per phase at least: a one-call step of a small limit is a small change to see. */
+const SAMPLES = 200;
+/** The largest step, as a share of the limit. */
+const STEP = 0.25;
+/** Overloaded (a drop): the limit shrinks to this share. */
+const BACKOFF = 0.8;
+
+type Phase = 'startup' | 'base' | 'up' | 'down';
 
 export function deliveryRate(options: DeliveryRateOptions): LimitAlgorithm {
   const { min, max } = options;
-  const rttWindow = options.rttWindow ?? 10_000;
-  const rateWindow = options.rateWindow ?? 10;
-  let limit = options.initial;
-  let startup = true;
-  // Lowest latency of this window and of the one before.
-  let minRtt = Number.POSITIVE_INFINITY;
-  let previousMinRtt = Number.POSITIVE_INFINITY;
-  let rttWindowStart = Number.NaN;
-  // The current round: completions since it began.
+  const clamp = (n: number) => Math.min(max, Math.max(min, Math.round(n)));
+  /** The limit in force between probes. */
+  let base = clamp(options.initial);
+  let limit = base;
+  let phase: Phase = 'startup';
+  let nextProbe: 'up' | 'down' = 'up';
+  let step = STEP;
+  let baseRate = 0;
+  let smoothedRtt = 0;
   let roundStart = Number.NaN;
-  let delivered = 0;
-  const rates: number[] = [];
-  let bestAtCheck = 0;
-  let roundsWithoutGrowth = 0;
-  let phase = 0;
-  // Whole calls, rounded down: one call short of the capacity costs less than a queue.
-  const clamp = (n: number) => Math.min(max, Math.max(min, Math.floor(n)));
-  const best = () => Math.max(0, ...rates);
-  const floor = () => Math.min(minRtt, previousMinRtt);
+  let rounds = 0;
+  let measured = 0;
+  let runningSum = 0;
+  let rttSum = 0;
+  let appLimited = false;
 
-  function endRound(now: number): void {
-    const elapsed = now - roundStart;
-    rates.push(delivered / elapsed);
-    if (rates.length > rateWindow) rates.shift();
+  function begin(next: Phase, next_limit: number, now: number): void {
+    phase = next;
+    limit = clamp(next_limit);
+    rounds = 0;
+    measured = 0;
+    runningSum = 0;
+    rttSum = 0;
     roundStart = now;
-    delivered = 0;
-    const bdp = best() * floor();
-    if (startup) {
-      // Double while the rate still grows by a quarter within three rounds.
-      if (best() >= bestAtCheck * 1.25) {
-        bestAtCheck = best();
-        roundsWithoutGrowth = 0;
-      } else if (++roundsWithoutGrowth >= 3) {
-        startup = false;
-      }
-      limit = clamp(startup ? limit * 2 : bdp);
+    appLimited = false;
+  }
+
+  function endPhase(now: number): void {
+    // Little's law: calls in flight / latency. Counting completions per ms
+    // instead would see them in bursts (a service answering 8 at a time).
+    const rate = runningSum / rttSum;
+    if (appLimited) {
+      begin(phase, limit, now); // measure this phase again
       return;
     }
-    phase = (phase + 1) % CYCLE.length;
-    limit = clamp(Math.max(min, bdp * (CYCLE[phase] as number)));
+    switch (phase) {
+      case 'startup':
+        // Double while doubling still delivers at least half again as much.
+        if (baseRate === 0 || rate >= baseRate * 1.5) {
+          base = limit;
+          baseRate = rate;
+          if (limit < max) begin('startup', limit * 2, now);
+          else begin('base', base, now);
+        } else begin('base', base, now);
+        return;
+      case 'base':
+        baseRate = rate;
+        if (nextProbe === 'up') begin('up', Math.max(base * (1 + step), base + 1), now);
+        else begin('down', Math.min(base * (1 - step), base - 1), now);
+        nextProbe = nextProbe === 'up' ? 'down' : 'up';
+        return;
+      case 'up':
+      case 'down': {
+        // Below the capacity the rate moves with the limit; past it, it stays.
+        // A step up is kept when the rate rose by 60% of it or more, a step
+        // down when the rate fell by less than 40% of it: a tie goes to fewer in flight.
+        const change = limit / base - 1;
+        const kept = rate >= baseRate * (1 + change * (phase === 'up' ? 0.6 : 0.4));
+        if (kept) base = limit;
+        step = kept ? Math.min(STEP, step * 2) : Math.max(1 / Math.max(base, 1), step / 2);
+        begin('base', base, now);
+        return;
+      }
+    }
   }
 
   return {
@@ -68,25 +106,26 @@ export function deliveryRate(options: DeliveryRateOptions): LimitAlgorithm {
     },
     update(sample: LimitSample) {
       const { now, rtt } = sample;
-      if (Number.isNaN(roundStart)) {
-        roundStart = now - rtt;
-        rttWindowStart = now;
+      if (Number.isNaN(roundStart)) roundStart = now;
+      if (options.appLimited?.() === true) appLimited = true;
+      if (sample.dropped) {
+        // Overloaded: back off now and probe again from there.
+        if (phase !== 'base' || limit >= base) {
+          base = clamp(Math.min(base, limit) * BACKOFF);
+          begin('base', base, now);
+        }
+        return limit;
       }
-      if (now - rttWindowStart > rttWindow) {
-        previousMinRtt = minRtt;
-        minRtt = Number.POSITIVE_INFINITY;
-        rttWindowStart = now;
+      smoothedRtt = smoothedRtt === 0 ? rtt : smoothedRtt * 0.9 + rtt * 0.1;
+      if (rounds >= 1) {
+        measured++;
+        runningSum += sample.running;
+        rttSum += rtt;
       }
-      if (!sample.dropped) {
-        minRtt = Math.min(minRtt, rtt);
-        delivered++;
-      } else {
-        // Overloaded: leave startup, and never more in flight than the measured capacity.
-        startup = false;
-        const bdp = best() * floor();
-        if (bdp > 0) limit = clamp(Math.min(limit, bdp));
+      if (now - roundStart >= smoothedRtt) {
+        roundStart = now;
+        if (++rounds >= ROUNDS && measured >= SAMPLES) endPhase(now);
       }
-      if (now - roundStart >= floor() && delivered > 0) endRound(now);
       return limit;
     },
   };

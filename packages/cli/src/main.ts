@@ -119,6 +119,14 @@ export function buildProgram(): Command {
       process.exitCode = await runCommand(command, flags);
     });
   run.exitOverride();
+  program
+    .command('demo')
+    .description('the migration story, run through sluice itself against a local service with a hidden capacity')
+    .option('--items <n>', 'items per scenario', '2000')
+    .action(async (flags: { items: string }) => {
+      const { demo } = await import('./demo.js');
+      process.exitCode = await demo(flags);
+    });
   return program;
 }
 

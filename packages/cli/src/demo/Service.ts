@@ -17,6 +17,8 @@ export interface ServiceOptions {
   readonly failRate?: number;
   /** Answer every n-th request 429 with `Retry-After: retryAfter` (seconds). */
   readonly throttle?: { readonly every: number; readonly retryAfter: number };
+  /** The service's published rate limit: past `limit` requests in any `interval` ms, 429 with `Retry-After: 1`. */
+  readonly rateLimit?: { readonly limit: number; readonly interval: number };
   /** @default Math.random */
   readonly random?: () => number;
 }
@@ -34,6 +36,8 @@ export class Service {
   readonly #queue: (() => void)[] = [];
   #busy = 0;
   #requests = 0;
+  /** Arrival times within the rate limit's interval. */
+  readonly #arrivals: number[] = [];
   /** Successful answers per item id (the last path segment). */
   readonly ok = new Map<string, number>();
   /** Every answer, in order, when `log` is on. */
@@ -73,6 +77,10 @@ export class Service {
       this.#answer(id, response, 429, { 'retry-after': String(throttle.retryAfter) });
       return;
     }
+    if (this.#overRate()) {
+      this.#answer(id, response, 429, { 'retry-after': '1' });
+      return;
+    }
     if (this.#busy >= capacity && this.#queue.length >= (this.#options.queue ?? capacity)) {
       this.#answer(id, response, 503);
       return;
@@ -88,6 +96,16 @@ export class Service {
     if (this.#busy < capacity) serve();
     else this.#queue.push(serve);
     this.peak = Math.max(this.peak, this.#busy + this.#queue.length);
+  }
+
+  #overRate(): boolean {
+    const rate = this.#options.rateLimit;
+    if (rate === undefined) return false;
+    const now = performance.now();
+    while (this.#arrivals.length > 0 && now - (this.#arrivals[0] as number) >= rate.interval) this.#arrivals.shift();
+    if (this.#arrivals.length >= rate.limit) return true;
+    this.#arrivals.push(now);
+    return false;
   }
 
   #answer(id: string, response: ServerResponse, status: number, headers: Record<string, string> = {}): void {
