@@ -40,7 +40,12 @@ export interface Action {
   close(): Promise<void>;
 }
 
-export type Attempt = (signal: AbortSignal) => Promise<Outcome>;
+/**
+ * One attempt. `shared`: `signal` is the run's own, the same for every
+ * attempt, so an action may watch it once for all of them (rather than one
+ * listener per attempt) and end them all together.
+ */
+export type Attempt = (signal: AbortSignal, shared: boolean) => Promise<Outcome>;
 
 /** Why `signal` ended an attempt, for its outcome's `error`. */
 export function abortText(signal: AbortSignal): string {

@@ -93,7 +93,8 @@ export class Results {
  */
 export class FileSink {
   readonly #fd: number;
-  #text = '';
+  // Lines of this tick, joined once at the flush (a growing string would be a rope to flatten).
+  #lines: string[] = [];
   #callbacks: ((error?: Error | null) => void)[] = [];
   #scheduled = false;
 
@@ -102,7 +103,7 @@ export class FileSink {
   }
 
   write(text: string, callback: (error?: Error | null) => void): boolean {
-    this.#text += text;
+    this.#lines.push(text);
     this.#callbacks.push(callback);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -116,17 +117,17 @@ export class FileSink {
     const callbacks = this.#callbacks;
     let error: Error | null = null;
     try {
-      writeSync(this.#fd, this.#text);
+      writeSync(this.#fd, this.#lines.join(''));
     } catch (e) {
       error = e as Error;
     }
-    this.#text = '';
+    this.#lines = [];
     this.#callbacks = [];
     for (const callback of callbacks) callback(error);
   }
 
   close(): void {
-    if (this.#text !== '') this.#flush();
+    if (this.#lines.length > 0) this.#flush();
     closeSync(this.#fd);
   }
 }

@@ -400,23 +400,27 @@ export class Runner {
 
   /** One attempt through the breaker, with its timeout; 'open' when the breaker refused it. */
   async #once(attempt: Attempt, count: () => void): Promise<Outcome | 'open'> {
-    const controller = new AbortController();
     const now = this.#now.signal;
-    const end = () => controller.abort(now.reason);
-    if (now.aborted) end();
-    else now.addEventListener('abort', end, { once: true });
     const timeout = this.#s.timeout;
-    const timer =
-      timeout === undefined
-        ? undefined
-        : setTimeout(() => controller.abort(new Error(`timed out after ${formatDuration(timeout)}`)), timeout);
+    // Without a timeout the run's own signal ends an attempt: no controller or listener per attempt.
+    let signal = now;
+    let controller: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const end = () => controller?.abort(now.reason);
+    if (timeout !== undefined) {
+      controller = new AbortController();
+      signal = controller.signal;
+      if (now.aborted) end();
+      else now.addEventListener('abort', end, { once: true });
+      timer = setTimeout(() => controller?.abort(new Error(`timed out after ${formatDuration(timeout)}`)), timeout);
+    }
     const run = async () => {
       count();
       this.#budget?.recordCall();
       this.#running++;
       const t0 = performance.now();
       try {
-        const outcome = await attempt(controller.signal);
+        const outcome = await attempt(signal, controller === undefined);
         this.#latency.record(performance.now() - t0);
         if (!outcome.ok && outcome.retryable) throw new FailedAttempt(outcome);
         return outcome;
@@ -431,8 +435,10 @@ export class Runner {
       if (error instanceof CircuitOpenError) return 'open';
       throw error;
     } finally {
-      clearTimeout(timer);
-      now.removeEventListener('abort', end);
+      if (controller !== undefined) {
+        clearTimeout(timer);
+        now.removeEventListener('abort', end);
+      }
     }
   }
 
