@@ -15,13 +15,13 @@
  *   npm run bench:cli [-- --quick]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { appendFileSync, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keyOf } from '../packages/cli/src/Runner.js';
 import { median, writeSection } from './lib.js';
 
 const quick = process.argv.includes('--quick');
@@ -267,8 +267,8 @@ async function memoryAndResumeRows(): Promise<string[]> {
     rss10.push(intake(large).rss);
   }
   // A finished journal of the 1,000,000 items: the header sluice writes for this
-  // command (from a one-item run), then one `+key` line per item (its key: the
-  // SHA-1 of its text, base64url, as sluice computes it).
+  // command (from a one-item run), then one `+key` line per item (its default
+  // key, computed by sluice's own keyOf).
   const journal = join(dir, 'resume.journal');
   const one = join(dir, 'one.txt');
   writeFileSync(one, 'user-0\n');
@@ -290,7 +290,7 @@ async function memoryAndResumeRows(): Promise<string[]> {
   writeFileSync(journal, `${header}\n`);
   let keys = '';
   for (let i = 0; i < 1_000_000; i++) {
-    keys += `+${hash('sha1', `user-${i}`, 'base64url')}\n`;
+    keys += `+${keyOf(`user-${i}`)}\n`;
     if (keys.length > 1 << 20) {
       appendFileSync(journal, keys);
       keys = '';

@@ -36,6 +36,8 @@ export interface Action {
    * Outcome.
    */
   prepare(item: Item): Attempt;
+  /** The default scope of `--per-key` for an item whose template cannot render (HTTP: the URL's host). */
+  scopeOf?(item: Item): string | undefined;
   /** Let go of what the action holds (connections). */
   close(): Promise<void>;
 }

@@ -89,7 +89,7 @@ export class HttpAction implements Action {
   }
 
   /** The host of the item's request URL: the default scope of `--per-key {host}`. */
-  hostOf(item: Item): string | undefined {
+  scopeOf(item: Item): string | undefined {
     try {
       return new URL(this.#url.render(item)).host;
     } catch {

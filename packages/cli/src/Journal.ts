@@ -14,6 +14,7 @@ import {
   statSync,
   writeSync,
 } from 'node:fs';
+import { KeySet } from './KeySet.js';
 import { quoted, UsageError } from './UsageError.js';
 
 export type JournalMode = 'new' | 'resume' | 'retry-failed' | 'fresh';
@@ -27,6 +28,11 @@ export interface JournalOptions {
   readonly syncInterval?: number;
 }
 
+const PLUS = 43;
+const MINUS = 45;
+const QUOTE = 34;
+const BRACE = 123;
+
 /** Whether a key can be written as it is: no quote, backslash or control character. */
 function isPlain(key: string): boolean {
   for (let i = 0; i < key.length; i++) {
@@ -39,8 +45,8 @@ function isPlain(key: string): boolean {
 export class Journal {
   readonly path: string;
   readonly #fd: number;
-  readonly #done: Set<string>;
-  readonly #failed: Set<string>;
+  readonly #done: KeySet;
+  readonly #failed: KeySet;
   readonly #skipFailed: boolean;
   readonly #syncInterval: number;
   #buffer = '';
@@ -49,7 +55,7 @@ export class Journal {
   #syncTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  private constructor(path: string, fd: number, done: Set<string>, failed: Set<string>, options: JournalOptions) {
+  private constructor(path: string, fd: number, done: KeySet, failed: KeySet, options: JournalOptions) {
     this.path = path;
     this.#fd = fd;
     this.#done = done;
@@ -60,11 +66,12 @@ export class Journal {
 
   /** Open (or create) the journal at `path` for a run in `options.mode`. */
   static async open(path: string, options: JournalOptions): Promise<Journal> {
-    const done = new Set<string>();
-    const failed = new Set<string>();
+    const done = new KeySet();
+    const failed = new KeySet();
     let fingerprint: string | undefined;
     const exists = existsSync(path) && statSync(path).size > 0;
     if (exists && options.mode !== 'fresh') {
+      done.reserve(statSync(path).size / 18);
       fingerprint = await readJournal(path, done, failed);
       const entries = done.size + failed.size;
       if (options.mode === 'new' && entries > 0) {
@@ -152,30 +159,36 @@ export class Journal {
 }
 
 /** Fill `done` and `failed` from the journal; the last header's fingerprint. */
-async function readJournal(path: string, done: Set<string>, failed: Set<string>): Promise<string | undefined> {
+async function readJournal(path: string, done: KeySet, failed: KeySet): Promise<string | undefined> {
   let fingerprint: string | undefined;
   let rest = '';
   let lineNumber = 0;
-  const take = (line: string) => {
+  // One slice per entry (the key), straight from the chunk: this loop is most of a resume's start.
+  const take = (text: string, start: number, end: number) => {
     lineNumber++;
-    const mark = line[0];
-    if (mark === '+' || mark === '-') {
-      const key = line[1] === '"' ? (JSON.parse(line.slice(1)) as string) : line.slice(1);
-      if (mark === '+') {
+    const mark = text.charCodeAt(start);
+    if (mark === PLUS || mark === MINUS) {
+      const key =
+        text.charCodeAt(start + 1) === QUOTE
+          ? (JSON.parse(text.slice(start + 1, end)) as string)
+          : text.slice(start + 1, end);
+      if (mark === PLUS) {
         done.add(key);
-        failed.delete(key);
+        if (failed.size > 0) failed.delete(key);
       } else if (!done.has(key)) failed.add(key);
-    } else if (mark === '{') {
-      fingerprint = (JSON.parse(line) as { fingerprint?: string }).fingerprint;
-    } else if (line !== '') {
-      throw new UsageError(`${path} is not a sluice journal (line ${lineNumber}: ${quoted(line.slice(0, 40))})`);
+    } else if (mark === BRACE) {
+      fingerprint = (JSON.parse(text.slice(start, end)) as { fingerprint?: string }).fingerprint;
+    } else if (end > start) {
+      throw new UsageError(
+        `${path} is not a sluice journal (line ${lineNumber}: ${quoted(text.slice(start, Math.min(end, start + 40)))})`,
+      );
     }
   };
   for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1024 * 1024 })) {
     const text = rest + (chunk as string);
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      take(text.slice(start, end));
+      take(text, start, end);
       start = end + 1;
     }
     rest = text.slice(start);

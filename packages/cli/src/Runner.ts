@@ -227,7 +227,7 @@ export class Runner {
     }
     let key: string;
     try {
-      key = this.#s.key === undefined ? hash('sha1', entry.raw, 'base64url') : this.#s.key.render(entry);
+      key = this.#s.key === undefined ? keyOf(entry.raw) : this.#s.key.render(entry);
     } catch (error) {
       this.#invalid++;
       this.#s.failures.write({
@@ -510,6 +510,15 @@ export class Runner {
     }
     this.#s.stderr.write(`${lines.join('\n')}\n`);
   }
+}
+
+/**
+ * The default item key: the first 96 bits of the SHA-1 of its text, base64url
+ * (16 characters: 10,000,000 items collide with odds of about 1 in 10^15;
+ * shorter keys make the journal smaller and a resume's lookups faster).
+ */
+export function keyOf(text: string): string {
+  return hash('sha1', text, 'base64url').slice(0, 16);
 }
 
 function resultFields(outcome: Outcome | undefined): object {

@@ -2,7 +2,6 @@
 // a time, so memory holds one chunk and whatever the runner keeps in flight.
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { parse } from 'csv-parse';
 import type { Item, Malformed } from './Item.js';
 
 export type Format = 'lines' | 'ndjson' | 'csv';
@@ -72,6 +71,7 @@ interface CsvRow {
 }
 
 async function* readCsv(stream: Readable): AsyncIterable<Entry[]> {
+  const { parse } = await import('csv-parse');
   const skipped: Malformed[] = [];
   const parser = stream.pipe(
     parse({

@@ -5,7 +5,6 @@ import { circuitBreaker, consecutiveFailures } from 'sluice';
 import type { Action } from './Action.js';
 import { CommandAction } from './CommandAction.js';
 import { parseHalt } from './Halt.js';
-import { HttpAction } from './HttpAction.js';
 import { countLines, type Format, formatOf, openInput } from './input.js';
 import { Journal, type JournalMode } from './Journal.js';
 import type { SharedLimits } from './Limits.js';
@@ -63,7 +62,7 @@ export async function runCommand(command: readonly string[], flags: RunFlags): P
   const concurrency = parseConcurrency(flags);
   const maxConcurrency =
     concurrency === 'auto' ? parseCount('--max-concurrency', flags.maxConcurrency, 1) : concurrency;
-  const action = makeAction(command, flags, maxConcurrency);
+  const action = await makeAction(command, flags, maxConcurrency);
   const format = flags.format ?? formatOf(flags.input);
   checkFields(action, format, flags);
   const key = flags.key === undefined ? undefined : keyTemplate(flags.key);
@@ -134,7 +133,7 @@ export async function runCommand(command: readonly string[], flags: RunFlags): P
     format,
     key,
     perKey,
-    fallbackScope: action instanceof HttpAction ? (item) => action.hostOf(item) : undefined,
+    fallbackScope: action.scopeOf === undefined ? undefined : (item) => action.scopeOf?.(item),
     limits: {
       concurrency,
       maxConcurrency,
@@ -174,12 +173,14 @@ function parseConcurrency(flags: RunFlags): number | 'auto' {
   return parseCount('--concurrency', flags.concurrency, 1);
 }
 
-function makeAction(command: readonly string[], flags: RunFlags, connections: number): Action {
+async function makeAction(command: readonly string[], flags: RunFlags, connections: number): Promise<Action> {
   const maxOutput = parseBytes('--max-output', flags.maxOutput);
   if (flags.http !== undefined) {
     if (command.length > 0) {
       throw new UsageError(`--http sends a request per item; drop the command ${quoted(command.join(' '))} or --http`);
     }
+    // undici loads only for HTTP runs (a command run starts faster without it).
+    const { HttpAction } = await import('./HttpAction.js');
     return new HttpAction({ request: flags.http, headers: flags.header, body: flags.body, maxOutput, connections });
   }
   if (flags.header.length > 0 || flags.body !== undefined) throw new UsageError('--header and --body need --http');
