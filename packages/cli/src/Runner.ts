@@ -89,6 +89,8 @@ export class Runner {
   #interrupted = 0;
   #running = 0;
   #retries = 0;
+  /** Items failed for good, counted when their last attempt ends (--halt). */
+  #finalFailures = 0;
   #active = 0;
   #idle: (() => void) | undefined;
   #seq = 0;
@@ -283,6 +285,7 @@ export class Runner {
       scope = this.#scopeOf(item);
     } catch (error) {
       if (!(error instanceof MissingFieldError)) throw error;
+      this.#finalFailure();
       this.#end(item, key, seq, release, { attempts: 0, started, error: error.message });
       return;
     }
@@ -318,32 +321,37 @@ export class Runner {
     let start = 0;
     let first = 0;
     for (;;) {
-      let outcome: Outcome | 'open' | 'paused';
+      let outcome: Outcome | 'open' | 'paused' | 'ended';
       try {
         await this.#s.pauses.wait(scope, intake);
         const slot = await this.#limits.acquire(scope, intake);
-        outcome = await this.#startWhenAdmitted(attempt, scope, slot, () => {
+        const count = () => {
           attempts++;
           const now = performance.now();
           if (attempts === 1) first = now;
           // Epoch ms on the monotonic clock the limits use (Date.now() can step).
           start = Math.round((performance.timeOrigin + now) * 100) / 100;
-        });
+        };
+        const failed = (o: Outcome) => {
+          if (!o.retryable || attempts > this.#s.retries) this.#finalFailure();
+        };
+        outcome = await this.#startWhenAdmitted(attempt, scope, slot, count, failed);
       } catch (error) {
         if (error instanceof Interrupted || intake.aborted) return { attempts };
         throw error;
       }
       if (outcome === 'paused') continue;
+      if (outcome === 'ended') return { attempts };
       if (outcome === 'open') {
         await this.#waitForBreaker(intake).catch(() => {});
         if (intake.aborted) return { attempts };
         continue;
       }
       if (outcome.ok) return { attempts, start, first, outcome };
-      if (this.#now.signal.aborted) return { attempts };
       if (outcome.pause && outcome.retryAfter !== undefined) this.#s.pauses.pause(scope, outcome.retryAfter);
       if (!outcome.retryable || attempts > this.#s.retries) return { attempts, start, first, outcome };
       if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+        this.#finalFailure();
         return { attempts, start, first, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
       }
       this.#retries++;
@@ -371,7 +379,12 @@ export class Runner {
     scope: string | undefined,
     slot: Slot,
     count: () => void,
-  ): Promise<Outcome | 'open' | 'paused'> {
+    failed: (outcome: Outcome) => void,
+  ): Promise<Outcome | 'open' | 'paused' | 'ended'> {
+    if (this.#intake.signal.aborted) {
+      slot.release('ignore');
+      throw new Interrupted('stopped');
+    }
     if (this.#s.pauses.remaining(scope) > 0) {
       slot.release('ignore');
       return 'paused';
@@ -394,6 +407,13 @@ export class Runner {
       slot.release('ignore');
       throw error;
     }
+    // Ended by the run (halt now, a second signal) rather than failed on its own: unfinished.
+    if (outcome !== 'open' && !outcome.ok && this.#now.signal.aborted) {
+      slot.release('ignore');
+      return 'ended';
+    }
+    // A failure that halts the run does so before its slot is free for the next item.
+    if (outcome !== 'open' && !outcome.ok) failed(outcome);
     slot.release(outcome === 'open' ? 'ignore' : outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
     return outcome;
   }
@@ -479,15 +499,17 @@ export class Runner {
       if (written) this.#s.journal?.record(key, ok);
       release();
     });
-    if (!ok) this.#checkHalt();
   }
 
-  #checkHalt(): void {
+  /** An item failed for good: count it toward --halt (before anything else may start). */
+  #finalFailure(): void {
+    this.#finalFailures++;
     const halt = this.#s.halt;
-    if (halt === undefined || !halts(halt, this.#failed, this.#ok + this.#failed)) return;
+    if (halt === undefined || this.#intake.signal.aborted) return;
+    if (!halts(halt, this.#finalFailures, this.#ok + this.#finalFailures)) return;
     this.#fail(
       EXIT.halted,
-      `halted: ${this.#failed} failed (--halt ${halt.when},fail=${halt.fail}${halt.percent ? '%' : ''})`,
+      `halted: ${this.#finalFailures} failed (--halt ${halt.when},fail=${halt.fail}${halt.percent ? '%' : ''})`,
     );
     if (halt.when === 'now') this.#now.abort(new Interrupted('halted'));
   }
