@@ -114,6 +114,11 @@ export class Journal {
     return this.#done.has(key) || (this.#skipFailed && this.#failed.has(key));
   }
 
+  /** `skips(digest.slice(0, 16))` without the slice: a default key read from its SHA-1 digest. */
+  skipsDigest(digest: string): boolean {
+    return this.#done.hasDefault(digest, 0) || (this.#skipFailed && this.#failed.hasDefault(digest, 0));
+  }
+
   /**
    * Record an item that ended. Written in a microtask, i.e. right after the
    * results written in the same callback (a crash between the two is the

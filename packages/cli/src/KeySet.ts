@@ -29,6 +29,11 @@ export class KeySet {
     return this.#parse(key) ? this.#find(this.#parsed) >= 0 : this.#strings.has(key);
   }
 
+  /** `has(text.slice(from, from + 16))` without the slice, for a default key inside a longer string. */
+  hasDefault(text: string, from: number): boolean {
+    return this.#parseAt(text, from) ? this.#find(this.#parsed) >= 0 : this.#strings.has(text.slice(from, from + 16));
+  }
+
   /** Make room for `n` default keys at once (a journal's size tells how many to expect). */
   reserve(n: number): void {
     let size = this.#states.length;

@@ -228,8 +228,17 @@ export class Runner {
       return undefined;
     }
     let key: string;
+    if (this.#s.key === undefined) {
+      // The default key, checked against the journal before it is cut out of its digest.
+      const digest = hash('sha1', entry.raw, 'base64url');
+      if (this.#s.journal?.skipsDigest(digest)) {
+        this.#skipped++;
+        return undefined;
+      }
+      return { item: entry, key: digest.slice(0, 16) };
+    }
     try {
-      key = this.#s.key === undefined ? keyOf(entry.raw) : this.#s.key.render(entry);
+      key = this.#s.key.render(entry);
     } catch (error) {
       this.#invalid++;
       this.#s.failures.write({

@@ -23,7 +23,7 @@ export function formatOf(file: string | undefined): Format {
 
 /** Open the input: a file path, or stdin for `-` / none. */
 export function openInput(file: string | undefined): Readable {
-  return file === undefined || file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 256 * 1024 });
+  return file === undefined || file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 });
 }
 
 /** Batches of entries, in input order; blank lines are not items. */
