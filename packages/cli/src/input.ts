@@ -21,9 +21,12 @@ export function formatOf(file: string | undefined): Format {
   return 'lines';
 }
 
-/** Open the input: a file path, or stdin for `-` / none. */
+/**
+ * Open the input: a file path, or stdin for `-` / none. A chunk becomes one batch
+ * of items, so the chunk size bounds the read-ahead held in memory.
+ */
 export function openInput(file: string | undefined): Readable {
-  return file === undefined || file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 });
+  return file === undefined || file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 256 * 1024 });
 }
 
 /** Batches of entries, in input order; blank lines are not items. */
