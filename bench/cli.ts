@@ -64,6 +64,35 @@ function gnuParallel(): string | undefined {
   return undefined;
 }
 
+/** `sluice run` with results to /dev/null and no progress, then `args`. */
+const sluiceRun = (input: string, concurrency: number, journal: string | undefined, ...args: string[]) =>
+  measure(node, [
+    BIN,
+    'run',
+    '-i',
+    input,
+    '-c',
+    String(concurrency),
+    '-o',
+    '/dev/null',
+    '--progress',
+    'none',
+    ...(journal === undefined ? ['--no-journal'] : ['--journal', journal, '--fresh']),
+    ...args,
+  ]);
+
+/** Run every tool once per round, in an order rotated each round so that none always runs first (or last). */
+function rounds<T>(tools: readonly (readonly [string, () => T])[]): Map<string, T[]> {
+  const results = new Map<string, T[]>(tools.map(([name]) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < tools.length; k++) {
+      const [name, run] = tools[(k + round) % tools.length] as readonly [string, () => T];
+      results.get(name)?.push(run());
+    }
+  }
+  return results;
+}
+
 const lines = (n: number) => `${Array.from({ length: n }, (_, i) => i + 1).join('\n')}\n`;
 const ms = (s: number) => (s * 1000).toFixed(3);
 
@@ -73,60 +102,14 @@ function commandRows(): string[] {
   const parallel = gnuParallel();
   const tools: [string, () => Measured][] = [
     ['minimal Node spawn loop', () => measure(node, [here('spawn-loop.mjs'), items, '8', 'true'])],
-    [
-      'sluice run -c 8 (journal on)',
-      () =>
-        measure(node, [
-          BIN,
-          'run',
-          '-i',
-          items,
-          '-c',
-          '8',
-          '-o',
-          '/dev/null',
-          '--journal',
-          join(dir, 'j'),
-          '--fresh',
-          '--progress',
-          'none',
-          '--',
-          'true',
-        ]),
-    ],
-    [
-      'sluice run -c 8 --no-journal',
-      () =>
-        measure(node, [
-          BIN,
-          'run',
-          '-i',
-          items,
-          '-c',
-          '8',
-          '-o',
-          '/dev/null',
-          '--no-journal',
-          '--progress',
-          'none',
-          '--',
-          'true',
-        ]),
-    ],
+    ['sluice run -c 8 (journal on)', () => sluiceRun(items, 8, join(dir, 'j'), '--', 'true')],
+    ['sluice run -c 8 --no-journal', () => sluiceRun(items, 8, undefined, '--', 'true')],
     ['xargs -P 8 -n 1', () => measure('xargs', ['-P', '8', '-n', '1', 'true'], items)],
   ];
   if (parallel) tools.push(['GNU parallel -j 8', () => measure(parallel, ['-j', '8', 'true', '{}', '::::', items])]);
-  const perItem = new Map<string, number[]>(tools.map(([name]) => [name, []]));
-  const wall = new Map<string, number[]>(tools.map(([name]) => [name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    // Rotate the order every round so that no tool always runs first (or last).
-    for (let k = 0; k < tools.length; k++) {
-      const [name, run] = tools[(k + round) % tools.length] as [string, () => Measured];
-      const m = run();
-      perItem.get(name)?.push(m.cpu / ITEMS);
-      wall.get(name)?.push(m.wall);
-    }
-  }
+  const measured = rounds(tools);
+  const perItem = new Map([...measured].map(([name, ms]) => [name, ms.map((m) => m.cpu / ITEMS)]));
+  const wall = new Map([...measured].map(([name, ms]) => [name, ms.map((m) => m.wall)]));
   const loop = perItem.get('minimal Node spawn loop') as number[];
   const sluice = perItem.get('sluice run -c 8 (journal on)') as number[];
   const rows = [
@@ -164,53 +147,13 @@ async function httpRows(): Promise<string[]> {
     ['raw undici.request loop', () => measure(node, [here('undici-loop.mjs'), undici, ids, '64', base])],
     [
       'sluice run --http -c 64 (journal on)',
-      () =>
-        measure(node, [
-          BIN,
-          'run',
-          '-i',
-          ids,
-          '-c',
-          '64',
-          '-o',
-          '/dev/null',
-          '--journal',
-          join(dir, 'jh'),
-          '--fresh',
-          '--progress',
-          'none',
-          '--http',
-          `GET ${base}/items/{}`,
-        ]),
+      () => sluiceRun(ids, 64, join(dir, 'jh'), '--http', `GET ${base}/items/{}`),
     ],
-    [
-      'sluice run --http -c 64 --no-journal',
-      () =>
-        measure(node, [
-          BIN,
-          'run',
-          '-i',
-          ids,
-          '-c',
-          '64',
-          '-o',
-          '/dev/null',
-          '--no-journal',
-          '--progress',
-          'none',
-          '--http',
-          `GET ${base}/items/{}`,
-        ]),
-    ],
+    ['sluice run --http -c 64 --no-journal', () => sluiceRun(ids, 64, undefined, '--http', `GET ${base}/items/{}`)],
   ];
-  const rates = new Map<string, number[]>(runs.map(([name]) => [name, []]));
+  let rates: Map<string, number[]>;
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      for (let k = 0; k < runs.length; k++) {
-        const [name, run] = runs[(k + round) % runs.length] as [string, () => Measured];
-        rates.get(name)?.push(REQUESTS / run().wall);
-      }
-    }
+    rates = new Map([...rounds(runs)].map(([name, ms]) => [name, ms.map((m) => REQUESTS / m.wall)]));
   } finally {
     server.kill();
   }

@@ -5,7 +5,7 @@
 import type { Permit } from 'sluice';
 import { AdaptiveLimiter, type AdaptivePermit, RateLimiter, Semaphore } from 'sluice';
 import { deliveryRate } from './deliveryRate.js';
-import type { Rate } from './units.js';
+import { type Rate, slidingWindows } from './units.js';
 
 /** A held admission; `outcome` tells an adaptive limit what the attempt met. */
 export interface Slot {
@@ -64,12 +64,10 @@ export class Limits {
     } else {
       this.#fixed = new Semaphore(settings.concurrency);
     }
-    const sliding = (rates: readonly Rate[]) =>
-      rates.map((rate) => ({ limit: rate.limit, interval: rate.interval, algorithm: 'sliding-window' as const }));
     if (settings.rates.length > 0 && !shared?.hasRate)
-      this.#rate = new RateLimiter({ limits: sliding(settings.rates) });
+      this.#rate = new RateLimiter({ limits: slidingWindows(settings.rates) });
     if (settings.keyRates.length > 0 && !shared?.hasKeyRate) {
-      this.#keyRate = new RateLimiter({ limits: sliding(settings.keyRates) });
+      this.#keyRate = new RateLimiter({ limits: slidingWindows(settings.keyRates) });
     }
     this.#keyConcurrency = settings.keyConcurrency;
   }

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { RedisRateLimiter, RedisSemaphore } from 'sluice/redis';
 import type { SharedLimits } from './Limits.js';
 import { quoted, UsageError } from './UsageError.js';
-import type { Rate } from './units.js';
+import { type Rate, slidingWindows } from './units.js';
 
 export interface ShareOptions {
   readonly url: string;
@@ -17,9 +17,6 @@ export interface ShareOptions {
   readonly rates: readonly Rate[];
   readonly keyRates: readonly Rate[];
 }
-
-const sliding = (rates: readonly Rate[]) =>
-  rates.map((rate) => ({ limit: rate.limit, interval: rate.interval, algorithm: 'sliding-window' as const }));
 
 export class RedisShare implements SharedLimits {
   readonly hasRate: boolean;
@@ -41,11 +38,11 @@ export class RedisShare implements SharedLimits {
     this.#rate =
       options.rates.length === 0
         ? undefined
-        : new RedisRateLimiter({ client, name: `${options.job}:rate`, limits: sliding(options.rates) });
+        : new RedisRateLimiter({ client, name: `${options.job}:rate`, limits: slidingWindows(options.rates) });
     this.#keyRate =
       options.keyRates.length === 0
         ? undefined
-        : new RedisRateLimiter({ client, name: `${options.job}:key-rate`, limits: sliding(options.keyRates) });
+        : new RedisRateLimiter({ client, name: `${options.job}:key-rate`, limits: slidingWindows(options.keyRates) });
     this.#slots =
       options.concurrency === undefined
         ? undefined

@@ -12,7 +12,7 @@ import { Pauses } from './Pauses.js';
 import type { ProgressMode } from './Progress.js';
 import type { RedisShare } from './RedisShare.js';
 import { Failures, FileSink, Results } from './Results.js';
-import { EXIT, Runner } from './Runner.js';
+import { Runner } from './Runner.js';
 import { compileTemplate, type Template } from './template.js';
 import { quoted, UsageError } from './UsageError.js';
 import { parseBytes, parseCount, parseDuration, parseRate } from './units.js';
@@ -235,5 +235,3 @@ function totalOf(flags: RunFlags, format: Format, signal: AbortSignal): Promise<
   if (!statSync(flags.input).isFile()) return undefined;
   return countLines(flags.input, signal).then((n) => (format === 'csv' ? Math.max(0, n - 1) : n));
 }
-
-export { EXIT };

@@ -31,6 +31,13 @@ export interface Rate {
   readonly interval: number;
 }
 
+/** Rates as the library's limits: sliding windows, never more than `limit` starts in any `interval`. */
+export function slidingWindows(
+  rates: readonly Rate[],
+): { limit: number; interval: number; algorithm: 'sliding-window' }[] {
+  return rates.map((rate) => ({ limit: rate.limit, interval: rate.interval, algorithm: 'sliding-window' }));
+}
+
 /** `100/s`, `500/min`, `10/5s`, `3/h` as a {@link Rate}. */
 export function parseRate(flag: string, text: string): Rate {
   const match = /^(\d+)\s*\/\s*(\d+(?:\.\d+)?)?\s*([a-z]+)$/.exec(String(text).trim());
