@@ -2,8 +2,8 @@
 // (fixed, adaptive, or shared through Redis), then the rates, taken last: the
 // shared ones by waiting, the local ones by asking at the moment of the start.
 
-import type { Permit } from 'sluice';
-import { AdaptiveLimiter, type AdaptivePermit, RateLimiter, Semaphore } from 'sluice';
+import type { Clock, Permit } from 'sluice';
+import { AdaptiveLimiter, type AdaptivePermit, RateLimiter, Semaphore, systemClock } from 'sluice';
 import { deliveryRate } from './deliveryRate.js';
 import { type Rate, slidingWindows } from './units.js';
 
@@ -48,6 +48,14 @@ export class Limits {
   readonly #shared: SharedLimits | undefined;
   /** Attempts holding a slot while they wait for a rate (kept by the caller of `startNow`). */
   rateWaits = 0;
+  /** The instant of the current `startNow` (every rate reads this one clock value), else undefined. */
+  #at: number | undefined;
+  /** The rates' clock: inside `startNow` the one instant of that start. */
+  readonly #clock: Clock = {
+    now: () => this.#at ?? performance.now(),
+    setTimeout: systemClock.setTimeout,
+    clearTimeout: systemClock.clearTimeout,
+  };
 
   constructor(settings: LimitSettings) {
     const shared = settings.shared;
@@ -65,9 +73,9 @@ export class Limits {
       this.#fixed = new Semaphore(settings.concurrency);
     }
     if (settings.rates.length > 0 && !shared?.hasRate)
-      this.#rate = new RateLimiter({ limits: slidingWindows(settings.rates) });
+      this.#rate = new RateLimiter({ limits: slidingWindows(settings.rates), clock: this.#clock });
     if (settings.keyRates.length > 0 && !shared?.hasKeyRate) {
-      this.#keyRate = new RateLimiter({ limits: slidingWindows(settings.keyRates) });
+      this.#keyRate = new RateLimiter({ limits: slidingWindows(settings.keyRates), clock: this.#clock });
     }
     this.#keyConcurrency = settings.keyConcurrency;
   }
@@ -134,19 +142,26 @@ export class Limits {
   }
 
   /**
-   * The rates kept in this process, asked at the moment of the start: 0 when
-   * both the key's and the run's rate admitted it now (the caller starts the
+   * The rates kept in this process, asked at the moment of the start `at`
+   * (performance.now(); the caller records it as the attempt's start): 0 when
+   * both the key's and the run's rate admitted it then (the caller starts the
    * work in the same synchronous step, so every rate is counted where work
    * starts, not where a wait ended); else ms to wait before asking again.
-   * The key's rate is asked first: refused by the run's rate, its admission
-   * is spent, never exceeded.
+   * Both rates read `at`, so a start lies in the same windows for each and
+   * for whoever reads its recorded time. The key's rate is asked first:
+   * refused by the run's rate, its admission is spent, never exceeded.
    */
-  startNow(scope: string | undefined): number {
-    if (scope !== undefined && this.#keyRate !== undefined) {
-      const wait = this.#keyRate.consume({ key: scope }).retryAfter;
-      if (wait > 0) return wait;
+  startNow(scope: string | undefined, at: number): number {
+    this.#at = at;
+    try {
+      if (scope !== undefined && this.#keyRate !== undefined) {
+        const wait = this.#keyRate.consume({ key: scope }).retryAfter;
+        if (wait > 0) return wait;
+      }
+      return this.#rate === undefined ? 0 : this.#rate.consume().retryAfter;
+    } finally {
+      this.#at = undefined;
     }
-    return this.#rate === undefined ? 0 : this.#rate.consume().retryAfter;
   }
 
   /** The rates shared through Redis: decided on the server's clock, so they are waited for before `startNow`. */

@@ -334,9 +334,8 @@ export class Runner {
       try {
         await this.#s.pauses.wait(scope, intake);
         const slot = await this.#limits.acquire(scope, intake);
-        const count = () => {
+        const count = (now: number) => {
           attempts++;
-          const now = performance.now();
           if (attempts === 1) first = now;
           // Epoch ms on the monotonic clock the limits use (Date.now() can step).
           start = Math.round((performance.timeOrigin + now) * 100) / 100;
@@ -387,7 +386,7 @@ export class Runner {
     attempt: Attempt,
     scope: string | undefined,
     slot: Slot,
-    count: () => void,
+    count: (at: number) => void,
     failed: (outcome: Outcome) => void,
   ): Promise<Outcome | 'open' | 'paused' | 'ended'> {
     if (this.#intake.signal.aborted) {
@@ -398,7 +397,8 @@ export class Runner {
       slot.release('ignore');
       return 'paused';
     }
-    const wait = this.#limits.startNow(scope);
+    const at = performance.now();
+    const wait = this.#limits.startNow(scope, at);
     if (wait > 0) {
       slot.release('ignore');
       this.#limits.rateWaits++;
@@ -411,7 +411,7 @@ export class Runner {
     }
     let outcome: Outcome | 'open';
     try {
-      outcome = await this.#once(attempt, count);
+      outcome = await this.#once(attempt, count, at);
     } catch (error) {
       slot.release('ignore');
       throw error;
@@ -428,7 +428,7 @@ export class Runner {
   }
 
   /** One attempt through the breaker, with its timeout; 'open' when the breaker refused it. */
-  async #once(attempt: Attempt, count: () => void): Promise<Outcome | 'open'> {
+  async #once(attempt: Attempt, count: (at: number) => void, at: number): Promise<Outcome | 'open'> {
     const now = this.#now.signal;
     const timeout = this.#s.timeout;
     // Without a timeout the run's own signal ends an attempt: no controller or listener per attempt.
@@ -444,7 +444,7 @@ export class Runner {
       timer = setTimeout(() => controller?.abort(new Error(`timed out after ${formatDuration(timeout)}`)), timeout);
     }
     const run = async () => {
-      count();
+      count(at);
       this.#budget?.recordCall();
       this.#running++;
       const t0 = performance.now();
