@@ -85,6 +85,18 @@ export class Limits {
     return this.#adaptive?.limit ?? this.#fixed?.capacity ?? 0;
   }
 
+  /**
+   * Everything an attempt of `scope` needs, now, when that is the run's
+   * concurrency alone (no per-key limit, nothing shared) and it is free;
+   * else undefined (`acquire` waits). Never jumps ahead of a waiting attempt.
+   */
+  tryAcquire(scope: string | undefined): Slot | undefined {
+    if ((scope !== undefined && this.#keyConcurrency !== undefined) || this.#shared !== undefined) return undefined;
+    if (this.#adaptive === undefined) return (this.#fixed as Semaphore).tryAcquire();
+    const permit = this.#adaptive.tryAcquire();
+    return permit === undefined ? undefined : new AdaptiveSlot(permit);
+  }
+
   /** Wait for everything an attempt of `scope` needs. Rejects with `signal.reason` when aborted. */
   async acquire(scope: string | undefined, signal: AbortSignal): Promise<Slot> {
     const held: (() => void)[] = [];
@@ -106,13 +118,10 @@ export class Limits {
       for (const release of held.reverse()) release();
       throw error;
     }
+    if (held.length === 0 && adaptive !== undefined) return new AdaptiveSlot(adaptive);
     return {
       release(outcome) {
-        if (adaptive !== undefined) {
-          if (outcome === 'ok') adaptive.success();
-          else if (outcome === 'drop') adaptive.drop();
-          else adaptive.ignore();
-        }
+        if (adaptive !== undefined) report(adaptive, outcome);
         for (let i = held.length - 1; i >= 0; i--) (held[i] as () => void)();
       },
     };
@@ -175,6 +184,23 @@ export class Limits {
   async close(): Promise<void> {
     await Promise.all([this.#adaptive?.close(), this.#fixed?.close(), this.#rate?.close(), this.#keyRate?.close()]);
   }
+}
+
+/** An adaptive limit's permit told what the attempt met. */
+class AdaptiveSlot implements Slot {
+  readonly permit: AdaptivePermit;
+  constructor(permit: AdaptivePermit) {
+    this.permit = permit;
+  }
+  release(outcome: 'ok' | 'drop' | 'ignore'): void {
+    report(this.permit, outcome);
+  }
+}
+
+function report(permit: AdaptivePermit, outcome: 'ok' | 'drop' | 'ignore'): void {
+  if (outcome === 'ok') permit.success();
+  else if (outcome === 'drop') permit.drop();
+  else permit.ignore();
 }
 
 /** Resolve after `ms`; reject with `signal.reason` when it aborts first. */

@@ -27,11 +27,12 @@ export class Pauses {
 
   /** Ms until `scope` may send again (0: now). */
   remaining(scope: string | undefined): number {
+    if (this.#until.size === 0) return 0;
     const now = Date.now();
     let until = this.#until.get(RUN) ?? 0;
     if (scope !== undefined) until = Math.max(until, this.#until.get(scope) ?? 0);
     if (until <= now) {
-      if (this.#until.size > 1000) this.#forgetPast(now);
+      if (this.#until.size > 1000 || (scope === undefined && this.#until.size === 1)) this.#forgetPast(now);
       return 0;
     }
     return until - now;

@@ -145,9 +145,14 @@ export class Failures {
   }
 
   write(record: object): void {
+    this.writeLine(JSON.stringify(record));
+  }
+
+  /** One record already in JSON (no newline). */
+  writeLine(json: string): void {
     this.#out ??= createWriteStream(this.path, { flags: this.#append ? 'a' : 'w' });
     this.count++;
-    this.#out.write(`${JSON.stringify(record)}\n`);
+    this.#out.write(`${json}\n`);
   }
 
   async close(): Promise<void> {

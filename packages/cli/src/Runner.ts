@@ -58,6 +58,16 @@ export interface RunSettings {
 /** Exit codes: see `sluice run --help`. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, halted: 3, sigint: 130, sigterm: 143 } as const;
 
+/** What the attempts at one item came to (outcome undefined: stopped before one ended it). */
+interface Tally {
+  attempts: number;
+  /** The last attempt's start, epoch ms. */
+  start: number | undefined;
+  /** The first attempt's start, performance.now(). */
+  first: number | undefined;
+  outcome: Outcome | undefined;
+}
+
 class Interrupted extends Error {
   override readonly name = 'Interrupted';
 }
@@ -78,6 +88,7 @@ export class Runner {
   readonly #intake = new AbortController();
   readonly #now = new AbortController();
   readonly #latency = new Histogram();
+  readonly #timeOrigin = performance.timeOrigin;
   readonly #budget: RetryBudget | undefined;
   readonly #backoff: ReturnType<typeof exponentialBackoff>;
   readonly #progress: Progress;
@@ -208,11 +219,13 @@ export class Runner {
         if (signal.aborted) return;
         const item = this.#admitEntry(entry);
         if (item === undefined) continue;
-        let permit: { release(): void };
-        try {
-          permit = await this.#window.acquire({ signal });
-        } catch {
-          return;
+        let permit: { release(): void } | undefined = this.#window.tryAcquire();
+        if (permit === undefined) {
+          try {
+            permit = await this.#window.acquire({ signal });
+          } catch {
+            return;
+          }
         }
         this.#start(item.item, item.key, this.#seq++, permit);
       }
@@ -258,23 +271,28 @@ export class Runner {
 
   #start(item: Item, key: string, seq: number, permit: { release(): void }): void {
     this.#active++;
-    this.#process(item, key, seq, permit)
-      .catch((error: unknown) => {
-        // Nothing in #process is meant to throw; say so loudly rather than lose the item silently.
-        this.#s.stderr.write(`sluice: internal error on line ${item.line}: ${(error as Error).stack}\n`);
-        this.#fail(EXIT.failed, 'internal error');
-        permit.release();
-      })
-      .finally(() => {
-        if (--this.#active === 0) this.#idle?.();
-      });
+    void this.#process(item, key, seq, permit);
   }
 
   #settled(): Promise<void> {
     return this.#active === 0 ? Promise.resolve() : new Promise((resolve) => (this.#idle = resolve));
   }
 
+  /** One item, start to end; never rejects. */
   async #process(item: Item, key: string, seq: number, permit: { release(): void }): Promise<void> {
+    try {
+      await this.#item(item, key, seq, permit);
+    } catch (error) {
+      // Nothing in #item is meant to throw; say so loudly rather than lose the item silently.
+      this.#s.stderr.write(`sluice: internal error on line ${item.line}: ${(error as Error).stack}\n`);
+      this.#fail(EXIT.failed, 'internal error');
+      permit.release();
+    } finally {
+      if (--this.#active === 0) this.#idle?.();
+    }
+  }
+
+  async #item(item: Item, key: string, seq: number, permit: { release(): void }): Promise<void> {
     const release = () => permit.release();
     if (this.#s.dryRun) {
       let text: string;
@@ -295,7 +313,7 @@ export class Runner {
     } catch (error) {
       if (!(error instanceof MissingFieldError)) throw error;
       this.#finalFailure();
-      this.#end(item, key, seq, release, { attempts: 0, started, error: error.message });
+      this.#end(item, key, seq, release, 0, started, undefined, undefined, error.message);
       return;
     }
     const ended = await this.#attempts(attempt, scope);
@@ -305,7 +323,7 @@ export class Runner {
       this.#s.results.put(seq, undefined, release);
       return;
     }
-    this.#end(item, key, seq, release, { ...ended, started: ended.first ?? started });
+    this.#end(item, key, seq, release, ended.attempts, ended.first ?? started, ended.start, ended.outcome);
   }
 
   #scopeOf(item: Item): string | undefined {
@@ -321,56 +339,47 @@ export class Runner {
   }
 
   /** Attempts until one succeeds, the failure is final, or the run stops (outcome undefined). */
-  async #attempts(
-    attempt: Attempt,
-    scope: string | undefined,
-  ): Promise<{ attempts: number; start?: number; first?: number; outcome?: Outcome }> {
+  async #attempts(attempt: Attempt, scope: string | undefined): Promise<Tally> {
     const intake = this.#intake.signal;
-    let attempts = 0;
-    let start = 0;
-    let first = 0;
+    const pauses = this.#s.pauses;
+    const tally: Tally = { attempts: 0, start: undefined, first: undefined, outcome: undefined };
     for (;;) {
       let outcome: Outcome | 'open' | 'paused' | 'ended';
       try {
-        await this.#s.pauses.wait(scope, intake);
-        const slot = await this.#limits.acquire(scope, intake);
-        const count = (now: number) => {
-          attempts++;
-          if (attempts === 1) first = now;
-          // Epoch ms on the monotonic clock the limits use (Date.now() can step).
-          start = Math.round((performance.timeOrigin + now) * 100) / 100;
-        };
-        const failed = (o: Outcome) => {
-          if (!o.retryable || attempts > this.#s.retries) this.#finalFailure();
-        };
-        outcome = await this.#startWhenAdmitted(attempt, scope, slot, count, failed);
+        if (pauses.remaining(scope) > 0) await pauses.wait(scope, intake);
+        const slot = this.#limits.tryAcquire(scope) ?? (await this.#limits.acquire(scope, intake));
+        outcome = await this.#startWhenAdmitted(attempt, scope, slot, tally);
       } catch (error) {
-        if (error instanceof Interrupted || intake.aborted) return { attempts };
+        if (error instanceof Interrupted || intake.aborted) return tally;
         throw error;
       }
       if (outcome === 'paused') continue;
-      if (outcome === 'ended') return { attempts };
+      if (outcome === 'ended') return tally;
       if (outcome === 'open') {
         await this.#waitForBreaker(intake).catch(() => {});
-        if (intake.aborted) return { attempts };
+        if (intake.aborted) return tally;
         continue;
       }
-      if (outcome.ok) return { attempts, start, first, outcome };
-      if (outcome.pause && outcome.retryAfter !== undefined) this.#s.pauses.pause(scope, outcome.retryAfter);
-      if (!outcome.retryable || attempts > this.#s.retries) return { attempts, start, first, outcome };
+      if (outcome.ok || !outcome.retryable || tally.attempts > this.#s.retries) {
+        if (outcome.pause && outcome.retryAfter !== undefined) pauses.pause(scope, outcome.retryAfter);
+        tally.outcome = outcome;
+        return tally;
+      }
+      if (outcome.pause && outcome.retryAfter !== undefined) pauses.pause(scope, outcome.retryAfter);
       if (this.#budget !== undefined && !this.#budget.tryRetry()) {
         this.#finalFailure();
-        return { attempts, start, first, outcome: { ...outcome, error: `${outcome.error} (retry budget spent)` } };
+        tally.outcome = { ...outcome, error: `${outcome.error} (retry budget spent)` };
+        return tally;
       }
       this.#retries++;
       const delay = Math.max(
-        this.#backoff({ attempt: attempts, previousDelay: 0, random: Math.random }),
+        this.#backoff({ attempt: tally.attempts, previousDelay: 0, random: Math.random }),
         outcome.retryAfter ?? 0,
       );
       try {
         await sleep(delay, intake);
       } catch {
-        return { attempts };
+        return tally;
       }
     }
   }
@@ -386,8 +395,7 @@ export class Runner {
     attempt: Attempt,
     scope: string | undefined,
     slot: Slot,
-    count: (at: number) => void,
-    failed: (outcome: Outcome) => void,
+    tally: Tally,
   ): Promise<Outcome | 'open' | 'paused' | 'ended'> {
     if (this.#intake.signal.aborted) {
       slot.release('ignore');
@@ -411,24 +419,49 @@ export class Runner {
     }
     let outcome: Outcome | 'open';
     try {
-      outcome = await this.#once(attempt, count, at);
+      outcome =
+        this.#s.breaker === undefined && this.#s.timeout === undefined
+          ? await this.#attempt(attempt, tally, at, this.#now.signal, true)
+          : await this.#guarded(attempt, tally, at);
     } catch (error) {
       slot.release('ignore');
       throw error;
     }
-    // Ended by the run (halt now, a second signal) rather than failed on its own: unfinished.
-    if (outcome !== 'open' && !outcome.ok && this.#now.signal.aborted) {
+    if (outcome === 'open') {
       slot.release('ignore');
-      return 'ended';
+      return outcome;
     }
-    // A failure that halts the run does so before its slot is free for the next item.
-    if (outcome !== 'open' && !outcome.ok) failed(outcome);
-    slot.release(outcome === 'open' ? 'ignore' : outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
+    if (!outcome.ok) {
+      // Ended by the run (halt now, a second signal) rather than failed on its own: unfinished.
+      if (this.#now.signal.aborted) {
+        slot.release('ignore');
+        return 'ended';
+      }
+      // A failure that halts the run does so before its slot is free for the next item.
+      if (!outcome.retryable || tally.attempts > this.#s.retries) this.#finalFailure();
+    }
+    slot.release(outcome.ok ? 'ok' : outcome.overload ? 'drop' : 'ignore');
     return outcome;
   }
 
+  /** One attempt begun at `at` (performance.now()): counted, timed, `running` while it runs. */
+  async #attempt(attempt: Attempt, tally: Tally, at: number, signal: AbortSignal, shared: boolean): Promise<Outcome> {
+    if (++tally.attempts === 1) tally.first = at;
+    // Epoch ms on the monotonic clock the limits use (Date.now() can step).
+    tally.start = Math.round((this.#timeOrigin + at) * 100) / 100;
+    this.#budget?.recordCall();
+    this.#running++;
+    try {
+      const outcome = await attempt(signal, shared);
+      this.#latency.record(performance.now() - at);
+      return outcome;
+    } finally {
+      this.#running--;
+    }
+  }
+
   /** One attempt through the breaker, with its timeout; 'open' when the breaker refused it. */
-  async #once(attempt: Attempt, count: (at: number) => void, at: number): Promise<Outcome | 'open'> {
+  async #guarded(attempt: Attempt, tally: Tally, at: number): Promise<Outcome | 'open'> {
     const now = this.#now.signal;
     const timeout = this.#s.timeout;
     // Without a timeout the run's own signal ends an attempt: no controller or listener per attempt.
@@ -444,18 +477,10 @@ export class Runner {
       timer = setTimeout(() => controller?.abort(new Error(`timed out after ${formatDuration(timeout)}`)), timeout);
     }
     const run = async () => {
-      count(at);
-      this.#budget?.recordCall();
-      this.#running++;
-      const t0 = performance.now();
-      try {
-        const outcome = await attempt(signal, controller === undefined);
-        this.#latency.record(performance.now() - t0);
-        if (!outcome.ok && outcome.retryable) throw new FailedAttempt(outcome);
-        return outcome;
-      } finally {
-        this.#running--;
-      }
+      const outcome = await this.#attempt(attempt, tally, at, signal, controller === undefined);
+      // Thrown, so the breaker counts it.
+      if (!outcome.ok && outcome.retryable) throw new FailedAttempt(outcome);
+      return outcome;
     };
     try {
       return this.#s.breaker === undefined ? await run() : await this.#s.breaker.execute(run);
@@ -478,32 +503,30 @@ export class Runner {
     await sleep(state === 'open' ? Math.max(50, openFor) : 50, signal);
   }
 
+  /** `started`: the first attempt's start (the item's duration covers its attempts and the waits between them). */
   #end(
     item: Item,
     key: string,
     seq: number,
     release: () => void,
-    /** `started`: the first attempt's start (the item's duration covers its attempts and the waits between them). */
-    end: { attempts: number; started: number; start?: number | undefined; outcome?: Outcome; error?: string },
+    attempts: number,
+    started: number,
+    /** The last attempt's start, epoch ms (undefined: never begun). */
+    start: number | undefined,
+    outcome: Outcome | undefined,
+    reason?: string,
   ): void {
-    const outcome = end.outcome;
     const ok = outcome?.ok === true;
-    const record = {
-      key,
-      line: item.line,
-      status: ok ? 'ok' : 'failed',
-      attempts: end.attempts,
-      ...(end.start ? { start: end.start } : {}),
-      duration: Math.round((performance.now() - end.started) * 100) / 100,
-      ...resultFields(outcome),
-      ...(ok ? {} : { error: end.error ?? outcome?.error }),
-    };
+    const duration = Math.round((performance.now() - started) * 100) / 100;
+    const error = ok ? undefined : (reason ?? outcome?.error);
+    const line = resultLine(key, item, attempts, start, duration, outcome, error);
     if (ok) this.#ok++;
     else {
       this.#failed++;
-      this.#s.failures.write({ ...record, input: item.raw });
+      // The failure's record is its result with the input line last.
+      this.#s.failures.writeLine(`${line.slice(0, -1)},"input":${JSON.stringify(item.raw)}}`);
     }
-    this.#s.results.put(seq, `${JSON.stringify(record)}\n`, (written) => {
+    this.#s.results.put(seq, `${line}\n`, (written) => {
       // Journaled only once its result is out: a crash may run an item twice, never lose it.
       if (written) this.#s.journal?.record(key, ok);
       release();
@@ -552,16 +575,34 @@ export function keyOf(text: string): string {
   return hash('sha1', text, 'base64url').slice(0, 16);
 }
 
-function resultFields(outcome: Outcome | undefined): object {
-  if (outcome === undefined) return {};
-  const fields: Record<string, unknown> =
-    outcome.httpStatus !== undefined
-      ? { httpStatus: outcome.httpStatus, body: outcome.output }
-      : outcome.exitCode !== undefined
-        ? { exitCode: outcome.exitCode, stdout: outcome.output }
-        : {};
-  if (outcome.signal) fields.signal = outcome.signal;
-  if (outcome.stderr) fields.stderr = outcome.stderr;
-  if (outcome.truncated) fields.truncated = true;
-  return fields;
+/**
+ * An item's result as one JSON object (no newline), fields in this order:
+ * key, line, status, attempts, start (when begun), duration, then httpStatus
+ * and body or exitCode and stdout, signal, stderr, truncated, error. Written
+ * out field by field: one string per item rather than an object and its
+ * serialization.
+ */
+function resultLine(
+  key: string,
+  item: Item,
+  attempts: number,
+  start: number | undefined,
+  duration: number,
+  outcome: Outcome | undefined,
+  error: string | undefined,
+): string {
+  let line = `{"key":${JSON.stringify(key)},"line":${item.line},"status":"${outcome?.ok === true ? 'ok' : 'failed'}","attempts":${attempts}`;
+  if (start) line += `,"start":${start}`;
+  line += `,"duration":${duration}`;
+  if (outcome !== undefined) {
+    if (outcome.httpStatus !== undefined)
+      line += `,"httpStatus":${outcome.httpStatus},"body":${JSON.stringify(outcome.output)}`;
+    else if (outcome.exitCode !== undefined)
+      line += `,"exitCode":${JSON.stringify(outcome.exitCode)},"stdout":${JSON.stringify(outcome.output)}`;
+    if (outcome.signal) line += `,"signal":${JSON.stringify(outcome.signal)}`;
+    if (outcome.stderr) line += `,"stderr":${JSON.stringify(outcome.stderr)}`;
+    if (outcome.truncated) line += ',"truncated":true';
+  }
+  if (error !== undefined) line += `,"error":${JSON.stringify(error)}`;
+  return `${line}}`;
 }
