@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Service } from '../src/demo/Service.js';
@@ -114,6 +115,75 @@ describe('sluice run --http', () => {
       expect(ended.stderr).toMatch(/3 items left unfinished/);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('sends the path and query (no fragment); --timeout ends a request that hangs; a body is cut at --max-output', async () => {
+    const seen: string[] = [];
+    const hanging: ServerResponse[] = [];
+    const server = createHttpServer((request, response) => {
+      seen.push(request.url ?? '');
+      if (request.url?.startsWith('/hang')) {
+        hanging.push(response);
+        return;
+      }
+      if (request.url?.startsWith('/big')) {
+        // Chunked (no length known ahead): read as it comes, kept up to the cap.
+        response.write('x'.repeat(30_000));
+        response.end('y'.repeat(30_000));
+        return;
+      }
+      response.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const query = await sluice(['run', '--keep-order', '--no-journal', '--http', `GET ${base}?id={}#top`], {
+        cwd: tmp.dir,
+        stdin: 'a\nb\n',
+      });
+      expect(query.code).toBe(0);
+      expect(seen).toEqual(['/?id=a', '/?id=b']);
+      const hang = await sluice(
+        [
+          'run',
+          '--no-journal',
+          '--timeout',
+          '200ms',
+          '--retries',
+          '1',
+          '--backoff',
+          '1ms',
+          '--http',
+          `GET ${base}/hang/{}`,
+        ],
+        { cwd: tmp.dir, stdin: 'a\n' },
+      );
+      expect(hang.code).toBe(1);
+      expect(records(hang.stdout)[0]).toMatchObject({ status: 'failed', attempts: 2, error: 'timed out after 200 ms' });
+      expect(hanging).toHaveLength(2);
+      const big = await sluice(['run', '--no-journal', '--max-output', '64k', '--http', `GET ${base}/big/{}`], {
+        cwd: tmp.dir,
+        stdin: 'a\n',
+      });
+      expect(records<{ body: string }>(big.stdout)[0]).toMatchObject({ status: 'ok', httpStatus: 200 });
+      expect(records<{ body: string }>(big.stdout)[0]?.body).toBe(`${'x'.repeat(30_000)}${'y'.repeat(30_000)}`);
+      const cut = await sluice(['run', '--no-journal', '--max-output', '10', '--http', `GET ${base}/big/{}`], {
+        cwd: tmp.dir,
+        stdin: 'a\n',
+      });
+      expect(records(cut.stdout)[0]).toMatchObject({ status: 'ok', body: 'xxxxxxxxxx', truncated: true });
+      const credentials = await sluice(['run', '--no-journal', '--http', `GET http://user:secret@127.0.0.1:1/{}`], {
+        cwd: tmp.dir,
+        stdin: 'a\n',
+      });
+      expect(credentials.code).toBe(1);
+      expect(records(credentials.stdout)[0]).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(String(records(credentials.stdout)[0]?.error)).toMatch(/credentials in the URL are not sent.*--header/);
+    } finally {
+      for (const response of hanging) response.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
