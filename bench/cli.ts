@@ -7,7 +7,10 @@
  *   (installed from Debian when missing and possible; its row is skipped
  *   with a note otherwise) and a minimal Node spawn loop;
  * - HTTP mode: 50,000 GETs 64 at once against a local node:http service,
- *   sluice vs a raw `undici.request` loop;
+ *   sluice vs a raw `undici.request` loop (and, for reference, a raw loop on
+ *   undici's `dispatch`, the level sluice sends at); the service on one core and
+ *   the client on the other when `taskset` is there, so that the two do not
+ *   trade places on the cores from round to round;
  * - peak RSS of the intake on 1,000,000 and 10,000,000 lines (`--dry-run`,
  *   so the input size is the only thing that changes);
  * - resuming a finished 1,000,000-item journal.
@@ -26,6 +29,8 @@ import { median, writeSection } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
+/** The HTTP rounds are short (a few seconds each) and noisier: more of them. */
+const HTTP_ROUNDS = quick ? 1 : 7;
 const ITEMS = quick ? 4000 : 20_000;
 const REQUESTS = quick ? 10_000 : 50_000;
 const BIN = fileURLToPath(new URL('../packages/cli/bin/sluice.js', import.meta.url));
@@ -64,27 +69,28 @@ function gnuParallel(): string | undefined {
   return undefined;
 }
 
-/** `sluice run` with results to /dev/null and no progress, then `args`. */
+/** The arguments of `sluice run` with results to /dev/null and no progress, then `args`. */
+const sluiceArgs = (input: string, concurrency: number, journal: string | undefined, ...args: string[]) => [
+  BIN,
+  'run',
+  '-i',
+  input,
+  '-c',
+  String(concurrency),
+  '-o',
+  '/dev/null',
+  '--progress',
+  'none',
+  ...(journal === undefined ? ['--no-journal'] : ['--journal', journal, '--fresh']),
+  ...args,
+];
 const sluiceRun = (input: string, concurrency: number, journal: string | undefined, ...args: string[]) =>
-  measure(node, [
-    BIN,
-    'run',
-    '-i',
-    input,
-    '-c',
-    String(concurrency),
-    '-o',
-    '/dev/null',
-    '--progress',
-    'none',
-    ...(journal === undefined ? ['--no-journal'] : ['--journal', journal, '--fresh']),
-    ...args,
-  ]);
+  measure(node, sluiceArgs(input, concurrency, journal, ...args));
 
 /** Run every tool once per round, in an order rotated each round so that none always runs first (or last). */
-function rounds<T>(tools: readonly (readonly [string, () => T])[]): Map<string, T[]> {
+function rounds<T>(tools: readonly (readonly [string, () => T])[], count = ROUNDS): Map<string, T[]> {
   const results = new Map<string, T[]>(tools.map(([name]) => [name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < count; round++) {
     for (let k = 0; k < tools.length; k++) {
       const [name, run] = tools[(k + round) % tools.length] as readonly [string, () => T];
       results.get(name)?.push(run());
@@ -138,35 +144,42 @@ function commandRows(): string[] {
 }
 
 async function httpRows(): Promise<string[]> {
-  const server = spawn(node, [here('http-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pin = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' }).stdout.trim();
+  const onCore = (core: number, command: string, args: readonly string[]) =>
+    pin ? ([pin, ['-c', String(core), command, ...args]] as const) : ([command, args] as const);
+  const [serverCommand, serverArgs] = onCore(0, node, [here('http-server.mjs')]);
+  const server = spawn(serverCommand, serverArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
   const [chunk] = (await once(server.stdout, 'data')) as [Buffer];
   const base = chunk.toString().trim();
   const ids = join(dir, 'ids.txt');
   writeFileSync(ids, lines(REQUESTS));
+  const client = (args: readonly string[]) => measure(...onCore(1, node, args));
+  const sluiceHttp = (journal: string | undefined) =>
+    client(sluiceArgs(ids, 64, journal, '--http', `GET ${base}/items/{}`));
   const runs: [string, () => Measured][] = [
-    ['raw undici.request loop', () => measure(node, [here('undici-loop.mjs'), undici, ids, '64', base])],
-    [
-      'sluice run --http -c 64 (journal on)',
-      () => sluiceRun(ids, 64, join(dir, 'jh'), '--http', `GET ${base}/items/{}`),
-    ],
-    ['sluice run --http -c 64 --no-journal', () => sluiceRun(ids, 64, undefined, '--http', `GET ${base}/items/{}`)],
+    ['raw undici.request loop', () => client([here('undici-loop.mjs'), undici, ids, '64', base])],
+    ['raw undici dispatch loop (reference)', () => client([here('dispatch-loop.mjs'), undici, ids, '64', base])],
+    ['sluice run --http -c 64 (journal on)', () => sluiceHttp(join(dir, 'jh'))],
+    ['sluice run --http -c 64 --no-journal', () => sluiceHttp(undefined)],
   ];
   let rates: Map<string, number[]>;
   try {
-    rates = new Map([...rounds(runs)].map(([name, ms]) => [name, ms.map((m) => REQUESTS / m.wall)]));
+    rates = new Map([...rounds(runs, HTTP_ROUNDS)].map(([name, ms]) => [name, ms.map((m) => REQUESTS / m.wall)]));
   } finally {
     server.kill();
   }
   const raw = rates.get('raw undici.request loop') as number[];
   const sluice = rates.get('sluice run --http -c 64 (journal on)') as number[];
+  const ratios = sluice.map((s, i) => s / (raw[i] as number));
   return [
-    `### HTTP: ${REQUESTS.toLocaleString('en-US')} GETs, 64 at once, against a local node:http service (${ROUNDS} rounds; wall time includes the process start)`,
+    `### HTTP: ${REQUESTS.toLocaleString('en-US')} GETs, 64 at once, against a local node:http service (${HTTP_ROUNDS} rounds; wall time includes the process start${pin ? '; the service pinned to core 0, each client to core 1' : ''})`,
     '',
     '| client | requests/s (median) |',
     '| --- | ---: |',
     ...runs.map(([name]) => `| ${name} | ${Math.round(median(rates.get(name) as number[]))} |`),
     '',
-    `- sluice (journal on) ÷ the raw loop, per round: median ${(median(sluice.map((s, i) => s / (raw[i] as number))) * 100).toFixed(0)}% (target: >= 70%).`,
+    `- sluice (journal on) ÷ the raw \`undici.request\` loop, per round: median ${(median(ratios) * 100).toFixed(0)}% (rounds: ${ratios.map((r) => `${(r * 100).toFixed(0)}%`).join(', ')}; target: >= 70%).`,
+    '- sluice sends through `dispatch` with a handler of its own (no response stream per request), which is why it can pass the `request` loop; the dispatch loop is the floor for that.',
   ];
 }
 
