@@ -80,6 +80,11 @@ export class Limits {
     this.#keyConcurrency = settings.keyConcurrency;
   }
 
+  /** Whether an attempt waits for a rate shared through Redis (its grants are spent when given). */
+  get sharesRate(): boolean {
+    return this.#shared !== undefined && (this.#shared.hasRate || this.#shared.hasKeyRate);
+  }
+
   /** The run's concurrency limit now (moves under `auto`). */
   get limit(): number {
     return this.#adaptive?.limit ?? this.#fixed?.capacity ?? 0;

@@ -4,11 +4,17 @@ import { sleep } from './Limits.js';
 
 const RUN = '\u0000run';
 
+/** The reason `Pauses.begun` aborts with. */
+export class PauseBegun extends Error {
+  override readonly name = 'PauseBegun';
+}
+
 export class Pauses {
   readonly #until = new Map<string, number>();
   readonly #share: ((scope: string | undefined, ms: number) => void) | undefined;
   /** Pauses begun, for the summary. */
   count = 0;
+  #begun = new AbortController();
 
   /** `share` hands each local pause to the other runners of the job (Redis). */
   constructor(share?: (scope: string | undefined, ms: number) => void) {
@@ -22,7 +28,18 @@ export class Pauses {
     if ((this.#until.get(name) ?? 0) >= until) return;
     this.#until.set(name, until);
     this.count++;
+    const begun = this.#begun;
+    this.#begun = new AbortController();
+    begun.abort(new PauseBegun(`${scope ?? 'the run'} paused for ${Math.ceil(ms)} ms`));
     if (!fromPeer) this.#share?.(scope, ms);
+  }
+
+  /**
+   * Aborts when the next pause begins (of any scope): a wait for a shared
+   * rate that listens to it does not spend a grant it could not use.
+   */
+  get begun(): AbortSignal {
+    return this.#begun.signal;
   }
 
   /** Ms until `scope` may send again (0: now). */

@@ -15,7 +15,7 @@ import type { Item } from './Item.js';
 import { type Entry, type Format, isMalformed, readEntries } from './input.js';
 import type { Journal } from './Journal.js';
 import { type LimitSettings, Limits, type Slot, sleep } from './Limits.js';
-import type { Pauses } from './Pauses.js';
+import { PauseBegun, type Pauses } from './Pauses.js';
 import { type Counts, Progress, type ProgressMode } from './Progress.js';
 import type { Failures, Results } from './Results.js';
 import { MissingFieldError, type Template } from './template.js';
@@ -347,10 +347,18 @@ export class Runner {
       let outcome: Outcome | 'open' | 'paused' | 'ended';
       try {
         if (pauses.remaining(scope) > 0) await pauses.wait(scope, intake);
-        const slot = this.#limits.tryAcquire(scope) ?? (await this.#limits.acquire(scope, intake));
+        // A grant of a rate shared through Redis is spent when given: a pause that
+        // begins meanwhile sends the wait back to the pause instead.
+        const slot =
+          this.#limits.tryAcquire(scope) ??
+          (await this.#limits.acquire(
+            scope,
+            this.#limits.sharesRate ? AbortSignal.any([intake, pauses.begun]) : intake,
+          ));
         outcome = await this.#startWhenAdmitted(attempt, scope, slot, tally);
       } catch (error) {
         if (error instanceof Interrupted || intake.aborted) return tally;
+        if (error instanceof PauseBegun) continue;
         throw error;
       }
       if (outcome === 'paused') continue;
