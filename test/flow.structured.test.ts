@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Batcher, dedupe, GroupCancelledError, TaskGroup } from '../src/index.js';
+import { Batcher, dedupe, GroupCancelledError, isTimeout, TaskGroup, TimeoutError } from '../src/index.js';
 import { abortListeners, flush, track, useFakeTime } from './helpers.js';
 
 beforeEach(() => useFakeTime());
@@ -102,6 +102,58 @@ describe('TaskGroup', () => {
     }
     expect(cleaned).toBe(true);
     expect(abortListeners(controller.signal)).toBe(0);
+  });
+
+  it('runTimeout: at the deadline the signal aborts and the group rejects at once, even while a child ignores its signal', async () => {
+    const group = new TaskGroup<string>({ runTimeout: 1000 });
+    let seen: unknown;
+    let release = () => {};
+    // This child never reads its signal: without a deadline it would hold the group forever.
+    const stubborn = group.spawn(() => new Promise<string>((resolve) => (release = () => resolve('late'))));
+    const polite = group.spawn(async ({ signal }) => {
+      try {
+        await sleep(5000, signal);
+        return 'polite';
+      } catch (error) {
+        seen = error;
+        throw error;
+      }
+    });
+    const outcome = track(group.wait());
+    await vi.advanceTimersByTimeAsync(999);
+    expect(outcome.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(isTimeout(outcome.error)).toBe(true);
+    expect((outcome.error as Error).message).toBe(
+      'The task group ran past its runTimeout of 1000 ms (2 children still running)',
+    );
+    expect(group.signal.reason).toBe(outcome.error);
+    await expect(polite).rejects.toBe(outcome.error);
+    expect(seen).toBe(outcome.error);
+    release();
+    await expect(stubborn).resolves.toBe('late');
+  });
+
+  it('runTimeout: a group that ends first returns its results and leaves no timer; settle mode rejects at the deadline too', async () => {
+    const quick = new TaskGroup<number>({ runTimeout: 1000 });
+    quick.spawn(async () => {
+      await sleep(10);
+      return 1;
+    });
+    const results = track(quick.wait());
+    await vi.advanceTimersByTimeAsync(10);
+    expect(results.value).toEqual([1]);
+    expect(vi.getTimerCount()).toBe(0);
+    const settle = new TaskGroup({ mode: 'settle', runTimeout: 50 });
+    settle.spawn(({ signal }) => sleep(100, signal));
+    const outcome = track(settle.wait());
+    await vi.advanceTimersByTimeAsync(50);
+    expect(outcome.error).toBeInstanceOf(TimeoutError);
+    expect(() => new TaskGroup({ runTimeout: -1 })).toThrow(
+      new RangeError('Expected `runTimeout` to be a number of milliseconds >= 0, got `-1` (number)'),
+    );
+    expect(() => new TaskGroup({ runTimeout: '5s' as never })).toThrow(TypeError);
   });
 
   it('an outer signal cancels the group and rejects with its reason', async () => {

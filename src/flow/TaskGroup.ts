@@ -1,6 +1,8 @@
 import { type Admission, admitted, checkAdmission } from '../core/admission.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { TimeoutError } from '../core/errors.js';
 import { Semaphore } from '../core/Semaphore.js';
-import { checkCount, checkFunction, checkSignal, show } from '../core/validate.js';
+import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { GroupCancelledError } from './errors.js';
 
 /** Options of {@link TaskGroup}. */
@@ -22,6 +24,16 @@ export interface TaskGroupOptions {
   readonly limiter?: Admission;
   /** Aborts every child (and the group rejects with the reason, in fail-fast mode). */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * The group's deadline, ms from its creation. When it passes, the group's
+   * signal aborts with a `TimeoutError` (`SLUICE_TIMEOUT`) and `await group`
+   * rejects with it at once, in either mode, without waiting for children
+   * that ignore their signal (they are left to finish on their own; the
+   * error says how many were still running). @default Infinity
+   */
+  readonly runTimeout?: number;
+  /** @default systemClock */
+  readonly clock?: Clock;
 }
 
 /**
@@ -49,6 +61,11 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
   readonly errors: unknown[] = [];
   /** Set once every child has settled after `wait()`: the scope is over. */
   #finished = false;
+  readonly #clock: Clock;
+  #timer: unknown;
+  /** Rejects when `runTimeout` passes (never settles without one). */
+  readonly #deadline: Promise<never> | undefined;
+  #settledCount = 0;
 
   constructor(options: TaskGroupOptions = {}) {
     const mode = options.mode ?? 'fail-fast';
@@ -61,6 +78,27 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
       concurrency === Number.POSITIVE_INFINITY ? undefined : new Semaphore(concurrency, { name: 'TaskGroup' });
     this.#limiter = options.limiter === undefined ? undefined : checkAdmission('limiter', options.limiter);
     this.#signal = checkSignal('signal', options.signal);
+    this.#clock = options.clock ?? systemClock;
+    const runTimeout = checkMs('runTimeout', options.runTimeout ?? Number.POSITIVE_INFINITY);
+    if (runTimeout !== Number.POSITIVE_INFINITY) {
+      this.#deadline = new Promise<never>((_, reject) => {
+        // Unreferenced: the children keep the process alive, not their deadline.
+        this.#timer = this.#clock.setTimeout(
+          () => {
+            const running = this.#children.length - this.#settledCount;
+            const error = new TimeoutError(
+              `The task group ran past its runTimeout of ${runTimeout} ms (${running} ${running === 1 ? 'child' : 'children'} still running)`,
+            );
+            this.#cancel(error, true);
+            reject(error);
+          },
+          runTimeout,
+          false,
+        );
+      });
+      // Seen by whoever awaits the group; never an unhandled rejection of its own.
+      this.#deadline.catch(() => {});
+    }
     if (this.#signal !== undefined) {
       const signal = this.#signal;
       if (signal.aborted) this.#cancel(signal.reason, true);
@@ -101,8 +139,12 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
     const child = this.#semaphore === undefined ? start() : this.#semaphore.run(start, { signal });
     this.#children.push(
       child.then(
-        (value) => ({ status: 'fulfilled', value }) as PromiseSettledResult<T>,
+        (value) => {
+          this.#settledCount++;
+          return { status: 'fulfilled', value } as PromiseSettledResult<T>;
+        },
         (reason: unknown) => {
+          this.#settledCount++;
           if (this.#mode === 'fail-fast') {
             if (this.#first === undefined) this.#cancel(reason, false);
             else if (!(reason instanceof GroupCancelledError) && reason !== this.#first.error) this.errors.push(reason);
@@ -119,18 +161,25 @@ export class TaskGroup<T = unknown> implements PromiseLike<T[]>, AsyncDisposable
    * failure (after every child has settled). settle: every child's outcome.
    */
   async wait(): Promise<T[]> {
+    const outcomes = await (this.#deadline === undefined
+      ? this.#settleAll()
+      : Promise.race([this.#settleAll(), this.#deadline]));
+    if (this.#mode === 'settle') return outcomes as unknown as T[];
+    if (this.#first !== undefined) throw this.#first.error;
+    return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value);
+  }
+
+  /** Every child settled (children may spawn more while we wait: until none is new); the scope is over. */
+  async #settleAll(): Promise<PromiseSettledResult<T>[]> {
     let count = 0;
-    // Children may spawn more children while we wait: wait until none is new.
     while (count < this.#children.length) {
       count = this.#children.length;
       await Promise.all(this.#children);
     }
     this.#finished = true;
+    this.#clock.clearTimeout(this.#timer);
     if (this.#onAbort !== undefined) (this.#signal as AbortSignal).removeEventListener('abort', this.#onAbort);
-    const outcomes = await Promise.all(this.#children);
-    if (this.#mode === 'settle') return outcomes as unknown as T[];
-    if (this.#first !== undefined) throw this.#first.error;
-    return outcomes.map((o) => (o as PromiseFulfilledResult<T>).value);
+    return Promise.all(this.#children);
   }
 
   // biome-ignore lint/suspicious/noThenProperty: a group is awaitable on purpose (`await group`).
