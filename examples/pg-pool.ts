@@ -24,6 +24,9 @@ const db = new Pool<pg.Client>({
       () => true,
       () => false,
     ),
+  // An SQL error leaves the connection sound; any other failure of use()'s work has it validated
+  // before the next borrower (a killed backend is then destroyed, not lent again).
+  isBroken: (error) => (error instanceof pg.DatabaseError && error.severity === 'ERROR' ? false : undefined),
   reset: async (client) => {
     await client.query('RESET ALL'); // session settings do not leak to the next borrower
   },
@@ -43,6 +46,13 @@ try {
 } catch (error) {
   lease.release(error);
 }
+// Through use(), a connection whose backend died under the query is checked, then replaced.
+await db
+  .use((client) => client.query('SELECT pg_terminate_backend(pg_backend_pid())'))
+  .catch((error: Error) => console.log(`the killed connection's own query failed: ${error.message}`));
+await db
+  .use((client) => client.query('SELECT * FROM no_such_table'))
+  .catch((error: Error) => console.log(`an SQL error keeps its connection: ${error.message}`));
 const { rows } = await db.use((client) => client.query('SELECT 1 AS ok'));
 const stats = db.stats();
 console.log(

@@ -122,4 +122,51 @@ describe('Pool with real pg clients', () => {
     await pool.close();
     expect(pool.stats().destroyed).toBe(pool.stats().created);
   }, 30_000);
+
+  for (const withValidate of [false, true]) {
+    it(`one killed backend costs only the call that was using it (1 client, 50 queued, ${withValidate ? 'with' : 'without'} validate)`, async () => {
+      const app = `sluice-test-${randomUUID().slice(0, 8)}`;
+      const pool = new Pool<pg.Client>({
+        max: 1,
+        acquireTimeout: 20_000,
+        create: async () => {
+          const client = new pg.Client({ connectionString: DATABASE_URL, application_name: app });
+          client.on('error', () => {}); // a killed backend is an 'error' event; the failed query says the rest
+          await client.connect();
+          return client;
+        },
+        ...(withValidate
+          ? {
+              validate: (client: pg.Client) =>
+                client.query('SELECT 1').then(
+                  () => true,
+                  () => false,
+                ),
+            }
+          : {}),
+        destroy: (client) => client.end().catch(() => {}),
+      });
+      let running!: () => void;
+      const started = new Promise<void>((resolve) => (running = resolve));
+      const calls = Array.from({ length: 50 }, (_, i) =>
+        pool.use(async (client) => {
+          if (i === 0) running();
+          const { rows } = await client.query('SELECT pg_sleep(0.02), $1::int AS i', [i]);
+          return rows[0].i as number;
+        }),
+      );
+      const settled = Promise.allSettled(calls); // observed from the start: a failure is never unhandled
+      await started;
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+      const outcomes = await settled;
+      // The call running on the killed backend fails (call 0, unless the kill came late and
+      // caught a later one); every call behind it gets a live connection.
+      const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
+      expect(failed.length).toBeLessThanOrEqual(1);
+      for (const [i, o] of outcomes.entries()) if (o.status === 'fulfilled') expect(o.value).toBe(i);
+      expect(pool.stats().created).toBe(1 + failed.length);
+      await pool.close();
+      expect(await backends(app)).toBe(0);
+    }, 30_000);
+  }
 });

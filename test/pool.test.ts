@@ -115,17 +115,68 @@ describe('Pool: lending', () => {
     await closed(pool);
   });
 
-  it('use() gives the resource back even when the work throws; release(error) destroys it', async () => {
+  it('work that fails in use() or run() never lends its resource unchecked: destroyed, validated, or kept when isBroken says so', async () => {
+    // No validate: a resource whose work failed is destroyed.
     const { options, log } = factory();
     const pool = new Pool<Conn>({ ...options, max: 1 });
     await expect(pool.use(() => Promise.reject(new Error('query failed')))).rejects.toThrow('query failed');
-    expect(pool.stats()).toMatchObject({ idle: 1, running: 0 });
+    expect(log.destroyed).toEqual([1]);
+    await expect(
+      pool.run(() => {
+        throw new Error('thrown');
+      }),
+    ).rejects.toThrow('thrown');
+    expect(log.destroyed).toEqual([1, 2]);
+    expect(await pool.run(({ resource }) => resource.id)).toBe(3);
     const lease = await pool.acquire();
     lease.release(new Error('connection reset'));
     lease.release(); // idempotent
-    expect(log.destroyed).toEqual([1]);
-    expect(await pool.run(({ resource }) => resource.id)).toBe(2);
+    expect(log.destroyed).toEqual([1, 2, 3]);
     await closed(pool);
+
+    // With validate: checked before the next borrower (the waiter behind it gets a live one).
+    const checked = factory();
+    const validated: number[] = [];
+    const dead = new Set<number>();
+    const strict = new Pool<Conn>({
+      ...checked.options,
+      max: 1,
+      validateAfterIdle: 60_000,
+      validate: (conn) => {
+        validated.push(conn.id);
+        return !dead.has(conn.id);
+      },
+    });
+    const first = strict.use(async (conn) => {
+      dead.add(conn.id);
+      throw new Error('connection lost');
+    });
+    const next = strict.use((conn) => conn.id);
+    await expect(first).rejects.toThrow('connection lost');
+    expect(await next).toBe(2);
+    expect(validated).toEqual([1]);
+    expect(checked.log.destroyed).toEqual([1]);
+    // A failure that left the resource sound: validated, then lent again.
+    await expect(strict.use(() => Promise.reject(new Error('unique violation')))).rejects.toThrow();
+    expect(await strict.use((conn) => conn.id)).toBe(2);
+    expect(validated).toEqual([1, 2]);
+    await closed(strict);
+
+    // isBroken decides when it answers: false keeps the resource without a check, true destroys it.
+    const classified = factory();
+    const sqlErrors = new Pool<Conn>({
+      ...classified.options,
+      max: 1,
+      isBroken: (error) => ((error as Error).message === 'unique violation' ? false : undefined),
+    });
+    await expect(sqlErrors.use(() => Promise.reject(new Error('unique violation')))).rejects.toThrow();
+    expect(await sqlErrors.use((conn) => conn.id)).toBe(1);
+    await expect(sqlErrors.use(() => Promise.reject(new Error('socket hang up')))).rejects.toThrow();
+    expect(classified.log.destroyed).toEqual([1]);
+    await closed(sqlErrors);
+    expect(() => new Pool<Conn>({ ...classified.options, isBroken: true as never })).toThrow(
+      'Expected `isBroken` to be a function',
+    );
   });
 });
 

@@ -200,9 +200,20 @@ export class Pool<T>
     const lease = await this.acquire(options);
     try {
       return await fn(lease.resource, { signal: options?.signal });
+    } catch (error) {
+      this.#failed(lease, error);
+      throw error;
     } finally {
       lease.release();
     }
+  }
+
+  /** The work of `lease` failed with `error`: destroy its resource, check it before its next borrower, or keep it. */
+  #failed(lease: PoolLease<T>, error: unknown): void {
+    const broken = this.#o.isBroken?.(error, lease.resource);
+    if (broken === false) lease.release();
+    else if (broken === true || this.#o.validate === undefined) lease.release(error ?? new Error('broken'));
+    else lease.releaseSuspect();
   }
 
   /**
@@ -213,7 +224,12 @@ export class Pool<T>
   run<R>(fn: (context: PoolRunContext<T>) => R | PromiseLike<R>, options?: PoolAcquireOptions): Promise<R> {
     checkFunction('fn', fn);
     const signal = options?.signal;
-    return runLeased(this.#admit(options), (lease) => fn({ resource: lease.resource, signal }), signal);
+    return runLeased(
+      this.#admit(options),
+      (lease) => fn({ resource: lease.resource, signal }),
+      signal,
+      (lease, failed, error) => (failed ? this.#failed(lease, error) : lease.release()),
+    );
   }
 
   /**
@@ -436,13 +452,13 @@ export class Pool<T>
   }
 
   /** @internal called by PoolLease.release */
-  giveBack(entry: Entry<T>, failed: boolean): void {
+  giveBack(entry: Entry<T>, state: 'sound' | 'broken' | 'suspect'): void {
     if (!this.#borrowed.delete(entry)) return; // revoked by a forced close
     entry.lease = undefined;
     entry.unwatchLeak(this.#o.clock);
     const now = this.#o.clock.now();
     let reason: DestroyReason | undefined;
-    if (failed) reason = 'error';
+    if (state === 'broken') reason = 'error';
     else if (this.#shuttingDown) reason = 'closed';
     else if (entry.uses >= this.#o.maxUses) reason = 'uses';
     else if (now >= entry.expiresAt) reason = 'lifetime';
@@ -452,6 +468,26 @@ export class Pool<T>
       this.#dispatch();
       return;
     }
+    if (state === 'suspect') {
+      // Its work failed: validated before anyone else may borrow it (a dead connection
+      // then costs only the calls that were using it, not the queue behind them).
+      this.#validating++;
+      void this.#check(entry).then((ok) => {
+        this.#validating--;
+        if (ok && !this.#shuttingDown) this.#recycle(entry);
+        else {
+          this.#destroy(entry, ok ? 'closed' : 'invalid');
+          this.#checkDrained();
+          this.#dispatch();
+        }
+      });
+      return;
+    }
+    this.#recycle(entry);
+  }
+
+  /** A returned resource that is sound: reset (when there is a `reset`), then lent or idle. */
+  #recycle(entry: Entry<T>): void {
     if (this.#o.reset === undefined) {
       this.#returnEntry(entry, false);
       return;

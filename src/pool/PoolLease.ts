@@ -14,7 +14,7 @@ export type DestroyReason =
 
 /** The side of the pool a lease gives its resource back to. Internal. */
 export interface LeaseOwner<T> {
-  giveBack(entry: Entry<T>, failed: boolean): void;
+  giveBack(entry: Entry<T>, state: 'sound' | 'broken' | 'suspect'): void;
 }
 
 /** A borrowed resource. Give it back with `release()` (or `using`); `release(error)` destroys it. */
@@ -39,7 +39,15 @@ export class PoolLease<T> implements Lease {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#entry = undefined;
-    this.#pool.giveBack(entry, error !== undefined);
+    this.#pool.giveBack(entry, error !== undefined ? 'broken' : 'sound');
+  }
+
+  /** @internal Return a resource whose work failed: checked before its next borrower. */
+  releaseSuspect(): void {
+    const entry = this.#entry;
+    if (entry === undefined) return;
+    this.#entry = undefined;
+    this.#pool.giveBack(entry, 'suspect');
   }
 
   [Symbol.dispose](): void {

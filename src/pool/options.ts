@@ -12,6 +12,16 @@ export interface PoolOptions<T> {
   readonly validate?: (resource: T, signal: AbortSignal) => boolean | PromiseLike<boolean>;
   /** Prepare a returned resource for its next borrower; a throw destroys it. */
   readonly reset?: (resource: T) => void | PromiseLike<void>;
+  /**
+   * Whether the work of `use()` / `run()` that failed with `error` broke its
+   * resource: `true` destroys it, `false` returns it as sound, `undefined`
+   * leaves it to the default. The default: a resource whose work failed is
+   * checked with `validate` before anyone else borrows it, or destroyed when
+   * there is no `validate`. (An SQL error on a live connection is `false`;
+   * a lost connection is `true`.)
+   * @default () => undefined
+   */
+  readonly isBroken?: (error: unknown, resource: T) => boolean | undefined;
   /** Resources kept even when idle (created at once, and re-created after losses). An integer >= 0. @default 0 */
   readonly min?: number;
   /** Most resources at once. An integer >= 1, >= min. @default 10 */
@@ -56,6 +66,7 @@ export interface PoolSettings<T> {
   readonly destroy: ((resource: T) => void | PromiseLike<void>) | undefined;
   readonly validate: ((resource: T, signal: AbortSignal) => boolean | PromiseLike<boolean>) | undefined;
   readonly reset: ((resource: T) => void | PromiseLike<void>) | undefined;
+  readonly isBroken: ((error: unknown, resource: T) => boolean | undefined) | undefined;
   readonly min: number;
   readonly max: number;
   readonly maxWaiting: number;
@@ -101,11 +112,13 @@ export function poolSettings<T>(options: PoolOptions<T>): PoolSettings<T> {
     throw new RangeError(`Expected \`lifetimeJitter\` to be a number in [0, 1), got ${show(lifetimeJitter)}`);
   }
   if (options.random !== undefined) checkFunction('random', options.random);
+  if (options.isBroken !== undefined) checkFunction('isBroken', options.isBroken);
   return {
     create: options.create,
     destroy: options.destroy,
     validate: options.validate,
     reset: options.reset,
+    isBroken: options.isBroken,
     min,
     max,
     maxWaiting: checkCount('maxWaiting', options.maxWaiting ?? Number.POSITIVE_INFINITY, 0, true),
