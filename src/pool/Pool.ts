@@ -208,6 +208,12 @@ export class Pool<T>
     }
   }
 
+  /** How `run()` gives a lease back (one function for every call). */
+  readonly #finish = (lease: PoolLease<T>, failed: boolean, error: unknown): void => {
+    if (failed) this.#failed(lease, error);
+    else lease.release();
+  };
+
   /** The work of `lease` failed with `error`: destroy its resource, check it before its next borrower, or keep it. */
   #failed(lease: PoolLease<T>, error: unknown): void {
     const broken = this.#o.isBroken?.(error, lease.resource);
@@ -224,12 +230,7 @@ export class Pool<T>
   run<R>(fn: (context: PoolRunContext<T>) => R | PromiseLike<R>, options?: PoolAcquireOptions): Promise<R> {
     checkFunction('fn', fn);
     const signal = options?.signal;
-    return runLeased(
-      this.#admit(options),
-      (lease) => fn({ resource: lease.resource, signal }),
-      signal,
-      (lease, failed, error) => (failed ? this.#failed(lease, error) : lease.release()),
-    );
+    return runLeased(this.#admit(options), (lease) => fn({ resource: lease.resource, signal }), signal, this.#finish);
   }
 
   /**
