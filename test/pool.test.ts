@@ -230,18 +230,50 @@ describe('Pool: timeouts', () => {
     const a = track(pool.acquire());
     const b = track(pool.acquire());
     await flush();
-    // No resource exists or is coming: every waiter learns at once.
+    // No resource exists or is coming: the caller that was waiting when the create began learns
+    // at once; b came while it was on its way and waits for the next attempt.
     expect((a.error as Error).message).toBe('ECONNREFUSED');
-    expect((b.error as Error).message).toBe('ECONNREFUSED');
+    expect(b.state).toBe('pending');
     expect(attempts).toBe(1);
     const c = track(pool.acquire());
     await vi.advanceTimersByTimeAsync(999);
     expect(attempts).toBe(1); // backing off
     await vi.advanceTimersByTimeAsync(1);
     expect(attempts).toBe(2);
-    expect(c.state).toBe('rejected');
+    expect((b.error as Error).message).toBe('ECONNREFUSED');
+    expect((c.error as Error).message).toBe('ECONNREFUSED');
     expect(pool.stats().createFailures).toBe(2);
     await vi.advanceTimersByTimeAsync(1000);
+    await pool.close();
+  });
+
+  it('a burst that comes while a doomed create is on its way gets a fresh attempt, not its failure', async () => {
+    let down = true;
+    let attempts = 0;
+    const pool = new Pool<number>({
+      max: 10,
+      createTimeout: 1000,
+      createBackoff: constantBackoff(100),
+      acquireTimeout: 10_000,
+      // While the database is down a connect hangs until createTimeout.
+      create: (signal) =>
+        new Promise<number>((resolve, reject) => {
+          attempts++;
+          if (!down) resolve(attempts);
+          else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        }),
+    });
+    const early = track(pool.acquire()); // starts the create that will time out
+    await vi.advanceTimersByTimeAsync(500);
+    down = false; // the database is back
+    const burst = Array.from({ length: 50 }, () => track(pool.use((n) => n)));
+    await vi.advanceTimersByTimeAsync(500); // the old create times out
+    expect(early.error).toBeInstanceOf(TimeoutError);
+    expect(burst.filter((call) => call.state === 'rejected')).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(100); // backoff, then fresh creates
+    await flush();
+    expect(burst.every((call) => call.state === 'fulfilled')).toBe(true);
+    expect(pool.stats().createFailures).toBe(1);
     await pool.close();
   });
 

@@ -83,6 +83,8 @@ export class Pool<T>
   readonly #waiters: Waiters;
   /** Resources out of `#idle` for a validation or a reset (they come back, or are destroyed). */
   #validating = 0;
+  /** Callers that have waited, ever (each waiter's ticket holds its number). */
+  #arrivals = 0;
   #backoffTimer: unknown = undefined;
   #housekeepingTimer: unknown = undefined;
   #housekeepingAt = Number.POSITIVE_INFINITY;
@@ -180,7 +182,8 @@ export class Pool<T>
         ),
       );
     }
-    const promise = this.#waiters.wait<PoolLease<T>>(1, priority, stack, undefined, signal, timeout);
+    const ticket: Ticket = { stack, arrival: this.#arrivals++ };
+    const promise = this.#waiters.wait<PoolLease<T>>(1, priority, ticket, undefined, signal, timeout);
     this.#dispatch();
     return promise;
   }
@@ -361,7 +364,7 @@ export class Pool<T>
         continue;
       }
       const waiter = this.#waiters.first() as Waiter;
-      this.#waiters.grant(waiter, this.#lend(entry, now, waiter.data as string | undefined));
+      this.#waiters.grant(waiter, this.#lend(entry, now, (waiter.data as Ticket).stack));
     }
     this.#fill();
   }
@@ -377,7 +380,9 @@ export class Pool<T>
       size + factory.creating < max &&
       (size + factory.creating < min || this.#waiters.size > factory.creating + this.#validating + this.#idle.length)
     ) {
-      factory.create(this.#onCreated, this.#onCreateFailed);
+      // A create's failure is news only to the callers that were waiting when it began.
+      const since = this.#arrivals;
+      factory.create(this.#onCreated, (error) => this.#onCreateFailed(error, since));
     }
   }
 
@@ -395,22 +400,30 @@ export class Pool<T>
     this.#returnEntry(entry, true);
   };
 
-  readonly #onCreateFailed = (error: unknown): void => {
+  /** A create failed; `since`: the arrivals counted when it began (later callers never waited on it). */
+  #onCreateFailed(error: unknown, since: number): void {
     if (this.#shuttingDown) {
       this.#checkDrained();
       return;
     }
     this.#createFailures++;
     if (this.listens('createError')) this.notify('createError', { error });
-    // The failure reaches the callers: the oldest waiter, or every waiter
-    // when no resource exists or is on its way that could serve them.
+    // The failure reaches the callers that were waiting when this create began:
+    // the oldest of them, or all of them when no resource exists or is on its
+    // way that could serve them. Callers that came later wait for the next
+    // attempt (a burst after the factory recovered is not failed by a create
+    // begun before it).
     const hopeless = this.#size === 0 && this.#factory.creating === 0;
     const failure = error instanceof Error ? error : new Error(String(error));
+    const before: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      if ((waiter.data as Ticket).arrival < since) before.push(waiter);
+      if (!hopeless) break;
+    }
     if (hopeless) {
-      this.#waiters.failAll(failure);
-    } else if (this.#waiters.size > this.#factory.creating + this.#validating) {
-      const oldest = this.#waiters.first();
-      if (oldest !== undefined) this.#waiters.fail(oldest, failure);
+      for (const waiter of before) this.#waiters.fail(waiter, failure);
+    } else if (this.#waiters.size > this.#factory.creating + this.#validating && before[0] !== undefined) {
+      this.#waiters.fail(before[0], failure);
     }
     this.#backoffTimer = this.#o.clock.setTimeout(
       () => {
@@ -420,7 +433,8 @@ export class Pool<T>
       Math.max(0, this.#factory.backoff()),
       this.#waiters.size > 0,
     );
-  };
+  }
+
 
   /** A resource is free (new, returned, validated): to the oldest waiter, or idle. */
   #returnEntry(entry: Entry<T>, fresh: boolean): void {
@@ -428,7 +442,7 @@ export class Pool<T>
     if (!fresh) entry.lastUsedAt = now;
     const waiter = this.#waiters.first();
     if (waiter !== undefined) {
-      this.#waiters.grant(waiter, this.#lend(entry, now, waiter.data as string | undefined));
+      this.#waiters.grant(waiter, this.#lend(entry, now, (waiter.data as Ticket).stack));
     } else {
       this.#idle.push(entry);
       this.#schedule(entry);
@@ -587,4 +601,10 @@ export class Pool<T>
   #describe(): string {
     return `${this.#borrowed.size} borrowed, ${this.#idle.length} idle, ${this.#factory.creating} creating, ${this.#waiters.size} waiting, max ${this.#o.max}`;
   }
+}
+
+/** What a waiting caller carries: where it borrowed (leak reports) and when it came. */
+interface Ticket {
+  readonly stack: string | undefined;
+  readonly arrival: number;
 }
