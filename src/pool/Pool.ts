@@ -435,7 +435,6 @@ export class Pool<T>
     );
   }
 
-
   /** A resource is free (new, returned, validated): to the oldest waiter, or idle. */
   #returnEntry(entry: Entry<T>, fresh: boolean): void {
     const now = this.#o.clock.now();
