@@ -33,6 +33,23 @@ describe('Mutex', () => {
     expect(mutex.locked).toBe(false);
   });
 
+  it('a re-entrant run() waits for itself (not detected); with a timeout it rejects, naming the part, and the mutex recovers', async () => {
+    const mutex = new Mutex();
+    const semaphore = new Semaphore(1);
+    const nested = track(mutex.run(() => mutex.run(() => 'inner', { timeout: 500 })));
+    const nestedSemaphore = track(semaphore.run(() => semaphore.run(() => 'inner', { timeout: 500 })));
+    await vi.advanceTimersByTimeAsync(499);
+    expect([nested.state, nestedSemaphore.state]).toEqual(['pending', 'pending']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(nested.error).toBeInstanceOf(TimeoutError);
+    expect((nested.error as Error).message).toMatch(/^Mutex acquire timed out after 500 ms/);
+    expect(nestedSemaphore.error).toBeInstanceOf(TimeoutError);
+    expect((nestedSemaphore.error as Error).message).toMatch(/^Semaphore acquire timed out after 500 ms/);
+    // The outer runs ended with the inner failure and gave their permits back.
+    expect([mutex.locked, semaphore.available]).toEqual([false, 1]);
+    expect(await mutex.run(() => 'next')).toBe('next');
+  });
+
   it('lock/tryLock/timeout/close', async () => {
     const mutex = new Mutex();
     const permit = await mutex.lock();
