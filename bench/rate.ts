@@ -72,13 +72,13 @@ report.push('');
   const rows = await rounds(
     {
       'sluice RateLimiter.tryAcquire (sync)': () => {
-        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000, burst: HUGE } });
         return async (count) => {
           for (let i = 0; i < count; i++) l.tryAcquire();
         };
       },
       'sluice RateLimiter.consume (sync, with headers data)': () => {
-        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000, burst: HUGE } });
         return async (count) => {
           for (let i = 0; i < count; i++) l.consume();
         };
@@ -90,7 +90,7 @@ report.push('');
         };
       },
       'sluice RateLimiter.acquire (awaited)': () => {
-        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: HUGE, interval: 1000, burst: HUGE } });
         return async (count) => {
           for (let i = 0; i < count; i++) await l.acquire();
         };
@@ -125,13 +125,13 @@ report.push('');
   const rows = await rounds(
     {
       'sluice RateLimiter.tryAcquire({ key })': () => {
-        const l = new RateLimiter({ limits: { limit: 5, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: 5, interval: 1000, burst: 5 } });
         return async () => {
           for (let r = 0; r < 10; r++) for (let k = 0; k < keys; k++) l.tryAcquire({ key: k });
         };
       },
       'sluice RateLimiter.consume({ key })': () => {
-        const l = new RateLimiter({ limits: { limit: 5, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: 5, interval: 1000, burst: 5 } });
         return async () => {
           for (let r = 0; r < 10; r++) for (let k = 0; k < keys; k++) l.consume({ key: k });
         };
@@ -155,7 +155,7 @@ report.push('');
         };
       },
       'sluice RateLimiter.acquire({ key, timeout: 0 }) (awaited, rejections caught)': () => {
-        const l = new RateLimiter({ limits: { limit: 5, interval: 1000 } });
+        const l = new RateLimiter({ limits: { limit: 5, interval: 1000, burst: 5 } });
         return async () => {
           for (let r = 0; r < 10; r++)
             for (let k = 0; k < keys; k++) await l.acquire({ key: k, timeout: 0 }).catch(() => {});
@@ -183,20 +183,28 @@ report.push('');
   const bottlenecks: Bottleneck[] = [];
   const impls: Record<string, () => (i: number) => Promise<unknown>> = {
     'sluice RedisRateLimiter (ioredis)': () => {
-      const l = new RedisRateLimiter({ client: io, name: name(), limits: { limit: HUGE, interval: 1000 } });
+      const l = new RedisRateLimiter({
+        client: io,
+        name: name(),
+        limits: { limit: HUGE, interval: 1000, burst: HUGE },
+      });
       return () => l.consume();
     },
     'sluice RedisRateLimiter (ioredis, maxBatch: 1: one script call per decision)': () => {
       const l = new RedisRateLimiter({
         client: io,
         name: name(),
-        limits: { limit: HUGE, interval: 1000 },
+        limits: { limit: HUGE, interval: 1000, burst: HUGE },
         maxBatch: 1,
       });
       return () => l.consume();
     },
     'sluice RedisRateLimiter (ioredis, auto-pipelining)': () => {
-      const l = new RedisRateLimiter({ client: ioPipelined, name: name(), limits: { limit: HUGE, interval: 1000 } });
+      const l = new RedisRateLimiter({
+        client: ioPipelined,
+        name: name(),
+        limits: { limit: HUGE, interval: 1000, burst: HUGE },
+      });
       return () => l.consume();
     },
     'sluice RedisRateLimiter, 2 limits in one script': () => {
@@ -204,8 +212,8 @@ report.push('');
         client: io,
         name: name(),
         limits: [
-          { limit: HUGE, interval: 1000 },
-          { limit: HUGE, interval: 60_000 },
+          { limit: HUGE, interval: 1000, burst: HUGE },
+          { limit: HUGE, interval: 60_000, burst: HUGE },
         ],
       });
       return () => l.consume();

@@ -4,9 +4,11 @@ import { RateLimiter, rateLimitHeaders, throttle } from 'sluice';
 
 // 1. An API that allows each client 5 requests per second and 20 per minute.
 //    consume() never waits: it answers now, with what the response headers need.
+//    Sliding windows: up to 5 back to back, never 6 in any second (the default,
+//    GCRA without a burst, would space them 200 ms apart instead).
 const api = new RateLimiter({
   limits: [
-    { limit: 5, interval: 1000 },
+    { limit: 5, interval: 1000, algorithm: 'sliding-window' },
     { limit: 20, interval: 60_000, algorithm: 'sliding-window' },
   ],
 });

@@ -181,7 +181,7 @@ describe('map', () => {
   });
 
   it('admits each call through a limiter', async () => {
-    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000, burst: 2 } });
     const seen: number[] = [];
     const run = forEach(
       [1, 2, 3, 4],

@@ -24,8 +24,31 @@ function admitNow(limiter: RateLimiter, n: number, key?: string): number {
 }
 
 describe('GCRA (default)', () => {
-  it('admits a full burst, then one per emission interval, exactly at the edge', () => {
+  it('"10 per second" by default: never more than 10 in any second, however fast the calls come (a burst of limit admitted 19)', async () => {
     const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    expect(limiter.limits[0]).toMatchObject({ algorithm: 'gcra', burst: 1 });
+    const admitted: number[] = [];
+    // Callers as fast as admission allows for 5 s: a wait-free caller every ms.
+    for (let t = 0; t < 5000; t++) {
+      if (limiter.tryAcquire() !== undefined) admitted.push(t);
+      vi.advanceTimersByTime(1);
+    }
+    let busiest = 0;
+    for (let i = 0, j = 0; j < admitted.length; j++) {
+      while ((admitted[j] as number) - (admitted[i] as number) >= 1000) i++;
+      busiest = Math.max(busiest, j - i + 1);
+    }
+    expect(busiest).toBe(10);
+    expect(admitted).toHaveLength(50);
+    // A burst is opt-in, and its bound is limit + burst - 1.
+    const bursty = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
+    expect(admitNow(bursty, 20)).toBe(10);
+    vi.advanceTimersByTime(900);
+    expect(admitNow(bursty, 20)).toBe(9); // 19 within one second
+  });
+
+  it('admits a full burst, then one per emission interval, exactly at the edge', () => {
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     expect(admitNow(limiter, 20)).toBe(10);
     expect(limiter.consume()).toMatchObject({ allowed: false, retryAfter: 100, remaining: 0, limit: 10 });
     vi.advanceTimersByTime(99);
@@ -47,7 +70,7 @@ describe('GCRA (default)', () => {
   });
 
   it('weights consume several units; a weight above the burst is a RangeError', () => {
-    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     expect(limiter.tryAcquire({ weight: 6 })?.weight).toBe(6);
     expect(limiter.tryAcquire({ weight: 5 })).toBeUndefined();
     expect(limiter.consume({ weight: 5 })).toMatchObject({ allowed: false, retryAfter: 100, remaining: 4 });
@@ -58,7 +81,7 @@ describe('GCRA (default)', () => {
   });
 
   it('remaining and resetAfter describe the bucket', () => {
-    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     expect(limiter.consume({ weight: 3 })).toEqual({
       allowed: true,
       retryAfter: 0,
@@ -71,7 +94,7 @@ describe('GCRA (default)', () => {
   });
 
   it('a fractional emission interval (1000/3 ms) refills exactly at the edge', () => {
-    const limiter = new RateLimiter({ limits: { limit: 3, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 3, interval: 1000, burst: 3 } });
     const perRound: number[] = [];
     for (let round = 0; round < 30; round++) {
       perRound.push(admitNow(limiter, 5));
@@ -162,7 +185,7 @@ describe('fixed window', () => {
 
 describe('several limits at once', () => {
   const limits: RateLimit[] = [
-    { limit: 10, interval: 1000 },
+    { limit: 10, interval: 1000, burst: 10 },
     { limit: 15, interval: 60_000, algorithm: 'sliding-window' },
   ];
 
@@ -211,7 +234,7 @@ describe('waiting', () => {
   });
 
   it('a heavy call at the head is not overtaken by lighter ones', async () => {
-    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     limiter.tryAcquire({ weight: 10 });
     const order: string[] = [];
     const heavy = limiter.acquire({ weight: 8 }).then(() => order.push('heavy'));
@@ -265,7 +288,7 @@ describe('waiting', () => {
   });
 
   it('aborting the head lets the next call go at once when it conforms', async () => {
-    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     limiter.tryAcquire({ weight: 10 });
     const controller = new AbortController();
     const heavy = track(limiter.acquire({ weight: 9, signal: controller.signal }));
@@ -331,7 +354,7 @@ describe('waiting', () => {
 
 describe('keyed limits', () => {
   it('each key has its own limits', () => {
-    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000, burst: 2 } });
     expect(admitNow(limiter, 5, 'a')).toBe(2);
     expect(admitNow(limiter, 5, 'b')).toBe(2);
     const c = limiter.for('c');
@@ -341,7 +364,7 @@ describe('keyed limits', () => {
   });
 
   it('idle keys are evicted as calls go on, so a million keys do not pile up', () => {
-    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 10, interval: 1000, burst: 10 } });
     for (let i = 0; i < 100_000; i++) {
       limiter.tryAcquire({ key: `k${i}` });
       if (i % 1000 === 999) vi.advanceTimersByTime(100);
@@ -351,7 +374,7 @@ describe('keyed limits', () => {
   });
 
   it('eviction never changes a decision: an evicted key starts full, as it was', () => {
-    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000 } });
+    const limiter = new RateLimiter({ limits: { limit: 2, interval: 1000, burst: 2 } });
     admitNow(limiter, 2, 'busy');
     for (let i = 0; i < 10; i++) limiter.tryAcquire({ key: `idle${i}` });
     vi.advanceTimersByTime(500);
@@ -387,7 +410,7 @@ describe('keyed limits', () => {
 
 describe('headers', () => {
   it('formats RateLimit-* and Retry-After in seconds', () => {
-    const limiter = new RateLimiter({ limits: { limit: 2, interval: 60_000 } });
+    const limiter = new RateLimiter({ limits: { limit: 2, interval: 60_000, burst: 2 } });
     expect(rateLimitHeaders(limiter.consume())).toEqual({
       'RateLimit-Limit': '2',
       'RateLimit-Remaining': '1',

@@ -35,8 +35,8 @@ describe.skipIf(!available)('when Redis goes away', () => {
       new RedisRateLimiter({
         client: via,
         name: randomUUID(),
-        limits: { limit: 100, interval: minute },
-        localLimits: { limit: 2, interval: minute },
+        limits: { limit: 100, interval: minute, burst: 100 },
+        localLimits: { limit: 2, interval: minute, burst: 2 },
         onUnavailable,
         commandTimeout: 200,
       });

@@ -32,7 +32,11 @@ describe.each([
   ['node-redis', () => node as unknown as RedisClient],
 ])('RedisRateLimiter through %s', (_name, client) => {
   it('GCRA: a burst of `limit`, then refused with a Retry-After from the server', async () => {
-    const limiter = new RedisRateLimiter({ client: client(), name: unique(), limits: { limit: 5, interval: minute } });
+    const limiter = new RedisRateLimiter({
+      client: client(),
+      name: unique(),
+      limits: { limit: 5, interval: minute, burst: 5 },
+    });
     const decisions = [];
     for (let i = 0; i < 7; i++) decisions.push(await limiter.consume());
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false, false]);
@@ -43,6 +47,15 @@ describe.each([
     expect(refused?.retryAfter).toBeLessThanOrEqual(12_000);
     expect(refused?.limit).toBe(5);
     expect(limiter.stats()).toMatchObject({ decisions: 7, admitted: 5, denied: 2, unavailable: 0 });
+  });
+
+  it('the default limit has no burst: one now, then one every interval / limit', async () => {
+    const limiter = new RedisRateLimiter({ client: client(), name: unique(), limits: { limit: 5, interval: minute } });
+    const decisions = [];
+    for (let i = 0; i < 3; i++) decisions.push(await limiter.consume());
+    expect(decisions.map((d) => d.allowed)).toEqual([true, false, false]);
+    expect(decisions[2]?.retryAfter).toBeGreaterThan(10_000);
+    expect(decisions[2]?.retryAfter).toBeLessThanOrEqual(12_000);
   });
 
   it('token bucket and sliding window count exactly, with weights', async () => {
@@ -89,7 +102,7 @@ describe.each([
       client: client(),
       name,
       limits: [
-        { limit: 5, interval: minute },
+        { limit: 5, interval: minute, burst: 5 },
         { limit: 3, interval: minute, algorithm: 'sliding-window' },
       ],
     });
@@ -149,7 +162,7 @@ describe('RedisRateLimiter', () => {
     const limiter = new RedisRateLimiter({
       client: counting(batched),
       name: unique(),
-      limits: { limit: 5, interval: minute },
+      limits: { limit: 5, interval: minute, burst: 5 },
     });
     const decisions = await Promise.all(Array.from({ length: 12 }, (_, i) => limiter.consume({ key: i % 2 })));
     expect(decisions.map((d) => d.allowed)).toEqual([...Array(10).fill(true), false, false]);
@@ -160,7 +173,7 @@ describe('RedisRateLimiter', () => {
     const unbatched = new RedisRateLimiter({
       client: counting(single),
       name: unique(),
-      limits: { limit: 5, interval: minute },
+      limits: { limit: 5, interval: minute, burst: 5 },
       maxBatch: 1,
     });
     await Promise.all(Array.from({ length: 6 }, () => unbatched.consume()));
@@ -170,7 +183,7 @@ describe('RedisRateLimiter', () => {
     const chunked = new RedisRateLimiter({
       client: counting(small),
       name: unique(),
-      limits: { limit: 5, interval: minute },
+      limits: { limit: 5, interval: minute, burst: 5 },
       maxBatch: 4,
     });
     const chunkedDecisions = await Promise.all(Array.from({ length: 10 }, () => chunked.consume()));
@@ -179,7 +192,11 @@ describe('RedisRateLimiter', () => {
   });
 
   it('survives SCRIPT FLUSH: the next call reloads the script transparently', async () => {
-    const limiter = new RedisRateLimiter({ client: io, name: unique(), limits: { limit: 3, interval: minute } });
+    const limiter = new RedisRateLimiter({
+      client: io,
+      name: unique(),
+      limits: { limit: 3, interval: minute, burst: 3 },
+    });
     expect((await limiter.consume()).allowed).toBe(true);
     await io.script('FLUSH');
     const before = limiter.stats().scriptReloads;

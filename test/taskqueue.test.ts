@@ -124,7 +124,7 @@ describe('TaskQueue', () => {
   // the sliding window by the property test at the end of this file.
 
   it('limits the rate of starts with the rate rules (GCRA by default)', async () => {
-    const queue = new TaskQueue({ limits: { limit: 2, interval: 1000 } });
+    const queue = new TaskQueue({ limits: { limit: 2, interval: 1000, burst: 2 } });
     const t0 = fakeNow();
     const starts: number[] = [];
     const all = Array.from({ length: 4 }, () => queue.add(() => starts.push(fakeNow() - t0)));

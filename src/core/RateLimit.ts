@@ -8,7 +8,7 @@ export type RateAlgorithm = 'gcra' | 'token-bucket' | 'sliding-window' | 'fixed-
  *
  * | algorithm | state per key | guarantee |
  * | --- | --- | --- |
- * | `gcra` (default) | one number | at most `burst` at once, then one every `interval / limit` ms; in any window of W ms at most `burst + W * limit / interval` |
+ * | `gcra` (default) | one number | at most `burst` at once, then one every `interval / limit` ms; in any window of `interval` ms at most `limit + burst - 1` (with the default burst of 1: `limit`) |
  * | `token-bucket` | two numbers | the same decisions as `gcra` (a bucket of `burst` tokens refilled at `limit / interval`) |
  * | `sliding-window` | one entry per admission in the last `interval` | never more than `limit` in any window of `interval` ms |
  * | `fixed-window` | two numbers | at most `limit` per window, a window starting at the first admission after the last one ended (up to 2 x `limit` across an edge) |
@@ -22,8 +22,11 @@ export interface RateLimit {
   readonly algorithm?: RateAlgorithm;
   /**
    * `gcra` and `token-bucket`: how much weight may go back to back after a
-   * quiet period (the bucket size). An integer >= 1. Not allowed with
-   * `sliding-window`, whose burst is `limit`. @default limit
+   * quiet period (the bucket size). An integer >= 1. A burst above 1 lets a
+   * window of `interval` ms hold up to `limit + burst - 1`: opt in to it, or
+   * use `sliding-window` for "up to `limit` at once, never more than `limit`
+   * in any window". Not allowed with `sliding-window` and `fixed-window`,
+   * whose burst is `limit`. @default 1
    */
   readonly burst?: number;
 }
@@ -65,7 +68,9 @@ function normalizeLimit(spec: unknown, name: string): NormalizedLimit {
       `Expected \`${name}.algorithm\` to be one of ${ALGORITHMS.map((a) => `'${a}'`).join(', ')}, got ${show(algorithm)}`,
     );
   }
-  let burst = limit;
+  // GCRA and the token bucket default to no burst: "10 per second" then never admits
+  // more than 10 in any second (a burst of `limit` would admit up to 2 x limit - 1).
+  let burst = algorithm === 'gcra' || algorithm === 'token-bucket' ? 1 : limit;
   if (raw.burst !== undefined) {
     if (algorithm === 'sliding-window' || algorithm === 'fixed-window') {
       throw new RangeError(
