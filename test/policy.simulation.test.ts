@@ -23,9 +23,13 @@ function seeded(seed: number): () => number {
  * exponential backoff, with or without a 10% retry budget. Returns attempts
  * per call: the load the downstream sees, relative to normal.
  */
-async function simulate(failureRate: number, withBudget: boolean): Promise<number> {
+async function simulate(
+  failureRate: number,
+  withBudget: boolean,
+  makeBudget = () => new RetryBudget({ ratio: 0.1, minPerSecond: 0 }),
+): Promise<number> {
   const random = seeded(42);
-  const budget = withBudget ? new RetryBudget({ ratio: 0.1, minPerSecond: 0 }) : undefined;
+  const budget = withBudget ? makeBudget() : undefined;
   const policy = retry({
     maxAttempts: 3,
     backoff: exponentialBackoff({ initial: 50, jitter: 'full' }),
@@ -60,4 +64,26 @@ describe('retry budget simulation (deterministic, fake time)', () => {
     expect(await simulate(1, false)).toBe(3);
     expect(await simulate(1, true)).toBeLessThanOrEqual(1.1);
   }, 60_000);
+
+  it('the defaults: a downstream that is down sees at most 1.1x at 100 calls/s (the floor of 10/s no longer adds to the ratio)', async () => {
+    const load = await simulate(1, true, () => new RetryBudget());
+    expect(load).toBeLessThanOrEqual(1.1);
+    expect(load).toBeGreaterThan(1.09);
+  }, 60_000);
+
+  it('a fresh budget grants its floor at its pace: 10 now, then 10 a second, not the whole window at once', () => {
+    const budget = new RetryBudget(); // ratio 0.1, minPerSecond 10, window 10 s
+    let granted = 0;
+    for (let i = 0; i < 200; i++) if (budget.tryRetry()) granted++;
+    expect(granted).toBe(10);
+    vi.advanceTimersByTime(500);
+    granted = 0;
+    for (let i = 0; i < 200; i++) if (budget.tryRetry()) granted++;
+    expect(granted).toBe(5);
+    // Calls earn retries at the ratio without touching the floor's pace.
+    for (let i = 0; i < 1000; i++) budget.recordCall();
+    granted = 0;
+    for (let i = 0; i < 200; i++) if (budget.tryRetry()) granted++;
+    expect(granted).toBe(100 - 15);
+  });
 });

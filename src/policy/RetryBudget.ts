@@ -11,8 +11,14 @@ export interface RetryBudgetOptions {
    */
   readonly ratio?: number;
   /**
-   * Retries always allowed per second whatever the traffic, so that a quiet
-   * service can still retry. A number >= 0. @default 10
+   * Retries allowed per second however light the traffic, so that a quiet
+   * service can still retry. A floor, not an addition: over the window the
+   * budget is the larger of `ratio` x calls and `minPerSecond` x its seconds,
+   * and what it grants above `ratio` comes at most `minPerSecond` a second
+   * (a fresh budget does not hand out the whole window's worth at once).
+   * Under total failure at L calls a second, retries add at most
+   * max(`ratio`, `minPerSecond` / L) to the load: 1.1x from 100 calls a
+   * second up with the defaults. A number >= 0. @default 10
    */
   readonly minPerSecond?: number;
   /** The window calls and retries are counted over. A finite number of ms > 0. @default 10000 */
@@ -26,7 +32,8 @@ const RETRIES = 1;
 
 /**
  * A retry budget (as in Finagle): retries are allowed while, over the last
- * `window`, retries < `ratio` x calls + `minPerSecond` x window seconds.
+ * `window`, retries < max(`ratio` x calls, `minPerSecond` x window seconds),
+ * the part above `ratio` x calls coming at most `minPerSecond` a second.
  * Share one budget between the retry policies that call the same downstream
  * (one per downstream for "per key"); it bounds the extra load retries can
  * put on it when it is weakest, which `maxAttempts` alone does not.
@@ -36,9 +43,13 @@ const RETRIES = 1;
 export class RetryBudget {
   readonly ratio: number;
   readonly #reserve: number;
+  readonly #perMs: number;
   readonly #counts: WindowCounters;
   readonly #clock: Clock;
   #refused = 0;
+  /** Retries the floor may grant now beyond the ratio: refills at `minPerSecond`, holds at most one second's. */
+  #tokens: number;
+  #filledAt: number;
 
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = nonNegative('ratio', options.ratio ?? 0.1);
@@ -48,8 +59,11 @@ export class RetryBudget {
     if (window === 0)
       throw new RangeError(`Expected \`window\` to be a finite number of milliseconds > 0, got ${show(0)}`);
     this.#reserve = (minPerSecond * window) / 1000;
+    this.#perMs = minPerSecond / 1000;
     this.#clock = options.clock ?? systemClock;
     this.#counts = new WindowCounters(window, 2);
+    this.#tokens = minPerSecond;
+    this.#filledAt = this.#clock.now();
   }
 
   /** Count one call (a first attempt). Retry policies call this for you. */
@@ -59,14 +73,21 @@ export class RetryBudget {
 
   /** Take one retry from the budget if there is one. */
   tryRetry(): boolean {
-    if (
-      this.#counts.sum(RETRIES, this.#clock.now()) + 1 >
-      this.ratio * this.#counts.sum(CALLS, this.#clock.now()) + this.#reserve
-    ) {
-      this.#refused++;
-      return false;
+    const now = this.#clock.now();
+    const retries = this.#counts.sum(RETRIES, now) + 1;
+    const earned = this.ratio * this.#counts.sum(CALLS, now);
+    if (retries > earned) {
+      // Above what the calls earned: only within the floor, and at its pace.
+      const max = this.#perMs * 1000;
+      this.#tokens = Math.min(max, this.#tokens + (now - this.#filledAt) * this.#perMs);
+      this.#filledAt = now;
+      if (retries > this.#reserve || this.#tokens < 1) {
+        this.#refused++;
+        return false;
+      }
+      this.#tokens -= 1;
     }
-    this.#counts.add(RETRIES, this.#clock.now());
+    this.#counts.add(RETRIES, now);
     return true;
   }
 

@@ -34,7 +34,7 @@ export interface RunSettings {
   readonly limits: LimitSettings;
   readonly retries: number;
   readonly backoff: { readonly initial: number; readonly max: number };
-  /** Retries allowed as a share of attempts (plus 10 a second); undefined: no budget. */
+  /** Retries allowed as a share of items (at least 10 a second); undefined: no budget. */
   readonly retryBudget: number | undefined;
   readonly timeout: number | undefined;
   readonly breaker: CircuitBreakerPolicy | undefined;
@@ -457,7 +457,8 @@ export class Runner {
     if (++tally.attempts === 1) tally.first = at;
     // Epoch ms on the monotonic clock the limits use (Date.now() can step).
     tally.start = Math.round((this.#timeOrigin + at) * 100) / 100;
-    this.#budget?.recordCall();
+    // The budget earns retries per item, not per attempt (retries must not earn more retries).
+    if (tally.attempts === 1) this.#budget?.recordCall();
     this.#running++;
     try {
       const outcome = await attempt(signal, shared);

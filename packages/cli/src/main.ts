@@ -83,7 +83,7 @@ export function buildProgram(): Command {
     )
     .option('--backoff <duration>', 'first retry delay, doubled per retry with full jitter; Retry-After wins', '200ms')
     .option('--max-backoff <duration>', 'longest retry delay', '30s')
-    .option('--retry-budget <ratio>', 'most retries as a share of attempts (plus 10/s); "none" for no budget', '0.2')
+    .option('--retry-budget <ratio>', 'most retries as a share of items (at least 10/s); "none" for no budget', '0.2')
     .option('--timeout <duration>', 'end an attempt after this long (a retryable failure)')
     .option('--breaker <n>', 'open a circuit breaker after n failures in a row: nothing starts while it is open')
     .option('--breaker-open <duration>', 'how long the breaker stays open before a probe', '10s')
