@@ -167,6 +167,39 @@ describe('TaskGroup', () => {
 });
 
 describe('dedupe (singleflight)', () => {
+  it('runTimeout: a hung call rejects every caller sharing it and is forgotten; the next call runs anew', async () => {
+    let runs = 0;
+    let finishLate = (_value: string) => {};
+    const load = dedupe(
+      (id: number) => {
+        runs++;
+        if (runs === 1) return new Promise<string>((resolve) => (finishLate = resolve)); // hangs
+        return sleep(10).then(() => `fresh ${id}`);
+      },
+      { runTimeout: 1000, ttl: 5000 },
+    );
+    const callers = [track(load(1)), track(load(1)), track(load(1))];
+    await vi.advanceTimersByTimeAsync(999);
+    expect(callers.map((c) => c.state)).toEqual(['pending', 'pending', 'pending']);
+    await vi.advanceTimersByTimeAsync(1);
+    for (const caller of callers) {
+      expect(caller.error).toBeInstanceOf(TimeoutError);
+      expect((caller.error as Error).message).toBe('The deduplicated call ran past its runTimeout of 1000 ms');
+    }
+    expect(load.size).toBe(0);
+    const next = track(load(1));
+    expect(runs).toBe(2);
+    finishLate('late'); // the hung call's answer comes too late to matter
+    await vi.advanceTimersByTimeAsync(10);
+    expect(next.value).toBe('fresh 1');
+    // A call that ends in time leaves its TTL timer only, and the cached value is served.
+    expect(await load(1)).toBe('fresh 1');
+    expect(runs).toBe(2);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(load.size).toBe(0);
+    expect(() => dedupe(() => 1, { runTimeout: -5 })).toThrow(RangeError);
+  });
+
   it('1,000 concurrent identical calls run the fetcher once; who shared is reported', async () => {
     let runs = 0;
     const load = dedupe(async (id: number) => {

@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../core/clock.js';
+import { TimeoutError } from '../core/errors.js';
 import { checkFunction, checkMs, checkRenamed } from '../core/validate.js';
 
 /** Options of {@link dedupe}. */
@@ -7,6 +8,13 @@ export interface DedupeOptions<A extends unknown[]> {
   readonly key?: (...args: A) => unknown;
   /** Keep a successful result this many ms for later calls (failures are never kept). @default 0 */
   readonly ttl?: number;
+  /**
+   * Most ms one shared call may run. Past it, every caller sharing it rejects
+   * with a `TimeoutError` (`SLUICE_TIMEOUT`) and the key is forgotten, so the
+   * next call runs `fn` anew: a hung call no longer holds every caller of its
+   * key. Its late result is ignored. @default Infinity
+   */
+  readonly runTimeout?: number;
   /** @default systemClock */
   readonly clock?: Clock;
 }
@@ -42,6 +50,7 @@ export function dedupe<A extends unknown[], R>(
   const keyOf = options.key ?? ((...args: A) => args[0]);
   checkRenamed(options, { ttlMs: 'ttl' });
   const ttl = checkMs('ttl', options.ttl ?? 0);
+  const runTimeout = checkMs('runTimeout', options.runTimeout ?? Number.POSITIVE_INFINITY);
   const clock = options.clock ?? systemClock;
   const entries = new Map<unknown, Entry<Awaited<R>>>();
 
@@ -63,10 +72,14 @@ export function dedupe<A extends unknown[], R>(
       promise = Promise.reject(error);
     }
     const entry: Entry<Awaited<R>> = { promise, expires: Number.POSITIVE_INFINITY, timer: undefined };
+    if (runTimeout !== Number.POSITIVE_INFINITY) {
+      promise = entry.promise = bounded(entry, runTimeout, clock, () => drop(key, entry));
+    }
     entries.set(key, entry);
     promise.then(
       () => {
         if (entries.get(key) !== entry) return;
+        clock.clearTimeout(entry.timer);
         if (ttl === 0) drop(key, entry);
         else {
           entry.expires = clock.now() + ttl;
@@ -96,4 +109,24 @@ export function dedupe<A extends unknown[], R>(
     size: { get: () => entries.size },
   });
   return deduped;
+}
+
+/**
+ * The entry's call, or a TimeoutError once `ms` pass (then `forget` drops the
+ * key). While the call runs, `entry.timer` is this deadline; a TTL timer
+ * replaces it once the call settles.
+ */
+function bounded<R>(entry: Entry<R>, ms: number, clock: Clock, forget: () => void): Promise<R> {
+  const call = entry.promise;
+  return new Promise<R>((resolve, reject) => {
+    entry.timer = clock.setTimeout(
+      () => {
+        forget();
+        reject(new TimeoutError(`The deduplicated call ran past its runTimeout of ${ms} ms`));
+      },
+      ms,
+      false,
+    );
+    call.then(resolve, reject);
+  });
 }
