@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 
 /** The Redis the tests use: REDIS_URL, or the local default. */
@@ -107,4 +107,60 @@ export async function canStartRedis(): Promise<boolean> {
 
 export function ioredis(url = REDIS_URL): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: false });
+}
+
+/**
+ * A loopback TCP proxy in front of a Redis that can stop forwarding (both
+ * ways, connections kept open): a network partition for the clients behind it
+ * only.
+ */
+export class DropProxy {
+  #dropping = false;
+  readonly #sockets = new Set<Socket>();
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetPort: number): Promise<DropProxy> {
+    let proxy: DropProxy | undefined;
+    const server = createServer((client) => {
+      const upstream = connect(targetPort, '127.0.0.1');
+      for (const [from, to] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        from.on('data', (chunk) => {
+          if (!proxy?.dropping) to.write(chunk);
+        });
+        from.on('error', () => to.destroy());
+        from.on('close', () => to.destroy());
+        proxy?.track(from);
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    proxy = new DropProxy(server, (server.address() as { port: number }).port);
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  get dropping(): boolean {
+    return this.#dropping;
+  }
+  /** Stop (true) or resume (false) forwarding. */
+  drop(value: boolean): void {
+    this.#dropping = value;
+  }
+  track(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+  }
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    this.server.close();
+    await once(this.server, 'close');
+  }
 }

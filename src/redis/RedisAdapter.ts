@@ -9,11 +9,12 @@ export interface RedisAdapter {
   /** Send one command; resolve with the reply, reject with the server's or the connection's error. */
   command(args: readonly string[]): Promise<unknown>;
   /**
-   * Call `onMessage` for each message published on `channel` (on a dedicated
+   * Call `onMessage` with each message published on `channel` (on a dedicated
    * subscriber connection). Resolves once subscribed, with a function that
-   * unsubscribes.
+   * unsubscribes. (An adapter that calls `onMessage()` without the message
+   * still works: the semaphore then looks for its hand-offs with one call.)
    */
-  subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>>;
+  subscribe(channel: string, onMessage: (message?: string) => void): Promise<() => Promise<void>>;
 }
 
 /** The parts of an ioredis client sluice uses. */
@@ -24,7 +25,11 @@ export interface IoRedisLike {
   unsubscribe(channel: string): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   on(event: 'error', listener: (error: unknown) => void): unknown;
+  once?(event: 'ready', listener: () => void): unknown;
   disconnect(): void;
+  /** 'wait', 'connecting', 'ready', ... */
+  readonly status?: string;
+  readonly options?: { readonly enableOfflineQueue?: boolean };
 }
 
 /** The parts of a node-redis (v4+) client sluice uses. */
@@ -66,19 +71,32 @@ interface SubscriberConnection {
 
 class Subscriptions {
   #connection: Promise<SubscriberConnection> | undefined;
-  readonly #listeners = new Map<string, Set<() => void>>();
-  constructor(readonly open: (deliver: (channel: string) => void) => Promise<SubscriberConnection>) {}
+  readonly #listeners = new Map<string, Set<(message?: string) => void>>();
+  constructor(readonly open: (deliver: (channel: string, message?: string) => void) => Promise<SubscriberConnection>) {}
 
-  async subscribe(channel: string, onMessage: () => void): Promise<() => Promise<void>> {
-    this.#connection ??= this.open((ch) => {
-      for (const listener of this.#listeners.get(ch) ?? []) listener();
-    });
-    const connection = await this.#connection;
+  async subscribe(channel: string, onMessage: (message?: string) => void): Promise<() => Promise<void>> {
+    const opening = (this.#connection ??= this.open((ch, message) => {
+      for (const listener of this.#listeners.get(ch) ?? []) listener(message);
+    }));
+    let connection: SubscriberConnection;
+    try {
+      connection = await opening;
+    } catch (error) {
+      if (this.#connection === opening) this.#connection = undefined;
+      throw error;
+    }
     let set = this.#listeners.get(channel);
     if (set === undefined) {
       set = new Set();
       this.#listeners.set(channel, set);
-      await connection.add(channel);
+      try {
+        await connection.add(channel);
+      } catch (error) {
+        // A failed first SUBSCRIBE must not leave its connection open (it would keep the process alive).
+        this.#listeners.delete(channel);
+        await this.#closeIfUnused(connection);
+        throw error;
+      }
     }
     set.add(onMessage);
     let done = false;
@@ -89,13 +107,24 @@ class Subscriptions {
       listeners?.delete(onMessage);
       if (listeners?.size === 0) {
         this.#listeners.delete(channel);
-        if (this.#listeners.size === 0) {
-          this.#connection = undefined;
-          await connection.close();
-        } else await connection.remove(channel);
+        if (this.#listeners.size > 0) await connection.remove(channel);
+        else await this.#closeIfUnused(connection);
       }
     };
   }
+
+  async #closeIfUnused(connection: SubscriberConnection): Promise<void> {
+    if (this.#listeners.size > 0) return;
+    this.#connection = undefined;
+    await connection.close();
+  }
+}
+
+/** ioredis without its offline queue refuses commands until connected: wait for `ready` first. */
+function ready(client: IoRedisLike): Promise<void> | undefined {
+  if (client.options?.enableOfflineQueue !== false || client.status === 'ready') return undefined;
+  if (typeof client.once !== 'function') return undefined;
+  return new Promise((resolve) => client.once?.('ready', resolve));
 }
 
 /** Wrap an ioredis or node-redis client (or pass an adapter through). */
@@ -110,7 +139,8 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
       // This connection is ours; its errors (Redis restarting) are retried by
       // the client and surface to callers through their commands' timeouts.
       sub.on('error', () => {});
-      sub.on('message', (channel) => deliver(channel));
+      sub.on('message', (channel, message) => deliver(channel, message));
+      await ready(sub);
       return {
         add: (channel) => sub.subscribe(channel),
         remove: (channel) => sub.unsubscribe(channel),
@@ -118,7 +148,11 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
       };
     });
     return {
-      command: ([command, ...args]) => client.call(command as string, ...args),
+      command: ([command, ...args]) => {
+        const waiting = ready(client);
+        if (waiting === undefined) return client.call(command as string, ...args);
+        return waiting.then(() => client.call(command as string, ...args));
+      },
       subscribe: (channel, onMessage) => subscriptions.subscribe(channel, onMessage),
     };
   }
@@ -128,7 +162,7 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
       sub.on('error', () => {}); // see above
       await sub.connect();
       return {
-        add: (channel) => sub.subscribe(channel, (_message, ch) => deliver(ch ?? channel)),
+        add: (channel) => sub.subscribe(channel, (message, ch) => deliver(ch ?? channel, message)),
         remove: (channel) => sub.unsubscribe(channel),
         close: async () => {
           if (typeof sub.close === 'function') await sub.close();

@@ -20,7 +20,7 @@ import type { RedisAdapter } from './RedisAdapter.js';
 import { toRedisAdapter } from './RedisAdapter.js';
 import { RedisLease } from './RedisLease.js';
 import { Script, withDeadline } from './Script.js';
-import { SEM_ACQUIRE, SEM_CANCEL, SEM_RELEASE, SEM_RENEW } from './scripts.js';
+import { SEM_ACQUIRE, SEM_HOLDERS, SEM_LEAVE, SEM_PRESENCE, SEM_RENEW } from './scripts.js';
 
 export type {
   LeaseContext,
@@ -32,9 +32,13 @@ export type {
 export { RedisLease } from './RedisLease.js';
 
 const acquireScript = new Script(SEM_ACQUIRE);
-const releaseScript = new Script(SEM_RELEASE);
+const presenceScript = new Script(SEM_PRESENCE);
+const leaveScript = new Script(SEM_LEAVE);
 const renewScript = new Script(SEM_RENEW);
-const cancelScript = new Script(SEM_CANCEL);
+const holdersScript = new Script(SEM_HOLDERS);
+
+/** Ids of waiters sent per presence refresh (one script call each). */
+const PRESENCE_BATCH = 500;
 
 /**
  * At most `permits` holders across every process that uses the same Redis and
@@ -42,22 +46,38 @@ const cancelScript = new Script(SEM_CANCEL);
  *
  * - Fair: waiting callers take a ticket in a Redis-side queue and are admitted
  *   in ticket order across processes.
- * - No tight polling: a release publishes on a channel that wakes the waiting
- *   processes; each waiting process also re-asks when the earliest lease would
- *   expire and every `waitTtl / 3` to keep its place.
+ * - O(1) per release, whatever the number of waiters: the script that frees a
+ *   permit hands it to the head of the queue and tells that waiter's process
+ *   alone (one PUBLISH on its own channel); the process confirms with one
+ *   renewal and answers the caller. An acquire costs two or three script
+ *   calls in all. Each waiting process refreshes its place once per
+ *   `waitTtl / 3` (one call for all its waiters), which also finds a
+ *   hand-off whose message was lost.
  * - Leases renew themselves every `leaseTtl / 3`; a crashed holder's permit
  *   comes back `leaseTtl` after its last renewal.
  * - Every lease carries a fencing token, and a `signal` that aborts if the
- *   lease is lost (renewal refused, or Redis unreachable for `leaseTtl`).
+ *   lease is lost: renewal refused, or no renewal confirmed for 90% of
+ *   `leaseTtl` counted from when it was *sent* (so a holder cut off from
+ *   Redis knows before Redis can give its permit to anyone else).
+ * - Abandoned calls leave nothing behind: an abort or timeout at any moment
+ *   (also while the first request is on its way) leaves the queue, and a
+ *   permit granted meanwhile, or granted by a request that timed out or was
+ *   queued while Redis was away, is given back by a leave sent after it on
+ *   the same connection.
  *
  * Fails closed: when Redis is unavailable, calls reject with
  * `BackendUnavailableError` within `commandTimeout`. (Admitting without Redis
  * would break the one promise a semaphore makes.)
  *
- * Where Redis's guarantees end: with asynchronous replication, a failover can
- * lose recent grants, so two holders may briefly overlap; the fencing token is
- * what lets the protected system refuse the stale one. The token counter key
- * never expires, so tokens keep growing across idle periods.
+ * Where Redis's guarantees end: with asynchronous replication a failover can
+ * lose recent grants, and a restart without persistence loses every lease, so
+ * two holders may briefly overlap (the old one learns at its next renewal).
+ * The fencing token is what lets the protected system refuse the stale one:
+ * tokens never fall below the server's clock in microseconds, so they keep
+ * growing across idle periods and restarts (a failover to a server whose
+ * clock is behind the old one's can repeat tokens for that difference).
+ * Every process must use the same `permits` for a name: a second
+ * configuration fails its acquires with an error saying so.
  */
 export class RedisSemaphore
   implements Admission<RedisLease, RedisSemaphoreAcquireOptions, LeaseContext>, AsyncDisposable
@@ -66,19 +86,29 @@ export class RedisSemaphore
   readonly #permits: number;
   readonly #leaseTtl: number;
   readonly #waitTtl: number;
+  /** How long a handed-off permit is kept for its waiter before the waiter confirms it. */
+  readonly #claim: number;
   readonly #keyTtl: number;
   readonly #commandTimeout: number;
   readonly #clock: Clock;
-  readonly #keys: { holders: string; queue: string; waits: string; ticket: string; fence: string };
+  readonly #keys: string[];
+  readonly #wakePrefix: string;
+  /** This process-side semaphore's id in Redis; its waiters' ids start with it. */
+  readonly #owner = randomUUID().replaceAll('-', '');
   readonly #channel: string;
+  /** The arguments every script call starts with (permits, claim, key ttl, wake prefix). */
+  readonly #common: string[];
+  #sequence = 0;
   /** Waiting callers of this process, in arrival order (a waiter's `data` is its id in the Redis-side queue). */
   readonly #waiters: Waiters;
+  /** Live waiters by id, once their first ask is sent. */
+  readonly #asked = new Map<string, Waiter>();
+  /** Ids whose hand-off is being confirmed. */
+  readonly #confirming = new Set<string>();
   readonly #leases = new Set<RedisLease>();
-  #unsubscribe: Promise<() => Promise<void>> | undefined = undefined;
-  #round: Promise<void> | undefined = undefined;
-  #again = false;
-  #wakes = 0;
-  #roundTimer: unknown = undefined;
+  #subscription: Promise<() => Promise<void>> | undefined = undefined;
+  #presenceTimer: unknown = undefined;
+  #presenceAt = Number.POSITIVE_INFINITY;
   #closed = false;
   #idle: (() => void)[] = [];
   #admitted = 0;
@@ -102,23 +132,19 @@ export class RedisSemaphore
     this.#permits = checkCount('permits', options.permits, 1, false);
     this.#leaseTtl = atLeast('leaseTtl', options.leaseTtl ?? 30_000, 100);
     this.#waitTtl = atLeast('waitTtl', options.waitTtl ?? 10_000, 100);
+    this.#claim = Math.min(this.#leaseTtl, this.#waitTtl);
     this.#keyTtl = 2 * Math.max(this.#leaseTtl, this.#waitTtl);
     this.#commandTimeout = atLeast('commandTimeout', options.commandTimeout ?? 1000, 1);
     this.#clock = options.clock ?? systemClock;
     const prefix = options.prefix ?? 'sluice:sem:';
     if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${show(prefix)}`);
-    const base = `${prefix}{${options.name}}:`;
-    this.#keys = {
-      holders: `${base}holders`,
-      queue: `${base}queue`,
-      waits: `${base}waits`,
-      ticket: `${base}ticket`,
-      fence: `${base}fence`,
-    };
-    this.#channel = `${base}wake`;
+    const base = `${prefix}{${hashTagSafe(options.name)}}:`;
+    this.#keys = ['holders', 'queue', 'owners', 'grants', 'ticket', 'fence', 'config'].map((k) => base + k);
+    this.#wakePrefix = `${base}wake:`;
+    this.#channel = this.#wakePrefix + this.#owner;
+    this.#common = [String(this.#permits), String(this.#claim), String(this.#keyTtl), this.#wakePrefix];
     this.#waiters = new Waiters(
       {
-        // Leave the Redis-side queue too (a grant already on its way is given back by the round).
         left: (waiter) => this.#left(waiter),
         timeoutError: (_waiter, timeout) =>
           new TimeoutError(
@@ -150,12 +176,12 @@ export class RedisSemaphore
   }
 
   /**
-   * How many leases are held right now across all processes (expired ones
-   * not counted). For monitoring and tests.
+   * How many leases are held right now across all processes (those past
+   * their expiry on the server's clock not counted). For monitoring and tests.
    */
   async holders(): Promise<number> {
     const reply = await this.#call('a holder count', () =>
-      this.#redis.command(['ZCOUNT', this.#keys.holders, '-inf', '+inf']),
+      holdersScript.run(this.#redis, [this.#keys[0] as string], []),
     );
     return Number(reply);
   }
@@ -177,15 +203,17 @@ export class RedisSemaphore
       if (signal?.aborted) return this.#waiters.refuseAborted(signal);
       return this.#now();
     }
-    const promise = this.#waiters.wait<RedisLease>(1, 0, randomUUID(), undefined, signal, timeout);
-    if (this.#waiters.size > 0) void this.#runRound();
+    const id = this.#nextId();
+    const promise = this.#waiters.wait<RedisLease>(1, 0, id, undefined, signal, timeout);
+    const waiter = this.#waiters.last();
+    if (waiter !== undefined && waiter.data === id) void this.#ask(waiter);
     return promise;
   }
 
   /** A permit now, or `undefined`. Never jumps the Redis-side queue. */
   async tryAcquire(): Promise<RedisLease | undefined> {
     if (this.#closed) return undefined;
-    return (await this.#attemptRaw(randomUUID(), 'try')).lease;
+    return this.#try();
   }
 
   /**
@@ -229,24 +257,28 @@ export class RedisSemaphore
   async destroy(reason?: unknown): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      for (const waiter of this.#waiters) this.#cancelRemote(waiter.data as string);
+      for (const id of this.#asked.keys()) this.#leave(id);
+      this.#asked.clear();
       this.#waiters.failAll(new ClosedError('Redis semaphore is closed', { cause: reason }));
-      this.#clock.clearTimeout(this.#roundTimer);
-      this.#roundTimer = undefined;
+      this.#stopPresence();
     }
     if (this.#leases.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = undefined;
-    if (unsubscribe !== undefined) await (await unsubscribe.catch(() => async () => {}))();
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    if (subscription !== undefined) await (await subscription.catch(() => async () => {}))();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
+  #nextId(): string {
+    return `${this.#owner}.${(this.#sequence++).toString(36)}`;
+  }
+
   /** `timeout: 0`: one attempt that never joins the queue. */
   async #now(): Promise<RedisLease> {
-    const { lease } = await this.#attemptRaw(randomUUID(), 'try');
+    const lease = await this.#try();
     if (this.#closed) {
       await lease?.release();
       throw new ClosedError('Redis semaphore is closed');
@@ -256,167 +288,250 @@ export class RedisSemaphore
     throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
   }
 
-  #wake(): void {
-    this.#wakes++;
-    if (this.#waiters.size > 0) void this.#runRound();
+  async #try(): Promise<RedisLease | undefined> {
+    const id = this.#nextId();
+    const sentAt = this.#clock.now();
+    let reply: [number, number | string];
+    try {
+      reply = await this.#acquireCall(id, 'try');
+    } catch (error) {
+      this.#leave(id); // it may still run later: a permit granted to nobody goes back at once
+      throw error;
+    }
+    return reply[0] === 1 ? this.#grant(id, Number(reply[1]), sentAt) : undefined;
   }
 
-  #schedule(ms: number): void {
-    this.#clock.clearTimeout(this.#roundTimer);
-    this.#roundTimer = this.#clock.setTimeout(
-      () => {
-        this.#roundTimer = undefined;
-        void this.#runRound();
-      },
-      Math.max(1, Math.ceil(ms)),
-    );
+  /** The first ask of a waiter: granted now, or queued to be handed a permit. */
+  async #ask(waiter: Waiter): Promise<void> {
+    const id = waiter.data as string;
+    try {
+      // Subscribed before the first ask, so no hand-off can be published unheard.
+      this.#subscription ??= this.#call('a subscription', () =>
+        this.#redis.subscribe(this.#channel, (message) => this.#message(message)),
+      ).catch((error: unknown) => {
+        this.#subscription = undefined;
+        throw error;
+      });
+      await this.#subscription;
+    } catch (error) {
+      this.#waiters.fail(waiter, error);
+      return;
+    }
+    if (waiter.done) return; // it left before anything was sent: nothing to undo
+    this.#asked.set(id, waiter);
+    const sentAt = this.#clock.now();
+    let reply: [number, number | string];
+    try {
+      reply = await this.#acquireCall(id, 'wait');
+    } catch (error) {
+      this.#asked.delete(id);
+      this.#waiters.fail(waiter, error);
+      this.#leave(id); // the ask may still run later (timed out, or queued while Redis was away)
+      return;
+    }
+    if (reply[0] === 1) this.#deliver(id, Number(reply[1]), sentAt);
+    else if (!waiter.done) this.#presenceIn(Number(reply[1]));
+  }
+
+  #acquireCall(id: string, mode: 'wait' | 'try'): Promise<[number, number | string]> {
+    return this.#call('an acquire', () =>
+      acquireScript.run(this.#redis, this.#keys, [
+        ...this.#common,
+        id,
+        this.#owner,
+        String(this.#leaseTtl),
+        String(this.#waitTtl),
+        mode,
+      ]),
+    ) as Promise<[number, number | string]>;
+  }
+
+  /** A hand-off published to this process: `<id> <token>`. */
+  #message(message: string | undefined): void {
+    const space = typeof message === 'string' ? message.indexOf(' ') : -1;
+    if (message === undefined || space < 0) {
+      // An adapter that passes no message: look for hand-offs now.
+      if (this.#asked.size > 0) this.#presenceIn(0);
+      return;
+    }
+    this.#confirm(message.slice(0, space), Number(message.slice(space + 1)));
   }
 
   /**
-   * Every waiter asks again (in order); rounds never overlap. Each answer is
-   * acted on as it arrives: a grant goes to its waiter at once, or back to
-   * Redis when the waiter left meanwhile.
+   * Redis handed `id` a permit for `claim` ms: renew it to a full lease, then
+   * answer its caller. A caller that left meanwhile has sent its leave, which
+   * gives the permit back.
    */
-  async #runRound(): Promise<void> {
-    if (this.#round !== undefined) {
-      this.#again = true;
-      return this.#round;
-    }
-    this.#round = (async () => {
-      // Subscribe before the first attempt, so no release can slip between them.
-      try {
-        this.#unsubscribe ??= this.#call('a subscription', () =>
-          this.#redis.subscribe(this.#channel, () => this.#wake()),
-        ).catch((error: unknown) => {
-          this.#unsubscribe = undefined;
-          throw error;
-        });
-        await this.#unsubscribe;
-      } catch (error) {
-        this.#waiters.failAll(error);
-        return;
-      }
-      do {
-        this.#again = false;
-        const wakes = this.#wakes;
-        let next = this.#waitTtl / 3;
-        const asked = [...this.#waiters].map((waiter) =>
-          this.#attemptRaw(waiter.data as string, 'wait').then(
-            (reply) => {
-              if (reply.lease === undefined) {
-                if (waiter.done)
-                  this.#cancelRemote(waiter.data as string); // it left while the request flew
-                else next = Math.min(next, reply.hint);
-              } else if (waiter.done)
-                void reply.lease.release(); // it left while Redis granted: give it back
-              else this.#waiters.grant(waiter, reply.lease);
-            },
-            (error: unknown) => this.#waiters.fail(waiter, error),
-          ),
-        );
-        await Promise.all(asked);
-        // A release published while this round was on its way would be missed.
-        if (this.#wakes !== wakes) this.#again = true;
-        if (this.#waiters.size > 0 && !this.#closed) {
-          if (!this.#again) this.#schedule(next);
-        } else {
-          this.#clock.clearTimeout(this.#roundTimer);
-          this.#roundTimer = undefined;
+  #confirm(id: string, token: number): void {
+    const waiter = this.#asked.get(id);
+    if (waiter === undefined || waiter.done || this.#confirming.has(id)) return;
+    this.#confirming.add(id);
+    const sentAt = this.#clock.now();
+    this.#renewCall(id).then(
+      (ok) => {
+        this.#confirming.delete(id);
+        if (ok) this.#deliver(id, token, sentAt);
+        else if (!waiter.done) {
+          // The claim ran out before it was confirmed: take a new place.
+          this.#asked.delete(id);
+          void this.#ask(waiter);
         }
-      } while (this.#again && this.#waiters.size > 0 && !this.#closed);
-    })().finally(() => {
-      this.#round = undefined;
-    });
-    return this.#round;
+      },
+      (error: unknown) => {
+        this.#confirming.delete(id);
+        this.#asked.delete(id);
+        this.#waiters.fail(waiter, error);
+        this.#leave(id);
+      },
+    );
   }
 
-  async #attemptRaw(id: string, mode: 'wait' | 'try'): Promise<{ lease?: RedisLease; hint: number }> {
-    const k = this.#keys;
-    const reply = (await this.#call('an acquire', () =>
-      acquireScript.run(
+  #deliver(id: string, token: number, sentAt: number): void {
+    const waiter = this.#asked.get(id);
+    this.#asked.delete(id);
+    if (waiter === undefined || waiter.done) return; // it left: its leave gives the permit back
+    this.#waiters.grant(waiter, this.#grant(id, token, sentAt));
+    if (this.#waiters.size === 0) this.#stopPresence();
+  }
+
+  /** Refresh this process's place at the latest in `ms` (sooner if asked sooner). */
+  #presenceIn(ms: number): void {
+    if (this.#closed) return;
+    const delay = Math.max(1, Math.ceil(Math.min(ms, this.#waitTtl / 3)));
+    const at = this.#clock.now() + delay;
+    if (this.#presenceTimer !== undefined && this.#presenceAt <= at) return;
+    this.#clock.clearTimeout(this.#presenceTimer);
+    this.#presenceAt = at;
+    this.#presenceTimer = this.#clock.setTimeout(() => {
+      this.#presenceTimer = undefined;
+      this.#presenceAt = Number.POSITIVE_INFINITY;
+      void this.#refresh();
+    }, delay);
+  }
+
+  #stopPresence(): void {
+    this.#clock.clearTimeout(this.#presenceTimer);
+    this.#presenceTimer = undefined;
+    this.#presenceAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** One presence call per batch of waiting ids: keeps their places and finds lost hand-offs. */
+  async #refresh(): Promise<void> {
+    const ids = [...this.#asked.keys()];
+    if (ids.length === 0) return;
+    let next = this.#waitTtl / 3;
+    for (let i = 0; i < ids.length; i += PRESENCE_BATCH) {
+      try {
+        const reply = (await this.#call('a presence refresh', () =>
+          presenceScript.run(this.#redis, this.#keys, [
+            ...this.#common,
+            this.#owner,
+            String(this.#waitTtl),
+            ...ids.slice(i, i + PRESENCE_BATCH),
+          ]),
+        )) as (number | string)[];
+        next = Math.min(next, Number(reply[0]));
+        for (let j = 1; j + 1 < reply.length; j += 2) this.#confirm(String(reply[j]), Number(reply[j + 1]));
+      } catch {
+        // Unreachable for now: try again at the next refresh (the places last waitTtl).
+      }
+    }
+    if (this.#asked.size > 0) this.#presenceIn(next);
+  }
+
+  #renewCall(id: string): Promise<boolean> {
+    return this.#call('a lease renewal', () =>
+      renewScript.run(
         this.#redis,
-        [k.holders, k.queue, k.waits, k.ticket, k.fence],
-        [id, String(this.#permits), String(this.#leaseTtl), String(this.#waitTtl), mode, String(this.#keyTtl)],
+        [this.#keys[0] as string, this.#keys[3] as string],
+        [id, String(this.#leaseTtl), String(this.#keyTtl)],
       ),
-    )) as [number, number, number?];
-    if (reply[0] === 1) return { lease: this.#grant(id, Number(reply[1])), hint: 0 };
-    return { hint: Math.max(1, Number(reply[2] ?? this.#leaseTtl)) };
+    ).then((ok) => Number(ok) === 1);
   }
 
-  #grant(id: string, token: number): RedisLease {
+  /**
+   * A lease confirmed by a request sent at `sentAt`: Redis's expiry is at
+   * least `sentAt + leaseTtl`, so the lease is given up locally at 90% of that.
+   */
+  #grant(id: string, token: number, sentAt: number): RedisLease {
     this.#admitted++;
     const controller = new AbortController();
+    const margin = this.#leaseTtl / 10;
     let renewTimer: unknown;
-    let confirmedAt = this.#clock.now();
+    let lossTimer: unknown;
     let stopped = false;
     const stop = () => {
       stopped = true;
       this.#clock.clearTimeout(renewTimer);
+      this.#clock.clearTimeout(lossTimer);
       this.#leases.delete(lease);
       if (this.#leases.size === 0 && this.#idle.length > 0) {
         for (const resolve of this.#idle.splice(0)) resolve();
       }
     };
+    const lose = (message: string) => {
+      if (stopped) return;
+      this.#lost++;
+      lease.lose(message);
+      stop();
+      this.#leave(id); // if Redis still has it, it goes to the next waiter now
+    };
+    const confirmed = (at: number) => {
+      this.#clock.clearTimeout(lossTimer);
+      lossTimer = this.#clock.setTimeout(
+        () =>
+          lose(
+            `Lease ${token} of Redis semaphore could not be renewed within ${this.#leaseTtl - margin} ms (Redis unreachable or slow)`,
+          ),
+        Math.max(0, at + this.#leaseTtl - margin - this.#clock.now()),
+        false,
+      );
+    };
     const renew = async () => {
       if (stopped) return;
-      try {
-        const ok = await this.#call('a lease renewal', () =>
-          renewScript.run(this.#redis, [this.#keys.holders], [id, String(this.#leaseTtl), String(this.#keyTtl)]),
-        );
-        if (stopped) return;
-        if (Number(ok) === 1) confirmedAt = this.#clock.now();
-        else {
-          this.#lost++;
-          lease.lose(`Lease ${token} of Redis semaphore expired before it was renewed`);
-          stop();
-          return;
-        }
-      } catch {
-        if (stopped) return;
-        if (this.#clock.now() - confirmedAt >= this.#leaseTtl) {
-          this.#lost++;
-          lease.lose(
-            `Lease ${token} of Redis semaphore could not be renewed for ${this.#leaseTtl} ms (Redis unreachable)`,
-          );
-          stop();
-          return;
-        }
-      }
+      const at = this.#clock.now();
       renewTimer = this.#clock.setTimeout(renew, this.#leaseTtl / 3, false);
+      try {
+        const ok = await this.#renewCall(id);
+        if (stopped) return;
+        if (ok) confirmed(at);
+        else lose(`Lease ${token} of Redis semaphore expired before it was renewed`);
+      } catch {
+        // Unreachable: the next renewal tries again; the loss deadline ends the lease.
+      }
     };
     const lease = new RedisLease(token, controller, async () => {
       const wasStopped = stopped;
       stop();
       if (wasStopped) return;
       try {
-        await this.#call('a release', () =>
-          releaseScript.run(this.#redis, [this.#keys.holders, this.#keys.queue], [id, this.#channel]),
-        );
+        await this.#leaveCall(id);
       } catch {
         // Unreachable Redis: the lease expires by itself within leaseTtl.
       }
     });
     this.#leases.add(lease);
     renewTimer = this.#clock.setTimeout(renew, this.#leaseTtl / 3, false);
+    confirmed(sentAt);
     return lease;
   }
 
-  /** A waiter left by abort or deadline: leave the Redis-side queue; stop the round timer when none waits. */
+  /** A waiter left by abort or deadline: leave the Redis-side queue; stop refreshing when none waits. */
   #left(waiter: Waiter): void {
-    this.#cancelRemote(waiter.data as string);
-    if (this.#waiters.size === 0) {
-      this.#clock.clearTimeout(this.#roundTimer);
-      this.#roundTimer = undefined;
-    }
+    const id = waiter.data as string;
+    if (this.#asked.delete(id)) this.#leave(id);
+    if (this.#waiters.size === 0) this.#stopPresence();
   }
 
-  /** Leave the Redis-side queue (and wake the others); best effort. */
-  #cancelRemote(id: string): void {
-    void this.#call('a cancel', () =>
-      cancelScript.run(this.#redis, [this.#keys.queue, this.#keys.waits], [id, this.#channel]),
-    ).catch(() => {
-      // Unreachable: the queue entry expires by itself after waitTtl.
+  /** Leave the queue, or give back a permit handed to `id`; best effort, fire and forget. */
+  #leave(id: string): void {
+    this.#leaveCall(id).catch(() => {
+      // Unreachable: the queue place expires after waitTtl, a permit after its claim.
     });
+  }
+
+  #leaveCall(id: string): Promise<unknown> {
+    return this.#call('a release', () => leaveScript.run(this.#redis, this.#keys, [...this.#common, id]));
   }
 
   #call<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -425,6 +540,15 @@ export class RedisSemaphore
       throw error;
     });
   }
+}
+
+/**
+ * A name inside a Redis Cluster hash tag: `{` and `}` (and the escape `%`)
+ * are percent-encoded, so the tag is never cut short or empty and two names
+ * never share keys.
+ */
+export function hashTagSafe(name: string): string {
+  return name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function atLeast(name: string, value: unknown, min: number): number {

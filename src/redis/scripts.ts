@@ -170,65 +170,161 @@ end
 return out
 `;
 
-/**
- * Semaphore acquire. KEYS: holders (id -> lease expiry), queue (id -> ticket),
- * waits (id -> presence expiry), ticket counter, fence counter.
- * ARGV: id, permits, lease ms, wait ttl ms, mode (wait | try), key ttl ms.
- * Returns { 1, fencing token } or { 0, rank, ms until the first lease expires }.
+/*
+ * The semaphore's scripts share one prelude. Keys (one hash tag):
+ * H holders (id -> lease expiry), Q queue (id -> ticket), O owners (process
+ * id -> presence expiry), G grants (id -> fencing token), T ticket counter,
+ * F fence (the last token), C configuration (the permits).
+ * A waiter's id is `<owner>.<n>`: the owner is the process-side semaphore that
+ * queued it, and its wake channel is `<wake prefix><owner>`.
+ *
+ * A permit that frees (release, leave, expiry) goes straight to the head of
+ * the queue in the same script (`handoff`): the head becomes a holder for
+ * `claim` ms and its owner alone is told, by one PUBLISH. The owner confirms
+ * with a renewal. So a release costs O(1) wherever the waiters are, and no
+ * process asks again for waiters that cannot be served.
  */
-export const SEM_ACQUIRE = `
+const SEM_PRELUDE = `
 if redis.replicate_commands then redis.replicate_commands() end
+local H, Q, O, G, T, F, C = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local id = ARGV[1]
-local permits = tonumber(ARGV[2])
-local lease = tonumber(ARGV[3])
-local waitTtl = tonumber(ARGV[4])
-local keyTtl = tonumber(ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, w in ipairs(gone) do redis.call('ZREM', KEYS[2], w) end
-if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
-local held = redis.call('ZCARD', KEYS[1])
-local rank = redis.call('ZRANK', KEYS[2], id)
-local grant = false
-if rank then
-  grant = rank < permits - held
-elseif held < permits and redis.call('ZCARD', KEYS[2]) == 0 then
-  grant = true
-elseif ARGV[5] == 'wait' then
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[4]), id)
-  rank = redis.call('ZRANK', KEYS[2], id)
-  grant = rank < permits - held
+local permits, claim, keyTtl, wake = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+
+-- Strictly increasing, also across a restart that lost every key: never below
+-- the server's clock in microseconds (a script takes longer than a microsecond,
+-- so the counter cannot run ahead of the clock).
+local function nextToken()
+  local last = tonumber(redis.call('GET', F) or '0')
+  local token = math.max(last + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+  local text = string.format('%.0f', token)
+  redis.call('SET', F, text)
+  return text
 end
-if grant then
-  if rank then
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[3], id)
+
+local function touch()
+  for _, k in ipairs({ H, Q, O, G, T, C }) do redis.call('PEXPIRE', k, keyTtl) end
+end
+
+local function configure()
+  local conf = redis.call('GET', C)
+  if conf and conf ~= ARGV[1] then
+    return 'ERR sluice: Redis semaphore ' .. C .. ' has ' .. conf .. ' permits in another process, this one was created with ' .. ARGV[1] .. ' (one name, one configuration)'
   end
-  redis.call('ZADD', KEYS[1], now + lease, id)
-  local token = redis.call('INCR', KEYS[5])
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keyTtl) end
+  if not conf then redis.call('SET', C, ARGV[1], 'PX', keyTtl) end
+  return nil
+end
+
+-- Holders whose lease ran out are gone.
+local function expire()
+  local gone = redis.call('ZRANGEBYSCORE', H, '-inf', now, 'LIMIT', 0, 1000)
+  if #gone > 0 then
+    redis.call('ZREM', H, unpack(gone))
+    redis.call('HDEL', G, unpack(gone))
+  end
+end
+
+-- Free permits go to the head of the queue, skipping waiters whose process
+-- stopped refreshing its presence. Bounded work per call.
+local function handoff()
+  local free = permits - redis.call('ZCARD', H)
+  local scanned = 0
+  while free > 0 and scanned < 200 do
+    local heads = redis.call('ZRANGE', Q, 0, free - 1)
+    if #heads == 0 then break end
+    redis.call('ZREM', Q, unpack(heads))
+    for _, head in ipairs(heads) do
+      scanned = scanned + 1
+      local owner = string.match(head, '^(.*)%.')
+      local alive = owner and redis.call('ZSCORE', O, owner)
+      if alive and tonumber(alive) > now then
+        local token = nextToken()
+        redis.call('ZADD', H, now + claim, head)
+        redis.call('HSET', G, head, token)
+        redis.call('PUBLISH', wake .. owner, head .. ' ' .. token)
+        free = free - 1
+      end
+    end
+  end
+end
+
+-- ms until the earliest lease runs out (when a waiting process should look again).
+local function hint()
+  local first = redis.call('ZRANGE', H, 0, 0, 'WITHSCORES')
+  if first[2] then return math.max(1, tonumber(first[2]) - now) end
+  return claim
+end
+`;
+
+/**
+ * Semaphore acquire. ARGV: permits, claim ms, key ttl ms, wake prefix, id,
+ * owner, lease ms, presence ttl ms, mode (wait | try).
+ * Returns { 1, token } or { 0, ms until the first lease runs out }.
+ */
+export const SEM_ACQUIRE = `${SEM_PRELUDE}
+local bad = configure()
+if bad then return redis.error_reply(bad) end
+local id, owner, lease, presence, mode = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+if mode == 'wait' then redis.call('ZADD', O, now + presence, owner) end
+expire()
+handoff()
+-- Granted already (a hand-off whose message was lost, or an earlier ask's reply)?
+local granted = redis.call('HGET', G, id)
+if granted and redis.call('ZSCORE', H, id) then return { 1, granted } end
+if redis.call('ZSCORE', Q, id) then return { 0, hint() } end
+if redis.call('ZCARD', H) < permits and redis.call('ZCARD', Q) == 0 then
+  local token = nextToken()
+  redis.call('ZADD', H, now + lease, id)
+  redis.call('HSET', G, id, token)
+  touch()
   return { 1, token }
 end
-if rank then
-  redis.call('ZADD', KEYS[3], now + waitTtl, id)
-  for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], keyTtl) end
+if mode == 'wait' then
+  redis.call('ZADD', Q, redis.call('INCR', T), id)
+  touch()
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local hint = lease
-if first[2] then hint = tonumber(first[2]) - now end
-return { 0, rank or -1, hint }
+return { 0, hint() }
 `;
 
-/** KEYS: holders, queue. ARGV: id, wake channel. Returns 1 if the lease was still held. */
-export const SEM_RELEASE = `
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-if removed == 1 and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[2], '1') end
-return removed
+/**
+ * A process's waiters keep their places, and a hand-off whose message was
+ * lost is found. ARGV: permits, claim, key ttl, wake prefix, owner, presence
+ * ttl ms, then the ids of its waiters. Returns { ms until the first lease runs
+ * out, id, token, id, token, ... } for those ids that hold a permit.
+ */
+export const SEM_PRESENCE = `${SEM_PRELUDE}
+redis.call('ZADD', O, now + tonumber(ARGV[6]), ARGV[5])
+expire()
+handoff()
+local out = { 0 }
+for i = 7, #ARGV do
+  local token = redis.call('HGET', G, ARGV[i])
+  if token and redis.call('ZSCORE', H, ARGV[i]) then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = token
+  end
+end
+out[1] = hint()
+touch()
+return out
 `;
 
-/** KEYS: holders. ARGV: id, lease ms, key ttl ms. Returns 1 if renewed, 0 if the lease was lost. */
+/**
+ * Release a lease or leave the queue (whichever the id has: a waiter that
+ * left while a permit was being handed to it gives the permit back here).
+ * ARGV: permits, claim, key ttl, wake prefix, id. Returns 1 if it held a permit.
+ */
+export const SEM_LEAVE = `${SEM_PRELUDE}
+local id = ARGV[5]
+local held = redis.call('ZREM', H, id)
+redis.call('HDEL', G, id)
+redis.call('ZREM', Q, id)
+expire()
+handoff()
+return held
+`;
+
+/** KEYS: holders, grants. ARGV: id, lease ms, key ttl ms. Returns 1 if renewed, 0 if the lease was lost. */
 export const SEM_RENEW = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -236,17 +332,18 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) <= now then
   redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
   return 0
 end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 return 1
 `;
 
-/** KEYS: queue, waits. ARGV: id, wake channel. Leaves the queue; wakes the others. */
-export const SEM_CANCEL = `
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if removed == 1 then redis.call('PUBLISH', ARGV[2], '1') end
-return removed
+/** KEYS: holders. Leases not yet run out, on the server's clock. */
+export const SEM_HOLDERS = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 `;
