@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { median, writeSection } from './lib.ts';
+import { median, writeSection } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const permits = 50;

@@ -248,6 +248,30 @@ describe('RedisRateLimiter', () => {
   });
 });
 
+describe('Redis key names', () => {
+  it("no key and the key '' are two keys; a name with `}:` cannot reach another limiter's keys", async () => {
+    const name = unique();
+    const limits = { limit: 1, interval: 60_000 };
+    const limiter = new RedisRateLimiter({ client: io, name, limits });
+    expect((await limiter.consume()).allowed).toBe(true);
+    expect((await limiter.consume({ key: '' })).allowed).toBe(true); // its own budget
+    expect((await limiter.consume({ key: '' })).allowed).toBe(false);
+    // Before the names were encoded, these two spelled the same Redis key.
+    const plain = new RedisRateLimiter({ client: io, name, limits });
+    const crafted = new RedisRateLimiter({ client: io, name: `${name}}:g1/60000/1:kk`, limits });
+    expect((await plain.consume({ key: 'kk}:g1/60000/1:z' })).allowed).toBe(true);
+    expect((await crafted.consume({ key: 'z' })).allowed).toBe(true);
+    await Promise.all([limiter.close(), plain.close(), crafted.close()]);
+  });
+
+  it('a prefix with a brace is refused, naming the option', () => {
+    expect(
+      () => new RedisRateLimiter({ client: io, name: 'x', limits: { limit: 1, interval: 1 }, prefix: 'app:{x}:' }),
+    ).toThrow('Expected `prefix` to be a string without `{` or `}`, got `app:{x}:`');
+    expect(() => new RedisSemaphore({ client: io, name: 'x', permits: 1, prefix: '{' })).toThrow(/`prefix`/);
+  });
+});
+
 describe('RedisSemaphore', () => {
   it('hands out monotonic fencing tokens; tryAcquire never jumps the queue', async () => {
     const sem = new RedisSemaphore({ client: io, name: unique(), permits: 1 });

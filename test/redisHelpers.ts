@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** The Redis the tests use: REDIS_URL, or the local default. */
@@ -162,5 +165,107 @@ export class DropProxy {
     for (const socket of this.#sockets) socket.destroy();
     this.server.close();
     await once(this.server, 'close');
+  }
+}
+
+/**
+ * A private 3-node Redis Cluster (masters only) on free loopback ports, for
+ * the cluster tests. Each node's cluster state lives in a temporary folder.
+ */
+export class OwnCluster {
+  private constructor(
+    readonly ports: number[],
+    readonly processes: ChildProcess[],
+    readonly dir: string,
+  ) {}
+
+  static async start(): Promise<OwnCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
+    const ports: number[] = [];
+    // Cluster nodes also listen on port + 10000 (the cluster bus): pick ports whose bus port is free too.
+    while (ports.length < 3) {
+      const port = await freePort();
+      if (port + 10000 < 65536 && !ports.includes(port)) ports.push(port);
+    }
+    const processes = ports.map((port) => {
+      const proc = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--dir',
+          dir,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      return proc;
+    });
+    await Promise.all(
+      processes.map(
+        (proc) =>
+          new Promise<void>((resolve, reject) => {
+            let log = '';
+            proc.stdout?.on('data', (chunk: Buffer) => {
+              log += chunk.toString();
+              if (log.includes('Ready to accept connections')) resolve();
+            });
+            proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${log}`)));
+          }),
+      ),
+    );
+    const create = spawn(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    create.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    create.stderr?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const [code] = await once(create, 'exit');
+    const cluster = new OwnCluster(ports, processes, dir);
+    if (code !== 0) {
+      await cluster.stop();
+      throw new Error(`redis-cli --cluster create failed: ${out}`);
+    }
+    // Every node must agree the cluster is up before clients use it.
+    for (const port of ports) {
+      const node = new Redis(port, '127.0.0.1');
+      for (let i = 0; i < 200; i++) {
+        const info = String(await node.call('CLUSTER', 'INFO'));
+        if (info.includes('cluster_state:ok')) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      node.disconnect();
+    }
+    return cluster;
+  }
+
+  get nodes(): { host: string; port: number }[] {
+    return this.ports.map((port) => ({ host: '127.0.0.1', port }));
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.processes.map(async (proc) => {
+        if (proc.exitCode !== null) return;
+        proc.kill('SIGKILL');
+        await once(proc, 'exit');
+      }),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

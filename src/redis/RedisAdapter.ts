@@ -57,6 +57,20 @@ function isIoRedis(client: object): client is IoRedisLike {
 function isNodeRedis(client: object): client is NodeRedisLike {
   return typeof (client as NodeRedisLike).sendCommand === 'function';
 }
+/**
+ * A node-redis cluster (`createCluster`): its `sendCommand` takes the key that
+ * routes the command first, `sendCommand(firstKey, isReadonly, args)`.
+ */
+function isNodeRedisCluster(client: NodeRedisLike): boolean {
+  return 'masters' in client && 'slots' in client;
+}
+
+/** The key a command is routed by: EVAL/EVALSHA's first key, else the first argument. */
+function routingKey(args: readonly string[]): string | undefined {
+  const command = args[0]?.toUpperCase();
+  if (command === 'EVAL' || command === 'EVALSHA') return Number(args[2]) > 0 ? args[3] : undefined;
+  return args[1];
+}
 
 /**
  * One subscriber connection per adapter, shared by every channel, opened on
@@ -171,8 +185,12 @@ export function toRedisAdapter(client: unknown, name = 'client'): RedisAdapter {
         },
       };
     });
+    const cluster = isNodeRedisCluster(client);
+    const send = client.sendCommand as unknown as (...args: unknown[]) => Promise<unknown>;
     return {
-      command: (args) => client.sendCommand([...args]),
+      command: cluster
+        ? (args) => send.call(client, routingKey(args), false, [...args])
+        : (args) => client.sendCommand([...args]),
       subscribe: (channel, onMessage) => subscriptions.subscribe(channel, onMessage),
     };
   }

@@ -21,6 +21,7 @@ import {
 } from '../rate/RateLimiter.js';
 import { BackendUnavailableError } from './errors.js';
 import { KeyedRedisRateLimiter } from './KeyedRedisRateLimiter.js';
+import { checkPrefix, hashTagSafe, keyPart } from './keys.js';
 import type { RedisRateLimiterOptions, RedisRateLimiterStats, UnavailablePolicy } from './options.js';
 import { toRedisAdapter } from './RedisAdapter.js';
 import { Script, withDeadline } from './Script.js';
@@ -110,14 +111,13 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     }
     this.#limits = normalizeLimits(options.limits);
     this.#maxWeight = maxWeight(this.#limits);
-    const prefix = options.prefix ?? 'sluice:rate:';
-    if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${show(prefix)}`);
+    const prefix = checkPrefix(options.prefix ?? 'sluice:rate:');
     // The limits are part of the key: a changed configuration starts fresh
     // instead of reading state written under other rules.
     const signature = this.#limits
       .map((l) => `${ALGORITHM_CODE[l.algorithm]}${l.limit}/${l.interval}/${l.burst}`)
       .join(',');
-    this.#keyPrefix = `${prefix}{${options.name}}:${signature}:`;
+    this.#keyPrefix = `${prefix}{${hashTagSafe(options.name)}}:${signature}:`;
     this.#limitArgs = this.#limits.flatMap((l) => [
       ALGORITHM_CODE[l.algorithm],
       String(l.limit),
@@ -386,7 +386,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
    * `maxBatch` decisions, decided one after the other, atomically.
    */
   #request(key: RateKey | undefined, cost: number): Promise<Reply> {
-    const base = `${this.#keyPrefix}${key === undefined ? '' : String(key)}`;
+    const base = this.#keyPrefix + keyPart(key);
     const request: Request = {
       keys: this.#limits.map((_, i) => [`${base}:${i}`, `${base}:${i}:n`] as const),
       cost,

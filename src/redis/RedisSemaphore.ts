@@ -10,6 +10,7 @@ import { ClosedError, TimeoutError } from '../core/errors.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BackendUnavailableError } from './errors.js';
+import { checkPrefix, hashTagSafe } from './keys.js';
 import type {
   LeaseContext,
   RedisSemaphoreAcquireOptions,
@@ -136,8 +137,7 @@ export class RedisSemaphore
     this.#keyTtl = 2 * Math.max(this.#leaseTtl, this.#waitTtl);
     this.#commandTimeout = atLeast('commandTimeout', options.commandTimeout ?? 1000, 1);
     this.#clock = options.clock ?? systemClock;
-    const prefix = options.prefix ?? 'sluice:sem:';
-    if (typeof prefix !== 'string') throw new TypeError(`Expected \`prefix\` to be a string, got ${show(prefix)}`);
+    const prefix = checkPrefix(options.prefix ?? 'sluice:sem:');
     const base = `${prefix}{${hashTagSafe(options.name)}}:`;
     this.#keys = ['holders', 'queue', 'owners', 'grants', 'ticket', 'fence', 'config'].map((k) => base + k);
     this.#wakePrefix = `${base}wake:`;
@@ -540,15 +540,6 @@ export class RedisSemaphore
       throw error;
     });
   }
-}
-
-/**
- * A name inside a Redis Cluster hash tag: `{` and `}` (and the escape `%`)
- * are percent-encoded, so the tag is never cut short or empty and two names
- * never share keys.
- */
-export function hashTagSafe(name: string): string {
-  return name.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 function atLeast(name: string, value: unknown, min: number): number {

@@ -43,9 +43,24 @@ export class Script {
 }
 
 /**
+ * Errors of the program rather than of the connection (a client called the
+ * wrong way, an adapter with a bug): never an outage, so never handed to a
+ * failure policy that would admit or refuse everything behind them.
+ */
+function isProgrammingError(error: unknown): boolean {
+  return (
+    error instanceof TypeError ||
+    error instanceof RangeError ||
+    error instanceof ReferenceError ||
+    error instanceof SyntaxError
+  );
+}
+
+/**
  * Wait at most `ms` for `call`. Connection errors and silence become
- * `BackendUnavailableError`; error replies about the request itself are
- * passed through unchanged.
+ * `BackendUnavailableError`; error replies about the request itself, and
+ * programming errors (TypeError, RangeError, ...), are passed through
+ * unchanged.
  */
 export function withDeadline<T>(clock: Clock, ms: number, what: string, call: () => Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -66,7 +81,7 @@ export function withDeadline<T>(clock: Clock, ms: number, what: string, call: ()
       (error: unknown) => {
         clock.clearTimeout(timer);
         const message = messageOf(error);
-        if (REPLY.test(message) && !UNAVAILABLE_REPLY.test(message)) reject(error);
+        if ((REPLY.test(message) && !UNAVAILABLE_REPLY.test(message)) || isProgrammingError(error)) reject(error);
         else reject(new BackendUnavailableError(`Redis is unavailable (${what}): ${message}`, { cause: error }));
       },
     );
