@@ -96,6 +96,33 @@ describe.each([
     expect(await io.pttl(key as string)).toBeGreaterThan(minute - 5000);
   });
 
+  it("one GCRA limit (the script's fast path) decides as the general path does", async () => {
+    const limits = { limit: 3, interval: 60_000, burst: 3 };
+    const fast = new RedisRateLimiter({ client: io, name: unique(), limits });
+    // A second limit that never binds sends the same limit down the general path.
+    const general = new RedisRateLimiter({
+      client: io,
+      name: unique(),
+      limits: [limits, { limit: 1e9, interval: 1000, burst: 1e9 }],
+    });
+    const costs = [1, 2, 1, 1, 3, 1];
+    const decide = async (limiter: RedisRateLimiter, key?: string) => {
+      const out = [];
+      for (const weight of costs) {
+        const d = await limiter.consume({ key, weight });
+        out.push([d.allowed, d.remaining, d.limit, d.retryAfter > 0, d.resetAfter > 0]);
+      }
+      // And a burst decided in one batch (several decisions per script call).
+      const batch = await Promise.all(costs.map((weight) => limiter.consume({ key: `${key}-batch`, weight })));
+      return [...out, ...batch.map((d) => [d.allowed, d.remaining, d.limit])];
+    };
+    const expected = await decide(general, 'k');
+    expect(await decide(fast, 'k')).toEqual(expected);
+    expect(expected.slice(0, 6).map((d) => d[0])).toEqual([true, true, false, false, false, false]);
+    await fast.close();
+    await general.close();
+  });
+
   it('several limits are all-or-nothing, in one script', async () => {
     const name = unique();
     const limiter = new RedisRateLimiter({

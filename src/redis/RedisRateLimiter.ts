@@ -37,8 +37,10 @@ const script = new Script(RATE_SCRIPT);
 type Reply = [allowed: number, wait: string, remaining: number, limit: number, reset: string];
 
 interface Request {
-  readonly keys: readonly (readonly [string, string])[];
+  /** The Redis keys of this decision, in the script's layout (see #compact). */
+  readonly keys: readonly string[];
   readonly cost: number;
+  /** Names its entries in a sliding-window log; `''` in the compact layout. */
   readonly id: string;
   resolve: ((reply: Reply) => void) | undefined;
   reject: ((error: unknown) => void) | undefined;
@@ -85,6 +87,14 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
   readonly #clock: Clock;
   readonly #queues = new Map<RateKey | undefined, KeyQueue>();
   readonly #idPrefix = randomBytes(6).toString('base64url');
+  /**
+   * One GCRA limit, the common case: the script's fast path takes one key and
+   * the cost per decision (no window key, no entry id), half the bytes each
+   * way. The script tells the layouts apart by the same test.
+   */
+  readonly #compact: boolean;
+  /** The keys of the decisions without a key (the same every time). */
+  #unkeyed: readonly string[] | undefined = undefined;
   readonly #maxBatch: number;
   #batch: Request[] = [];
   #seq = 0;
@@ -118,6 +128,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       .map((l) => `${ALGORITHM_CODE[l.algorithm]}${l.limit}/${l.interval}/${l.burst}`)
       .join(',');
     this.#keyPrefix = `${prefix}{${hashTagSafe(options.name)}}:${signature}:`;
+    this.#compact = this.#limits.length === 1 && this.#limits[0]?.algorithm === 'gcra';
     this.#limitArgs = this.#limits.flatMap((l) => [
       ALGORITHM_CODE[l.algorithm],
       String(l.limit),
@@ -142,7 +153,7 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       options.maxWaiting === undefined
         ? Number.POSITIVE_INFINITY
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
-    this.#maxBatch = options.maxBatch === undefined ? 64 : checkCount('maxBatch', options.maxBatch, 1, false);
+    this.#maxBatch = options.maxBatch === undefined ? 16 : checkCount('maxBatch', options.maxBatch, 1, false);
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -386,11 +397,10 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
    * `maxBatch` decisions, decided one after the other, atomically.
    */
   #request(key: RateKey | undefined, cost: number): Promise<Reply> {
-    const base = this.#keyPrefix + keyPart(key);
     const request: Request = {
-      keys: this.#limits.map((_, i) => [`${base}:${i}`, `${base}:${i}:n`] as const),
+      keys: key === undefined ? (this.#unkeyed ??= this.#keysOf(undefined)) : this.#keysOf(key),
       cost,
-      id: `${this.#idPrefix}${(this.#seq++).toString(36)}`,
+      id: this.#compact ? '' : `${this.#idPrefix}${(this.#seq++).toString(36)}`,
       resolve: undefined,
       reject: undefined,
     };
@@ -406,8 +416,10 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
   #flush(): void {
     const all = this.#batch;
     this.#batch = [];
-    for (let i = 0; i < all.length; i += this.#maxBatch) {
-      const chunk = all.slice(i, i + this.#maxBatch);
+    // Calls of about equal size: several on the wire at once keep Redis busy while replies are read.
+    const size = Math.ceil(all.length / Math.ceil(all.length / this.#maxBatch));
+    for (let i = 0; i < all.length; i += size) {
+      const chunk = all.slice(i, i + size);
       this.#send(chunk).then(
         (replies) => {
           for (let j = 0; j < chunk.length; j++) chunk[j]?.resolve?.(replies[j] as Reply);
@@ -419,12 +431,19 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     }
   }
 
+  #keysOf(key: RateKey | undefined): string[] {
+    const base = this.#keyPrefix + keyPart(key);
+    if (this.#compact) return [`${base}:0`];
+    return this.#limits.flatMap((_, i) => [`${base}:${i}`, `${base}:${i}:n`]);
+  }
+
   async #send(batch: readonly Request[]): Promise<Reply[]> {
     const keys: string[] = [];
     const args = [String(this.#limits.length), String(batch.length), ...this.#limitArgs];
     for (const request of batch) {
-      for (const pair of request.keys) keys.push(pair[0], pair[1]);
-      args.push(String(request.cost), request.id);
+      for (const key of request.keys) keys.push(key);
+      args.push(String(request.cost));
+      if (!this.#compact) args.push(request.id);
     }
     const what = batch.length === 1 ? 'a rate limit decision' : `a batch of ${batch.length} rate limit decisions`;
     const flat = (await withDeadline(this.#clock, this.#commandTimeout, what, () =>

@@ -34,7 +34,10 @@ export interface RedisRateLimiterOptions {
   /**
    * Most decisions sent to Redis in one script call. Decisions requested in
    * the same tick are batched (one round trip, one script invocation, decided
-   * in order); `1` sends each on its own. An integer >= 1. @default 64
+   * in order), split into calls of about equal size of at most `maxBatch`, so
+   * that several are on the wire while Redis works (64 callers: 136k
+   * decisions/s in one call of 64, 200k in four of 16); `1` sends each on its
+   * own. An integer >= 1. @default 16
    */
   readonly maxBatch?: number;
   /** Time source for local timers (decisions use the Redis server's clock). @default systemClock */
