@@ -4,7 +4,9 @@
  * many waiters in several processes, requests held up by CLIENT PAUSE or a
  * stopped server, a holder cut off by a proxy, a restart without persistence.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, type Clock, LeaseLostError } from '../src/index.js';
@@ -12,6 +14,7 @@ import { RedisSemaphore } from '../src/redis/index.js';
 import { canStartRedis, child, DropProxy, OwnRedis } from './redisHelpers.js';
 
 const available = await canStartRedis();
+const fixture = new URL('./fixtures/redis-child.mjs', import.meta.url).pathname;
 
 describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
   let server: OwnRedis;
@@ -102,6 +105,97 @@ describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
     expect(large.scriptsPerAcquire).toBeLessThanOrEqual(small.scriptsPerAcquire * 1.25);
   }, 60_000);
 
+  it('faults in one run (CLIENT PAUSE, SCRIPT FLUSH, a holder process SIGKILLed): checked offline, never more than N live holders, every caller answered, nothing left', async () => {
+    const name = randomUUID();
+    const permits = 5;
+    const task = {
+      mode: 'chaos',
+      url: server.url,
+      name,
+      permits,
+      waiters: 200,
+      hold: 20,
+      leaseTtl: 1000,
+      waitTtl: 600,
+      commandTimeout: 250,
+    };
+    const children = Array.from({ length: 3 }, () => {
+      const proc = spawn(process.execPath, [fixture, JSON.stringify(task)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const lines: string[] = [];
+      let buffer = '';
+      const started = new Promise<void>((resolve) => {
+        proc.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString();
+          const parts = buffer.split('\n');
+          buffer = parts.pop() as string;
+          for (const line of parts) {
+            lines.push(line);
+            if (line.includes('"started"')) resolve();
+          }
+        });
+      });
+      return { proc, lines, started, exited: once(proc, 'exit') };
+    });
+    await Promise.all(children.map((c) => c.started));
+    const firstEntry = (c: (typeof children)[number]) =>
+      new Promise<void>((resolve) => {
+        const check = () => (c.lines.some((l) => l.startsWith('E ')) ? resolve() : setTimeout(check, 5));
+        check();
+      });
+    await Promise.all(children.map(firstEntry));
+    await admin.call('CLIENT', 'PAUSE', '300', 'ALL'); // longer than commandTimeout: some calls fail, none hangs
+    await admin.call('SCRIPT', 'FLUSH'); // queued behind the pause; every script reloads once
+    const victim = children[2] as (typeof children)[number];
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    victim.proc.kill('SIGKILL'); // its leases stay taken until they expire (leaseTtl)
+    const killedAt = Date.now();
+    await Promise.all(children.map((c) => c.exited));
+    // Right away, whatever Redis still holds or queues belongs to the dead process alone
+    // (a waiter's id starts with its process-side owner): no ghost lease, no stale place.
+    const k = keys(name);
+    const ids = [
+      ...(await admin.zrange(k.holders, '0', '-1')),
+      ...(await admin.zrange(k.queue, '0', '-1')),
+      ...(await admin.hkeys(k.grants)),
+    ];
+    expect(new Set(ids.map((id) => id.slice(0, id.lastIndexOf('.')))).size).toBeLessThanOrEqual(1);
+
+    // Offline: a holder is live from its entry to its exit, its loss, or its process's death.
+    const open = new Map<string, number>();
+    const edges: [number, number][] = [];
+    for (const [i, c] of children.entries()) {
+      for (const line of c.lines) {
+        if (!line.startsWith('E ')) continue;
+        const [, at, token, step] = line.split(' ');
+        if (step === '1') open.set(`${i}:${token}`, Number(at));
+        else if (open.delete(`${i}:${token}`)) edges.push([Number(at), -1]);
+        if (step === '1') edges.push([Number(at), 1]);
+      }
+    }
+    for (const key of open.keys()) if (key.startsWith('2:')) edges.push([killedAt, -1]);
+    edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let live = 0;
+    let most = 0;
+    for (const [, step] of edges) {
+      live += step;
+      most = Math.max(most, live);
+    }
+    expect(most).toBeLessThanOrEqual(permits);
+    for (const c of children.slice(0, 2)) {
+      const summary = JSON.parse(c.lines.at(-1) as string) as { answered: number; failed: number };
+      expect(summary.answered).toBe(task.waiters);
+    }
+    expect(victim.lines.at(-1)).not.toContain('answered'); // it was killed mid-run
+    expect([...open.keys()].filter((key) => !key.startsWith('2:'))).toEqual([]); // every survivor's holder exited
+    // Once the dead process's leases and places have run out, one more acquire cleans up: nothing is left.
+    await new Promise((resolve) => setTimeout(resolve, task.leaseTtl + 100));
+    const sem = new RedisSemaphore({ client: connect(), name, permits });
+    await (await sem.acquire()).release();
+    expect(await sem.holders()).toBe(0);
+    expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
+    await sem.close();
+  }, 30_000);
+
   it('2,000 acquires aborted while their first request is held by the server answer at once and leave nothing in Redis', async () => {
     const name = randomUUID();
     const sem = new RedisSemaphore({ client: connect(), name, permits: 1 });
@@ -182,6 +276,27 @@ describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
     await cutOff.destroy();
     await proxy.close();
   }, 20_000);
+
+  it('close() resolves once Redis has the last release, so the client can be closed right after', async () => {
+    const name = randomUUID();
+    const proxy = await DropProxy.start(server.port);
+    const client = connect(proxy.url);
+    const sem = new RedisSemaphore({ client, name, permits: 1, commandTimeout: 5000 });
+    await sem.run(() => {
+      proxy.hold(true); // the release run() sends next waits in the proxy
+    });
+    let closed = false;
+    const closing = sem.close().then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false); // the release has not reached Redis
+    proxy.hold(false);
+    await closing;
+    client.disconnect(); // a common shutdown: close, then disconnect
+    expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
+    await proxy.close();
+  });
 
   it('one name, one configuration: an instance with other permits fails loudly instead of over-admitting', async () => {
     const name = randomUUID();

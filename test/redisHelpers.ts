@@ -119,6 +119,8 @@ export function ioredis(url = REDIS_URL): Redis {
  */
 export class DropProxy {
   #dropping = false;
+  #holding = false;
+  readonly #held: [Socket, Buffer][] = [];
   readonly #sockets = new Set<Socket>();
   private constructor(
     readonly server: Server,
@@ -133,9 +135,7 @@ export class DropProxy {
         [client, upstream],
         [upstream, client],
       ] as const) {
-        from.on('data', (chunk) => {
-          if (!proxy?.dropping) to.write(chunk);
-        });
+        from.on('data', (chunk: Buffer) => proxy?.forward(to, chunk));
         from.on('error', () => to.destroy());
         from.on('close', () => to.destroy());
         proxy?.track(from);
@@ -153,9 +153,19 @@ export class DropProxy {
   get dropping(): boolean {
     return this.#dropping;
   }
-  /** Stop (true) or resume (false) forwarding. */
+  /** Stop (true) or resume (false) forwarding; what arrives meanwhile is lost. */
   drop(value: boolean): void {
     this.#dropping = value;
+  }
+  /** Hold (true) what arrives, or deliver it all and go on (false): a slow network, nothing lost. */
+  hold(value: boolean): void {
+    this.#holding = value;
+    if (!value) for (const [to, chunk] of this.#held.splice(0)) to.write(chunk);
+  }
+  forward(to: Socket, chunk: Buffer): void {
+    if (this.#dropping) return;
+    if (this.#holding) this.#held.push([to, chunk]);
+    else to.write(chunk);
   }
   track(socket: Socket): void {
     this.#sockets.add(socket);

@@ -107,6 +107,8 @@ export class RedisSemaphore
   /** Ids whose hand-off is being confirmed. */
   readonly #confirming = new Set<string>();
   readonly #leases = new Set<RedisLease>();
+  /** Leaves and releases on their way: close() waits for them, so a client closed after it loses none. */
+  readonly #leaving = new Set<Promise<unknown>>();
   #subscription: Promise<() => Promise<void>> | undefined = undefined;
   #presenceTimer: unknown = undefined;
   #presenceAt = Number.POSITIVE_INFINITY;
@@ -242,8 +244,9 @@ export class RedisSemaphore
 
   /**
    * Stop admitting: waiters of this process reject with `ClosedError` and
-   * leave the queue; resolves once this process's leases are released.
-   * Idempotent.
+   * leave the queue; resolves once this process's leases are released and
+   * Redis has every release and leave (or `commandTimeout` passed for it), so
+   * the client can be closed right after. Idempotent.
    */
   close(): Promise<void> {
     return this.destroy();
@@ -263,6 +266,8 @@ export class RedisSemaphore
       this.#stopPresence();
     }
     if (this.#leases.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    // Each is bounded by commandTimeout.
+    while (this.#leaving.size > 0) await Promise.allSettled([...this.#leaving]);
     const subscription = this.#subscription;
     this.#subscription = undefined;
     if (subscription !== undefined) await (await subscription.catch(() => async () => {}))();
@@ -531,7 +536,11 @@ export class RedisSemaphore
   }
 
   #leaveCall(id: string): Promise<unknown> {
-    return this.#call('a release', () => leaveScript.run(this.#redis, this.#keys, [...this.#common, id]));
+    const call = this.#call('a release', () => leaveScript.run(this.#redis, this.#keys, [...this.#common, id]));
+    this.#leaving.add(call);
+    const forget = () => this.#leaving.delete(call);
+    call.then(forget, forget);
+    return call;
   }
 
   #call<T>(what: string, call: () => Promise<T>): Promise<T> {
