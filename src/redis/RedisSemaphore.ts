@@ -245,8 +245,9 @@ export class RedisSemaphore
   /**
    * Stop admitting: waiters of this process reject with `ClosedError` and
    * leave the queue; resolves once this process's leases are released and
-   * Redis has every release and leave (or `commandTimeout` passed for it), so
-   * the client can be closed right after. Idempotent.
+   * Redis has answered every release and leave (waiting at most
+   * `commandTimeout` for them; an unreachable Redis gets the permits back by
+   * expiry), so the client can be closed right after. Idempotent.
    */
   close(): Promise<void> {
     return this.destroy();
@@ -266,8 +267,7 @@ export class RedisSemaphore
       this.#stopPresence();
     }
     if (this.#leases.size > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-    // Each is bounded by commandTimeout.
-    while (this.#leaving.size > 0) await Promise.allSettled([...this.#leaving]);
+    await this.#leavesDone();
     const subscription = this.#subscription;
     this.#subscription = undefined;
     if (subscription !== undefined) await (await subscription.catch(() => async () => {}))();
@@ -275,6 +275,25 @@ export class RedisSemaphore
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /**
+   * Until Redis has answered every release and leave sent (also those past
+   * their own deadline, which still run once it answers), for at most
+   * `commandTimeout` more: a Redis that does not answer by then is treated as
+   * unreachable, and the permits come back by expiry.
+   */
+  async #leavesDone(): Promise<void> {
+    if (this.#leaving.size === 0) return;
+    let timer: unknown;
+    const expired = new Promise<void>((resolve) => {
+      timer = this.#clock.setTimeout(resolve, this.#commandTimeout, false);
+    });
+    const answered = (async () => {
+      while (this.#leaving.size > 0) await Promise.allSettled([...this.#leaving]);
+    })();
+    await Promise.race([answered, expired]);
+    this.#clock.clearTimeout(timer);
   }
 
   #nextId(): string {
@@ -536,10 +555,19 @@ export class RedisSemaphore
   }
 
   #leaveCall(id: string): Promise<unknown> {
-    const call = this.#call('a release', () => leaveScript.run(this.#redis, this.#keys, [...this.#common, id]));
-    this.#leaving.add(call);
-    const forget = () => this.#leaving.delete(call);
-    call.then(forget, forget);
+    let sent: Promise<unknown> | undefined;
+    const call = this.#call('a release', () => {
+      sent = leaveScript.run(this.#redis, this.#keys, [...this.#common, id]);
+      return sent;
+    });
+    // close() waits for the command itself, not its deadline: a release that timed out here
+    // still runs once Redis answers again, unless the client is closed before.
+    if (sent !== undefined) {
+      const pending = sent;
+      this.#leaving.add(pending);
+      const forget = () => this.#leaving.delete(pending);
+      pending.then(forget, forget);
+    }
     return call;
   }
 
