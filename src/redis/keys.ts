@@ -7,7 +7,7 @@ import { show } from '../core/validate.js';
  * keeps all of a limiter's keys in one slot) and two names never share keys.
  */
 export function hashTagSafe(name: string): string {
-  return name.replace(/[%{}]/g, escape);
+  return name.replace(/[%{}]/g, percentEncode);
 }
 
 /**
@@ -17,7 +17,7 @@ export function hashTagSafe(name: string): string {
  * (`1` and `'1'` are the same key).
  */
 export function keyPart(key: string | number | undefined): string {
-  return key === undefined ? '-' : `=${String(key).replace(/[%:]/g, escape)}`;
+  return key === undefined ? '-' : `=${String(key).replace(/[%:]/g, percentEncode)}`;
 }
 
 /** A `prefix` option: a string without braces (a brace would move the hash tag out of the name). */
@@ -28,6 +28,6 @@ export function checkPrefix(prefix: unknown): string {
   return prefix;
 }
 
-function escape(c: string): string {
+function percentEncode(c: string): string {
   return `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
 }
