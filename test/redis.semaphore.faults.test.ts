@@ -302,6 +302,22 @@ describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
     await proxy.close();
   });
 
+  it('a waiter whose place was dropped in Redis (its process silent past waitTtl) takes a new one at its next refresh', async () => {
+    const name = randomUUID();
+    const sem = new RedisSemaphore({ client: connect(), name, permits: 1, waitTtl: 300 });
+    const held = await sem.acquire();
+    const waiting = sem.acquire({ timeout: 5000 });
+    await new Promise((resolve) => setImmediate(resolve)); // its ask is sent before the next command
+    expect(await admin.zcard(keys(name).queue)).toBe(1);
+    // What the hand-off does to the places of a process that stopped refreshing them.
+    await admin.del(keys(name).queue);
+    await held.release(); // nobody queued: the permit stays free
+    const lease = await waiting; // found by the refresh (every waitTtl / 3), asked again, granted
+    expect(lease.token).toBeGreaterThan(held.token);
+    await lease.release();
+    await sem.close();
+  });
+
   it('one name, one configuration: an instance with other permits fails loudly instead of over-admitting', async () => {
     const name = randomUUID();
     const one = new RedisSemaphore({ client: connect(), name, permits: 1 });

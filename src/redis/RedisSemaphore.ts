@@ -395,11 +395,7 @@ export class RedisSemaphore
       (ok) => {
         this.#confirming.delete(id);
         if (ok) this.#deliver(id, token, sentAt);
-        else if (!waiter.done) {
-          // The claim ran out before it was confirmed: take a new place.
-          this.#asked.delete(id);
-          void this.#ask(waiter);
-        }
+        else this.#reask(id); // the claim ran out before it was confirmed: take a new place
       },
       (error: unknown) => {
         this.#confirming.delete(id);
@@ -408,6 +404,14 @@ export class RedisSemaphore
         this.#leave(id);
       },
     );
+  }
+
+  /** `id` lost its place in the Redis-side queue while it still waits here: take a new one. */
+  #reask(id: string): void {
+    const waiter = this.#asked.get(id);
+    if (waiter === undefined || waiter.done || this.#confirming.has(id)) return;
+    this.#asked.delete(id);
+    void this.#ask(waiter);
   }
 
   #deliver(id: string, token: number, sentAt: number): void {
@@ -455,7 +459,12 @@ export class RedisSemaphore
           ]),
         )) as (number | string)[];
         next = Math.min(next, Number(reply[0]));
-        for (let j = 1; j + 1 < reply.length; j += 2) this.#confirm(String(reply[j]), Number(reply[j + 1]));
+        for (let j = 1; j + 1 < reply.length; j += 2) {
+          const id = String(reply[j]);
+          const token = Number(reply[j + 1]);
+          if (token === 0) this.#reask(id);
+          else this.#confirm(id, token);
+        }
       } catch {
         // Unreachable for now: try again at the next refresh (the places last waitTtl).
       }

@@ -319,7 +319,9 @@ return { 0, hint() }
  * A process's waiters keep their places, and a hand-off whose message was
  * lost is found. ARGV: permits, claim, key ttl, wake prefix, owner, presence
  * ttl ms, then the ids of its waiters. Returns { ms until the first lease runs
- * out, id, token, id, token, ... } for those ids that hold a permit.
+ * out, id, token, id, token, ... } for those ids that hold a permit, and
+ * { id, 0 } for those that lost their place (skipped while their process was
+ * silent for longer than the presence ttl, or a hand-off that ran out).
  */
 export const SEM_PRESENCE = `${SEM_PRELUDE}
 redis.call('ZADD', O, now + tonumber(ARGV[6]), ARGV[5])
@@ -331,6 +333,9 @@ for i = 7, #ARGV do
   if token and redis.call('ZSCORE', H, ARGV[i]) then
     out[#out + 1] = ARGV[i]
     out[#out + 1] = token
+  elseif not redis.call('ZSCORE', Q, ARGV[i]) then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = 0
   end
 end
 out[1] = hint()
