@@ -76,6 +76,7 @@ export { filter, forEach, type MapContext, type MapOptions, map } from './flow/m
 export {
   Shutdown,
   type ShutdownOptions,
+  type ShutdownRegisterOptions,
   type ShutdownReport,
   type ShutdownStep,
   type Stoppable,

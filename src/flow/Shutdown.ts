@@ -1,11 +1,13 @@
 import { constants } from 'node:os';
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
+import { isServer, ServerPhase } from './ServerPhase.js';
 
 /**
  * What `Shutdown` stops: any sluice part as it is (every one has the
- * `Lifecycle`), or anything else with a `close()` (an HTTP server, a
- * database client), with `destroy()` when it has one.
+ * `Lifecycle`), a Node server (`net`, `http`, `https`, `http2`: see
+ * `register`), or anything else whose `close()` returns a promise or nothing
+ * (a database client), with `destroy()` when it has one.
  */
 export interface Stoppable {
   close(): unknown;
@@ -14,7 +16,13 @@ export interface Stoppable {
 
 /** Options of {@link Shutdown}. */
 export interface ShutdownOptions {
-  /** Total time for every phase to close gracefully; then what is left is destroyed. @default 10000 */
+  /**
+   * Total time for every phase to close gracefully. Each phase may take its
+   * share of what is left when it starts (what is left ÷ the phases still to
+   * run), so a slow phase cannot starve the next ones; a phase done early
+   * leaves its time to them. What is still open at its phase's deadline is
+   * destroyed. @default 10000
+   */
   readonly gracePeriod?: number;
   /** Start on these process signals (e.g. `['SIGTERM', 'SIGINT']`). @default none */
   readonly signals?: readonly NodeJS.Signals[];
@@ -38,18 +46,28 @@ export interface ShutdownReport {
   readonly steps: readonly ShutdownStep[];
 }
 
+/** Options of {@link Shutdown.register}. */
+export interface ShutdownRegisterOptions {
+  /** Lower phases close first. @default 0 */
+  readonly phase?: number;
+  /** This part's own deadline to close (ms), instead of its phase's share of the grace period (never past the grace period). */
+  readonly timeout?: number;
+}
+
 interface Registered {
   readonly name: string;
   readonly part: Stoppable;
   readonly phase: number;
+  readonly timeout: number | undefined;
 }
 
 /**
  * Graceful shutdown: on SIGTERM/SIGINT (or `run()`), close the registered
  * parts phase by phase (lower phases first, e.g. the HTTP server, then queues,
  * then pools; parts of one phase in parallel), each `close()` stopping
- * admission and waiting for in-flight work, all within one deadline; what is
- * still open at the deadline is destroyed. Resolves with a report.
+ * admission and waiting for in-flight work, each phase within its share of
+ * the grace period; what is still open at its deadline is destroyed, and the
+ * next phase still gets its graceful attempt. Resolves with a report.
  */
 export class Shutdown {
   readonly #gracePeriod: number;
@@ -85,13 +103,23 @@ export class Shutdown {
     return this.#controller.signal;
   }
 
-  /** Close `part` during shutdown, in `phase` (lower first). @returns this */
-  register(name: string, part: Stoppable, options: { readonly phase?: number } = {}): this {
+  /**
+   * Close `part` during shutdown, in `phase` (lower first). A Node server
+   * (`net`, `http`, `https`, `http2`) gets the server phase, watched from
+   * here on: stop accepting, `Connection: close` on the responses still in
+   * flight (GOAWAY on HTTP/2), idle keep-alive connections closed at once and
+   * busy ones as their response ends; at the deadline every connection is
+   * closed. (Its own `close()` returns the server, not a promise: taken as
+   * it is, the phase would end at once while requests still run.)
+   * @returns this
+   */
+  register(name: string, part: Stoppable, options: ShutdownRegisterOptions = {}): this {
     if (typeof name !== 'string') throw new TypeError(`Expected \`name\` to be a string, got ${show(name)}`);
     checkFunction('part.close', part?.close);
     const phase = options.phase ?? 0;
     if (!Number.isFinite(phase)) throw new RangeError(`Expected \`phase\` to be a finite number, got ${show(phase)}`);
-    this.#parts.push({ name, part, phase });
+    const timeout = options.timeout === undefined ? undefined : checkMs('timeout', options.timeout);
+    this.#parts.push({ name, part: isServer(part) ? new ServerPhase(part) : part, phase, timeout });
     return this;
   }
 
@@ -113,10 +141,13 @@ export class Shutdown {
     const deadline = started + this.#gracePeriod;
     const steps: ShutdownStep[] = [];
     const phases = [...new Set(this.#parts.map((p) => p.phase))].sort((a, b) => a - b);
-    for (const phase of phases) {
+    for (const [i, phase] of phases.entries()) {
       const parts = this.#parts.filter((p) => p.phase === phase);
       const remaining = Math.max(0, deadline - this.#clock.now());
-      const results = await Promise.all(parts.map((registered) => this.#close(registered, remaining)));
+      const share = remaining / (phases.length - i);
+      const results = await Promise.all(
+        parts.map((registered) => this.#close(registered, Math.min(remaining, registered.timeout ?? share))),
+      );
       steps.push(...results);
     }
     return {
@@ -143,7 +174,13 @@ export class Shutdown {
       timer = this.#clock.setTimeout(() => resolve('late'), budget);
     });
     try {
-      const outcome = await Promise.race([Promise.resolve(part.close()).then(() => 'closed' as const), late]);
+      const closing = part.close();
+      if (closing !== undefined && typeof (closing as PromiseLike<unknown>)?.then !== 'function') {
+        throw new TypeError(
+          `\`${name}\`.close() returned ${show(closing)}, not a promise: its phase cannot know when it is closed (wrap it: { close: () => new Promise(...) })`,
+        );
+      }
+      const outcome = await Promise.race([Promise.resolve(closing).then(() => 'closed' as const), late]);
       if (outcome === 'closed') return { name, phase, outcome, ms: this.#clock.now() - start };
       await part.destroy?.();
       return { name, phase, outcome: 'destroyed', ms: this.#clock.now() - start };
