@@ -13,33 +13,51 @@ export interface LevelEntry {
  * on it. Internal.
  *
  * Why it looks like this: one ring buffer per distinct priority (usually just
- * one), found by binary search over the few levels in use, keeps push and
- * take O(1) for the common case. An entry that leaves from the middle (abort,
- * timeout) is marked and left in place: removing from the middle of a ring
- * buffer is O(n), and an abort storm must not be quadratic. Marked entries
- * are dropped when they reach either end, and a compaction pass runs once
- * they outnumber the live ones, so memory stays proportional to the live
- * entries (amortised O(1) per removal).
+ * one), found through a Map, with the priorities in use kept in two binary
+ * heaps (highest on top of one, lowest on top of the other), so every
+ * operation is O(1) for the common case of one priority and O(log L) for L
+ * distinct priorities in any mix. Heap entries are dropped lazily: a priority
+ * whose level emptied leaves its heaps when it reaches their top (it is then
+ * not in the Map); the heaps are rebuilt when stale entries outnumber the
+ * levels. An entry that leaves from the middle (abort, timeout) is marked and
+ * left in place: removing from the middle of a ring buffer is O(n), and an
+ * abort storm must not be quadratic. Marked entries are dropped when they
+ * reach either end, and a compaction pass runs once they outnumber the live
+ * ones, so memory stays proportional to the live entries (amortised O(1) per
+ * removal).
  */
 export class Levels<T extends LevelEntry> {
   /** Live entries. */
   size = 0;
-  #levels: Deque<T>[] = [];
-  /** Sorted descending; `#priorities[i]` is the priority of `#levels[i]`. */
-  #priorities: number[] = [];
+  readonly #levels = new Map<number, Deque<T>>();
+  /** Priorities in use, max-heap (may hold priorities whose level is gone). */
+  #high: number[] = [];
+  /** Priorities in use, min-heap (the same, for `last()`). */
+  #low: number[] = [];
+  /** What each heap holds (a priority is in each at most once). */
+  #inHigh = new Set<number>();
+  #inLow = new Set<number>();
+  /** The levels on top of each heap, while they are (cleared whenever a level comes or goes). */
+  #highest: Deque<T> | undefined = undefined;
+  #lowest: Deque<T> | undefined = undefined;
+  /** The level of the last push, the hot path of plain FIFO traffic. */
+  #recent: Deque<T> | undefined = undefined;
+  #recentPriority = 0;
   #dead = 0;
 
   push(entry: T): void {
-    this.#levelFor(entry.priority).push(entry);
+    const priority = entry.priority;
+    if (this.#recent !== undefined && priority === this.#recentPriority) this.#recent.push(entry);
+    else this.#levelFor(priority).push(entry);
     this.size++;
   }
 
   /** The first live entry (highest priority, oldest), without removing it. */
   first(): T | undefined {
     if (this.size === 0) return undefined;
-    const levels = this.#levels;
-    while (levels.length > 0) {
-      const level = levels[0] as Deque<T>;
+    for (;;) {
+      const level = (this.#highest ??= this.#top(this.#high, this.#inHigh, greater));
+      if (level === undefined) return undefined;
       let head = level.peek();
       while (head?.done) {
         level.shift();
@@ -47,18 +65,16 @@ export class Levels<T extends LevelEntry> {
         head = level.peek();
       }
       if (head !== undefined) return head;
-      levels.shift();
-      this.#priorities.shift();
+      this.#drop(this.#high[0] as number);
     }
-    return undefined;
   }
 
   /** The newest live entry of the lowest priority, without removing it. */
   last(): T | undefined {
     if (this.size === 0) return undefined;
-    const levels = this.#levels;
-    while (levels.length > 0) {
-      const level = levels[levels.length - 1] as Deque<T>;
+    for (;;) {
+      const level = (this.#lowest ??= this.#top(this.#low, this.#inLow, less));
+      if (level === undefined) return undefined;
       let tail = level.peekLast();
       while (tail?.done) {
         level.pop();
@@ -66,17 +82,15 @@ export class Levels<T extends LevelEntry> {
         tail = level.peekLast();
       }
       if (tail !== undefined) return tail;
-      levels.pop();
-      this.#priorities.pop();
+      this.#drop(this.#low[0] as number);
     }
-    return undefined;
   }
 
   /** Remove and return the first live entry (marked done). */
   takeFirst(): T | undefined {
     const entry = this.first();
     if (entry === undefined) return undefined;
-    (this.#levels[0] as Deque<T>).shift();
+    (this.#highest as Deque<T>).shift(); // first() left the entry's level on top
     entry.done = true;
     this.size--;
     return entry;
@@ -86,7 +100,7 @@ export class Levels<T extends LevelEntry> {
   remove(entry: T): void {
     entry.done = true;
     this.size--;
-    const level = this.#levels[this.#indexOf(entry.priority)] as Deque<T>;
+    const level = this.#levelOf(entry.priority);
     if (level.peek() === entry) level.shift();
     else if (level.peekLast() === entry) level.pop();
     else {
@@ -98,8 +112,14 @@ export class Levels<T extends LevelEntry> {
   /** Remove and return every live entry (marked done), in service order. */
   takeAll(): T[] {
     const out = [...this];
-    this.#levels = [];
-    this.#priorities = [];
+    this.#levels.clear();
+    this.#high = [];
+    this.#low = [];
+    this.#inHigh.clear();
+    this.#inLow.clear();
+    this.#recent = undefined;
+    this.#highest = undefined;
+    this.#lowest = undefined;
     this.#dead = 0;
     this.size = 0;
     for (const entry of out) entry.done = true;
@@ -116,7 +136,7 @@ export class Levels<T extends LevelEntry> {
 
   /** The first live entry of each priority level, highest priority first. */
   *heads(): IterableIterator<T> {
-    for (const level of this.#levels) {
+    for (const level of this.#ordered()) {
       for (const entry of level) {
         if (!entry.done) {
           yield entry;
@@ -128,48 +148,130 @@ export class Levels<T extends LevelEntry> {
 
   /** Live entries in service order. */
   *[Symbol.iterator](): IterableIterator<T> {
-    for (const level of this.#levels) {
+    for (const level of this.#ordered()) {
       for (const entry of level) if (!entry.done) yield entry;
     }
   }
 
-  #compact(): void {
-    for (const level of this.#levels) level.filterInPlace((entry) => !entry.done);
-    for (let i = this.#levels.length - 1; i >= 0; i--) {
-      if ((this.#levels[i] as Deque<T>).length === 0) {
-        this.#levels.splice(i, 1);
-        this.#priorities.splice(i, 1);
-      }
-    }
-    this.#dead = 0;
+  /** The levels, highest priority first (a sort: for the cold paths only). */
+  #ordered(): Deque<T>[] {
+    const priorities = [...this.#levels.keys()].sort((a, b) => b - a);
+    return priorities.map((p) => this.#levels.get(p) as Deque<T>);
   }
 
-  /** Index of the level of `priority`, or where it would go. */
-  #indexOf(priority: number): number {
-    const priorities = this.#priorities;
-    if (priorities[0] === priority) return 0;
-    let lo = 0;
-    let hi = priorities.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const p = priorities[mid] as number;
-      if (p === priority) return mid;
-      if (p > priority) lo = mid + 1;
-      else hi = mid;
+  #compact(): void {
+    for (const [priority, level] of this.#levels) {
+      level.filterInPlace((entry) => !entry.done);
+      if (level.length === 0) this.#forget(priority);
     }
-    return lo;
+    this.#dead = 0;
+    this.#rebuildIfStale();
+  }
+
+  /** The level on top of `heap`, after dropping stale priorities from it; `undefined` when none. */
+  #top(heap: number[], members: Set<number>, before: (a: number, b: number) => boolean): Deque<T> | undefined {
+    while (heap.length > 0) {
+      const priority = heap[0] as number;
+      const level = this.#levels.get(priority);
+      if (level !== undefined) return level;
+      members.delete(priority);
+      heapPop(heap, before);
+    }
+    return undefined;
+  }
+
+  /** The level of `priority` is empty: forget it and take it off the heap top it is on. */
+  #drop(priority: number): void {
+    this.#forget(priority);
+    if (this.#high[0] === priority) {
+      this.#inHigh.delete(priority);
+      heapPop(this.#high, greater);
+    }
+    if (this.#low[0] === priority) {
+      this.#inLow.delete(priority);
+      heapPop(this.#low, less);
+    }
+    this.#rebuildIfStale();
+  }
+
+  #forget(priority: number): void {
+    this.#levels.delete(priority);
+    if (this.#recentPriority === priority) this.#recent = undefined;
+    this.#highest = undefined;
+    this.#lowest = undefined;
+  }
+
+  /** Stale heap entries are dropped as they surface; rebuild once they outnumber the levels. */
+  #rebuildIfStale(): void {
+    const limit = 2 * this.#levels.size + 32;
+    if (this.#high.length <= limit && this.#low.length <= limit) return;
+    const priorities = [...this.#levels.keys()];
+    this.#high = [];
+    this.#low = [];
+    this.#inHigh = new Set(priorities);
+    this.#inLow = new Set(priorities);
+    for (const p of priorities) {
+      heapPush(this.#high, p, greater);
+      heapPush(this.#low, p, less);
+    }
+  }
+
+  #levelOf(priority: number): Deque<T> {
+    if (this.#recent !== undefined && priority === this.#recentPriority) return this.#recent;
+    return this.#levels.get(priority) as Deque<T>;
   }
 
   #levelFor(priority: number): Deque<T> {
-    const priorities = this.#priorities;
-    // Fast path: the lowest (last) level, where plain FIFO traffic lands.
-    const last = priorities.length - 1;
-    if (last >= 0 && priorities[last] === priority) return this.#levels[last] as Deque<T>;
-    const index = this.#indexOf(priority);
-    if (priorities[index] === priority) return this.#levels[index] as Deque<T>;
-    const level = new Deque<T>();
-    this.#levels.splice(index, 0, level);
-    priorities.splice(index, 0, priority);
+    let level = this.#levels.get(priority);
+    if (level === undefined) {
+      level = new Deque<T>(4);
+      this.#levels.set(priority, level);
+      this.#highest = undefined;
+      this.#lowest = undefined;
+      // A priority still in a heap from an earlier level of the same priority is valid again.
+      if (!this.#inHigh.has(priority)) {
+        this.#inHigh.add(priority);
+        heapPush(this.#high, priority, greater);
+      }
+      if (!this.#inLow.has(priority)) {
+        this.#inLow.add(priority);
+        heapPush(this.#low, priority, less);
+      }
+    }
+    this.#recent = level;
+    this.#recentPriority = priority;
     return level;
   }
+}
+
+const greater = (a: number, b: number): boolean => a > b;
+const less = (a: number, b: number): boolean => a < b;
+
+function heapPush(heap: number[], value: number, before: (a: number, b: number) => boolean): void {
+  let i = heap.length;
+  heap.push(value);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (!before(value, heap[parent] as number)) break;
+    heap[i] = heap[parent] as number;
+    i = parent;
+  }
+  heap[i] = value;
+}
+
+function heapPop(heap: number[], before: (a: number, b: number) => boolean): void {
+  const last = heap.pop() as number;
+  const n = heap.length;
+  if (n === 0) return;
+  let i = 0;
+  for (;;) {
+    const left = 2 * i + 1;
+    if (left >= n) break;
+    const right = left + 1;
+    const child = right < n && before(heap[right] as number, heap[left] as number) ? right : left;
+    if (!before(heap[child] as number, last)) break;
+    heap[i] = heap[child] as number;
+    i = child;
+  }
+  heap[i] = last;
 }
