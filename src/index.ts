@@ -70,7 +70,7 @@ export {
 } from './core/TaskQueue.js';
 export { Batcher, type BatcherOptions } from './flow/Batcher.js';
 export { type BatchOptions, batch, merge, transform } from './flow/combinators.js';
-export { type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
+export { type DedupeCallOptions, type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
 export { GroupCancelledError, IterationStoppedError } from './flow/errors.js';
 export { filter, forEach, type MapContext, type MapOptions, map } from './flow/map.js';
 export {

@@ -200,6 +200,41 @@ describe('dedupe (singleflight)', () => {
     expect(() => dedupe(() => 1, { runTimeout: -5 })).toThrow(RangeError);
   });
 
+  it('with({ signal, timeout }): a caller leaves a shared call on its own; the others and the cache are untouched', async () => {
+    let runs = 0;
+    const load = dedupe(
+      async (id: number) => {
+        runs++;
+        await sleep(100);
+        return `user ${id}`;
+      },
+      { ttl: 1000 },
+    );
+    const gone = new AbortController();
+    const leaving = track(load.with({ signal: gone.signal }, 1));
+    const impatient = track(load.with({ timeout: 50 }, 1));
+    const staying = track(load(1));
+    expect(runs).toBe(1);
+    gone.abort(new Error('client went away'));
+    await flush();
+    expect((leaving.error as Error).message).toBe('client went away');
+    expect(abortListeners(gone.signal)).toBe(0);
+    await vi.advanceTimersByTimeAsync(50);
+    expect(impatient.error).toBeInstanceOf(TimeoutError);
+    expect((impatient.error as Error).message).toBe('The deduplicated call did not answer within its timeout of 50 ms');
+    expect(staying.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(50);
+    expect(staying.value).toBe('user 1');
+    expect(await load.with({ timeout: 10 }, 1)).toBe('user 1'); // cached: answered at once
+    // An aborted signal never starts the call.
+    const aborted = AbortSignal.abort(new Error('already gone'));
+    await expect(load.with({ signal: aborted }, 2)).rejects.toThrow('already gone');
+    expect(runs).toBe(1);
+    expect(() => load.with({ timeout: -1 }, 3)).toThrow(/`timeout`/);
+    expect(() => load.with(null as never, 3)).toThrow('Expected `options` to be an object');
+    await vi.advanceTimersByTimeAsync(1000); // the cached value expires
+  });
+
   it('1,000 concurrent identical calls run the fetcher once; who shared is reported', async () => {
     let runs = 0;
     const load = dedupe(async (id: number) => {

@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { TimeoutError } from '../core/errors.js';
-import { checkFunction, checkMs, checkRenamed } from '../core/validate.js';
+import { checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 
 /** Options of {@link dedupe}. */
 export interface DedupeOptions<A extends unknown[]> {
@@ -24,10 +24,25 @@ export interface Deduped<A extends unknown[], R> {
   (...args: A): Promise<R>;
   /** The result, and whether this call shared another one's (in flight or cached). */
   withInfo(...args: A): Promise<{ value: R; shared: boolean }>;
+  /**
+   * This caller's call, with a wait of its own: `signal` aborts it (rejecting
+   * with the signal's reason) and `timeout` (ms) ends it with a `TimeoutError`,
+   * while the shared call goes on for the others (and its result is cached as
+   * usual). A signal already aborted never starts `fn`. Nothing is left
+   * behind: the abort listener and the timer go when this caller is answered.
+   */
+  with(options: DedupeCallOptions, ...args: A): Promise<R>;
   /** Drop the in-flight entry or cached result of a key; the next call runs anew. */
   forget(key: unknown): void;
   /** Keys in flight or cached. */
   readonly size: number;
+}
+
+/** A caller's own wait, for {@link Deduped.with}. */
+export interface DedupeCallOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** @default Infinity */
+  readonly timeout?: number;
 }
 
 interface Entry<R> {
@@ -100,6 +115,19 @@ export function dedupe<A extends unknown[], R>(
         return promise.then((value) => ({ value, shared }));
       },
     },
+    with: {
+      value: (callOptions: DedupeCallOptions, ...args: A) => {
+        if (typeof callOptions !== 'object' || callOptions === null) {
+          throw new TypeError(
+            `Expected \`options\` to be an object with \`signal\` and/or \`timeout\`, got ${show(callOptions)}`,
+          );
+        }
+        const signal = checkSignal('signal', callOptions.signal);
+        const timeout = checkMs('timeout', callOptions.timeout ?? Number.POSITIVE_INFINITY);
+        if (signal?.aborted) return Promise.reject(signal.reason);
+        return waitFor(call(args).promise, signal, timeout, clock);
+      },
+    },
     forget: {
       value: (key: unknown) => {
         const entry = entries.get(key);
@@ -128,5 +156,38 @@ function bounded<R>(entry: Entry<R>, ms: number, clock: Clock, forget: () => voi
       false,
     );
     call.then(resolve, reject);
+  });
+}
+
+/** `promise`, or the caller's own end: its signal's abort or its `timeout`. */
+function waitFor<R>(promise: Promise<R>, signal: AbortSignal | undefined, timeout: number, clock: Clock): Promise<R> {
+  if (signal === undefined && timeout === Number.POSITIVE_INFINITY) return promise;
+  return new Promise<R>((resolve, reject) => {
+    let timer: unknown;
+    const onAbort = () => {
+      settle();
+      reject(signal?.reason);
+    };
+    const settle = () => {
+      signal?.removeEventListener('abort', onAbort);
+      clock.clearTimeout(timer);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== Number.POSITIVE_INFINITY) {
+      timer = clock.setTimeout(() => {
+        settle();
+        reject(new TimeoutError(`The deduplicated call did not answer within its timeout of ${timeout} ms`));
+      }, timeout);
+    }
+    promise.then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
   });
 }
