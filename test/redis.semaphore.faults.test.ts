@@ -8,9 +8,10 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, type Clock, LeaseLostError } from '../src/index.js';
-import { RedisSemaphore } from '../src/redis/index.js';
+import { type RedisClient, RedisSemaphore } from '../src/redis/index.js';
 import { canStartRedis, child, DropProxy, OwnRedis } from './redisHelpers.js';
 
 const available = await canStartRedis();
@@ -245,6 +246,22 @@ describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
     await client.ping(); // reconnected: the queued ask and its leave have run, in order
     expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
     await sem.close();
+  }, 20_000);
+
+  it('the same with node-redis: an acquire queued while Redis is down leaves no ghost lease after the restart', async () => {
+    const name = randomUUID();
+    const client = createClient({ url: server.url, socket: { reconnectStrategy: () => 50 } });
+    client.on('error', () => {});
+    await client.connect();
+    const sem = new RedisSemaphore({ client: client as unknown as RedisClient, name, permits: 1, commandTimeout: 200 });
+    await (await sem.acquire()).release();
+    await server.stop();
+    await expect(sem.acquire()).rejects.toBeInstanceOf(BackendUnavailableError);
+    await server.start();
+    await client.ping(); // reconnected: the queued ask and its leave have run, in order
+    expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
+    await sem.close();
+    client.destroy();
   }, 20_000);
 
   it('fencing tokens keep growing across a restart that lost every key', async () => {
