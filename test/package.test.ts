@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 // The built package, loaded by name through its `exports` map (self-reference),
@@ -97,15 +97,55 @@ describe('package', () => {
   it('CommonJS: require("sluice") and the compat subpaths', () => {
     const script = `
       const core = require('sluice');
-      const pLimit = require('sluice/compat/p-limit').default;
+      const pLimit = require('sluice/compat/p-limit'); // callable, as p-limit's own CommonJS build
       const { TimeoutError } = require('sluice/compat/p-queue');
-      console.log(JSON.stringify({ keys: Object.keys(core).sort(), pLimit: typeof pLimit, same: TimeoutError === core.TimeoutError }));`;
+      console.log(JSON.stringify({
+        keys: Object.keys(core).sort(), pLimit: typeof pLimit, same: TimeoutError === core.TimeoutError,
+        shape: [pLimit.default === pLimit, typeof pLimit.limitFunction, pLimit(3).concurrency],
+      }));`;
     const result = node(['-e', script]);
     expect(result.stderr).toBe('');
-    const parsed = JSON.parse(result.stdout) as { keys: string[]; pLimit: string; same: boolean };
+    const parsed = JSON.parse(result.stdout) as { keys: string[]; pLimit: string; same: boolean; shape: unknown[] };
     expect(parsed.keys).toEqual(expectedExports);
     expect(parsed.pLimit).toBe('function');
+    expect(parsed.shape).toEqual([true, 'function', 3]);
     expect(parsed.same).toBe(true);
+  });
+
+  it('type-checks for CommonJS consumers (import = require) and under the classic moduleResolution node', () => {
+    const dir = new URL('../node_modules/.cache/sluice-consumers/', import.meta.url).pathname;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      `${dir}cjs.cts`,
+      [
+        "import pLimit = require('sluice/compat/p-limit');",
+        'const limit: pLimit.LimitFunction = pLimit(2);',
+        'const same: typeof pLimit = pLimit.default;',
+        'const wrapped = pLimit.limitFunction(async (x: number) => x * 2, 1);',
+        'const options: pLimit.Options = { concurrency: 1 };',
+        'void [limit, same, wrapped, options];',
+      ].join('\n'),
+    );
+    writeFileSync(
+      `${dir}classic.ts`,
+      [
+        "import pLimit from 'sluice/compat/p-limit';",
+        "import PQueue from 'sluice/compat/p-queue';",
+        "import { RedisSemaphore } from 'sluice/redis';",
+        "import { limit } from 'sluice';",
+        'void [pLimit(1), new PQueue({ concurrency: 1 }), RedisSemaphore, limit(1)];',
+      ].join('\n'),
+    );
+    const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+    const check = (args: string[]) =>
+      spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', ...args], {
+        encoding: 'utf8',
+        cwd: dir,
+      });
+    const cjs = check(['--module', 'nodenext', '--moduleResolution', 'nodenext', 'cjs.cts']);
+    expect(cjs.stdout).toBe('');
+    const classic = check(['--module', 'commonjs', '--moduleResolution', 'node', '--esModuleInterop', 'classic.ts']);
+    expect(classic.stdout).toBe('');
   });
 
   it('an error from the ESM build is instanceof the CJS build’s class (two copies)', () => {
