@@ -116,17 +116,7 @@ export function dedupe<A extends unknown[], R>(
       },
     },
     with: {
-      value: (callOptions: DedupeCallOptions, ...args: A) => {
-        if (typeof callOptions !== 'object' || callOptions === null) {
-          throw new TypeError(
-            `Expected \`options\` to be an object with \`signal\` and/or \`timeout\`, got ${show(callOptions)}`,
-          );
-        }
-        const signal = checkSignal('signal', callOptions.signal);
-        const timeout = checkMs('timeout', callOptions.timeout ?? Number.POSITIVE_INFINITY);
-        if (signal?.aborted) return Promise.reject(signal.reason);
-        return waitFor(call(args).promise, signal, timeout, clock);
-      },
+      value: (callOptions: DedupeCallOptions, ...args: A) => ownWait(callOptions, clock, () => call(args).promise),
     },
     forget: {
       value: (key: unknown) => {
@@ -157,6 +147,19 @@ function bounded<R>(entry: Entry<R>, ms: number, clock: Clock, forget: () => voi
     );
     call.then(resolve, reject);
   });
+}
+
+/** A caller's own wait on the shared call `start()` joins (validated here; an aborted signal never starts it). */
+function ownWait<R>(options: DedupeCallOptions, clock: Clock, start: () => Promise<R>): Promise<R> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(
+      `Expected \`options\` to be an object with \`signal\` and/or \`timeout\`, got ${show(options)}`,
+    );
+  }
+  const signal = checkSignal('signal', options.signal);
+  const timeout = checkMs('timeout', options.timeout ?? Number.POSITIVE_INFINITY);
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return waitFor(start(), signal, timeout, clock);
 }
 
 /** `promise`, or the caller's own end: its signal's abort or its `timeout`. */
