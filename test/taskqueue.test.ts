@@ -60,6 +60,19 @@ describe('TaskQueue', () => {
     expect(order).toEqual(['crab', 'a', 'b']);
   });
 
+  it('setPriority on a task in the middle of its level moves it (lowering it, or to the back of the same level)', async () => {
+    const queue = new TaskQueue({ concurrency: 1, autoStart: false });
+    const order: string[] = [];
+    const all = ['a', 'b', 'c', 'd', 'e'].map((id) => queue.add(async () => order.push(id), { id }));
+    queue.setPriority('b', -1); // below everyone
+    queue.setPriority('c', 0); // same priority: behind d and e, as p-queue does
+    expect(queue.waiting).toBe(5);
+    queue.start();
+    await Promise.all(all);
+    // Before, a middle task was marked and then revived in place: both moves were ignored.
+    expect(order).toEqual(['a', 'd', 'e', 'c', 'b']);
+  });
+
   // pause/start/autoStart run on this engine in test/compat-p-queue.test.ts.
 
   it('times out a running task, aborts its signal and frees the slot', async () => {

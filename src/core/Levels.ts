@@ -126,10 +126,18 @@ export class Levels<T extends LevelEntry> {
     return out;
   }
 
-  /** Move a live entry to a new priority (at the back of that level). */
+  /**
+   * Move a live entry to a new priority (at the back of that level). The
+   * entry itself moves, so it is taken out of its level for real: O(1) at
+   * either end, O(level) from the middle (marking it, as `remove` does, would
+   * leave the same object in two places once it lives again).
+   */
   reprioritize(entry: T, priority: number): void {
-    this.remove(entry);
-    entry.done = false;
+    const level = this.#levelOf(entry.priority);
+    if (level.peek() === entry) level.shift();
+    else if (level.peekLast() === entry) level.pop();
+    else level.filterInPlace((other) => other !== entry);
+    this.size--;
     entry.priority = priority;
     this.push(entry);
   }
