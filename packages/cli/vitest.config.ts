@@ -9,6 +9,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     fileParallelism: false,
     testTimeout: 60_000,
+    // The Redis the `--redis` tests use must answer: one line saying so, if not.
+    globalSetup: ['../../test/servers.setup.ts'],
     reporters: ['default', ['json', { outputFile: '../../test-results.cli.json' }]],
   },
 });
