@@ -34,7 +34,8 @@ const POLICIES: readonly UnavailablePolicy[] = ['fail-closed', 'fail-open', 'loc
 const ALGORITHM_CODE = { gcra: 'g', 'token-bucket': 't', 'sliding-window': 's', 'fixed-window': 'f' } as const;
 const script = new Script(RATE_SCRIPT);
 
-type Reply = [allowed: number, wait: string, remaining: number, limit: number, reset: string];
+/** Per decision; the one-GCRA fast path sends the wait and the reset as whole ms, the general path as text. */
+type Reply = [allowed: number, wait: number | string, remaining: number, limit: number, reset: number | string];
 
 interface Request {
   /** The Redis keys of this decision, in the script's layout (see #compact). */
