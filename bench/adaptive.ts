@@ -1,101 +1,123 @@
 /**
  * Adaptive concurrency (`npm run bench` runs it after the others; `npm run
- * bench:adaptive` alone): the virtual-time simulation for K in {5, 50, 500}
- * (table here, chart in bench/adaptive-simulation.svg) and the overhead per
+ * bench:adaptive` alone): the virtual-time simulation of every algorithm for
+ * K in {5, 50, 500} under three kinds of overload (table here, chart in
+ * bench/adaptive-simulation.svg) and the overhead per
  * call of AdaptiveLimiter next to a plain Semaphore. Writes its section into
  * bench/RESULTS.md between the adaptive markers.
  */
 import { writeFileSync } from 'node:fs';
-import { AdaptiveLimiter, aimd, gradient, Semaphore } from '../dist/index.js';
-import { type SimulationResult, simulate } from './adaptive/simulation.js';
+import { AdaptiveLimiter, aimd, gradient, gradient2, type LimitAlgorithm, Semaphore, vegas } from '../dist/index.js';
+import { type Overload, type SimulationResult, simulate } from './adaptive/simulation.js';
 import { median, writeSection } from './lib.js';
 
 const quick = process.argv.includes('--quick');
 const report: string[] = ['', '# Adaptive concurrency', ''];
 
 const ks = [5, 50, 500];
-const runs: { k: number; name: string; result: SimulationResult }[] = [];
-for (const k of ks) {
-  runs.push({
-    k,
-    name: 'AdaptiveLimiter (gradient)',
-    result: await simulate(k, (clock) => {
-      const limiter = new AdaptiveLimiter({ algorithm: gradient({ max: 10_000 }), clock });
-      return {
-        run: (fn) => limiter.run(fn),
-        get limit() {
-          return limiter.limit;
-        },
-      };
-    }),
-  });
-  for (const [name, n] of [
-    ['fixed limit 2K', 2 * k],
-    ['fixed limit K/4', Math.max(1, Math.round(k / 4))],
-  ] as const) {
-    runs.push({
-      k,
-      name,
-      result: await simulate(k, (clock) => {
-        const sem = new Semaphore(n, { clock });
-        return { run: (fn) => sem.run(fn), limit: n };
-      }),
-    });
+const overloads: Overload[] = ['latency', 'errors', 'rejects'];
+const algorithms: Record<string, () => LimitAlgorithm> = {
+  gradient: () => gradient({ max: 10_000 }),
+  aimd: () => aimd({ max: 10_000 }),
+  vegas: () => vegas({ max: 10_000 }),
+  gradient2: () => gradient2({ max: 10_000 }),
+};
+const colors: Record<string, string> = { gradient: '#1f6feb', aimd: '#d97706', vegas: '#16a34a', gradient2: '#9333ea' };
+const runs: { overload: Overload; k: number; name: string; result: SimulationResult }[] = [];
+for (const overload of overloads) {
+  for (const k of ks) {
+    for (const [name, algorithm] of Object.entries(algorithms)) {
+      runs.push({
+        overload,
+        k,
+        name,
+        result: await simulate(
+          k,
+          (clock) => {
+            const limiter = new AdaptiveLimiter({ algorithm: algorithm(), clock });
+            return {
+              run: (fn) => limiter.run(fn),
+              get limit() {
+                return limiter.limit;
+              },
+            };
+          },
+          { overload },
+        ),
+      });
+    }
+    if (overload !== 'latency') continue;
+    for (const [name, n] of [
+      ['fixed limit 2K', 2 * k],
+      ['fixed limit K/4', Math.max(1, Math.round(k / 4))],
+    ] as const) {
+      runs.push({
+        overload,
+        k,
+        name,
+        result: await simulate(k, (clock) => {
+          const sem = new Semaphore(n, { clock });
+          return { run: (fn) => sem.run(fn), limit: n };
+        }),
+      });
+    }
   }
 }
 report.push(
   '## Simulation: a downstream with hidden capacity K (virtual time, deterministic)',
   '',
-  'Closed-loop clients (4K + 20) call a downstream whose latency is L x max(1, in flight / K) and which fails past 1.5 K in flight; 30 s of virtual time, figures over the last third. Same harness as `test/adaptive.simulation.test.ts`. Chart: [adaptive-simulation.svg](adaptive-simulation.svg).',
+  'Closed-loop clients (4K + 20) call a downstream of capacity K and unloaded latency L through an `AdaptiveLimiter` with each algorithm\'s defaults (`max: 10000`); 30 s of virtual time, figures over the last third (the limit sampled every 250 ms). Three ways to say "too much": **latency** (latency L x max(1, in flight / K), failures past 1.5 K), **errors** (latency stays L; every call that arrives with more than K in flight fails after L), **rejects** (the same, but refused at once: a 429 after L / 100). Same harness as `test/adaptive.simulation.test.ts`, which holds every algorithm to a median limit in [0.7 K, 1.1 K] with under 5% failed under errors and rejects. Chart: [adaptive-simulation.svg](adaptive-simulation.svg).',
   '',
-  '| K | limiter | settled limit | limit / K | p99 latency / unloaded | throughput / capacity | failed |',
-  '|---:|---|---:|---:|---:|---:|---:|',
+  'Under **latency** only `gradient` settles near K: `aimd` reads no latency unless `maxRtt` is set, and `vegas` / `gradient2` (which compare against the lowest / a long-term average RTT) let it rise to 1.2-1.45 K, where the failures past 1.5 K hold them.',
+  '',
+  '| overload | K | limiter | median limit / K | mean limit / K | p99 latency / unloaded | throughput / capacity | failed |',
+  '|---|---:|---|---:|---:|---:|---:|---:|',
 );
-for (const { k, name, result } of runs) {
+for (const { overload, k, name, result } of runs) {
   report.push(
-    `| ${k} | ${name} | ${result.settledLimit.toFixed(1)} | ${(result.settledLimit / k).toFixed(2)} | ${result.failureRate === 1 ? '–' : result.p99Ratio.toFixed(2)} | ${result.utilization.toFixed(2)} | ${(result.failureRate * 100).toFixed(0)}% |`,
+    `| ${overload} | ${k} | ${name} | ${(result.medianLimit / k).toFixed(2)} | ${(result.settledLimit / k).toFixed(2)} | ${result.failureRate === 1 ? '–' : result.p99Ratio.toFixed(2)} | ${result.utilization.toFixed(2)} | ${(result.failureRate * 100).toFixed(1)}% |`,
   );
 }
 report.push('');
 
-// The chart: limit / K and p99 latency / unloaded latency over time, one panel per K.
+// The chart: limit / K over time for each algorithm, one row per overload, one panel per K.
 {
   const width = 300;
-  const height = 180;
-  const pad = 30;
+  const height = 140;
+  const pad = 34;
+  const yMax = 2;
   const panels: string[] = [];
-  ks.forEach((k, index) => {
-    const series = runs.find((r) => r.k === k && r.name.startsWith('Adaptive'))?.result.series ?? [];
-    const x0 = index * (width + pad) + pad;
-    const maxT = series[series.length - 1]?.t ?? 1;
-    const yMax = 2.5;
-    const px = (t: number) => x0 + (t / maxT) * width;
-    const py = (v: number) => pad + height - (Math.min(v, yMax) / yMax) * height;
-    const line = (values: number[], color: string) =>
-      `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${series.map((s, i) => `${px(s.t).toFixed(1)},${py(values[i] as number).toFixed(1)}`).join(' ')}"/>`;
-    panels.push(
-      `<rect x="${x0}" y="${pad}" width="${width}" height="${height}" fill="none" stroke="#999"/>`,
-      `<line x1="${x0}" x2="${x0 + width}" y1="${py(1)}" y2="${py(1)}" stroke="#bbb" stroke-dasharray="4 3"/>`,
-      `<line x1="${x0}" x2="${x0 + width}" y1="${py(2)}" y2="${py(2)}" stroke="#e99" stroke-dasharray="4 3"/>`,
-      line(
-        series.map((s) => s.limit / k),
-        '#1f6feb',
-      ),
-      line(
-        series.map((s) => s.p99Ratio),
-        '#d97706',
-      ),
-      `<text x="${x0 + 4}" y="${pad - 8}" font-size="13">K = ${k}</text>`,
-      `<text x="${x0}" y="${pad + height + 16}" font-size="10">0 s</text>`,
-      `<text x="${x0 + width - 24}" y="${pad + height + 16}" font-size="10">${(maxT / 1000).toFixed(0)} s</text>`,
-    );
+  overloads.forEach((overload, row) => {
+    ks.forEach((k, column) => {
+      const x0 = column * (width + pad) + pad + 40;
+      const y0 = row * (height + pad) + pad;
+      const px = (t: number, maxT: number) => x0 + (t / maxT) * width;
+      const py = (v: number) => y0 + height - (Math.min(v, yMax) / yMax) * height;
+      panels.push(
+        `<rect x="${x0}" y="${y0}" width="${width}" height="${height}" fill="none" stroke="#999"/>`,
+        `<line x1="${x0}" x2="${x0 + width}" y1="${py(1)}" y2="${py(1)}" stroke="#bbb" stroke-dasharray="4 3"/>`,
+        `<text x="${x0 + 4}" y="${y0 - 6}" font-size="12">${overload}, K = ${k}</text>`,
+      );
+      for (const name of Object.keys(algorithms)) {
+        const series = runs.find((r) => r.overload === overload && r.k === k && r.name === name)?.result.series ?? [];
+        const maxT = series[series.length - 1]?.t ?? 1;
+        panels.push(
+          `<polyline fill="none" stroke="${colors[name]}" stroke-width="1.2" points="${series.map((s) => `${px(s.t, maxT).toFixed(1)},${py(s.limit / k).toFixed(1)}`).join(' ')}"/>`,
+        );
+      }
+    });
   });
+  const legend = Object.keys(algorithms)
+    .map((name) => `<tspan fill="${colors[name]}">${name}</tspan>`)
+    .join('  ');
+  const svgWidth = ks.length * (width + pad) + pad + 40;
+  const svgHeight = overloads.length * (height + pad) + pad + 20;
   const svg = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${ks.length * (width + pad) + pad}" height="${height + 2 * pad + 30}" font-family="sans-serif">`,
-    '<title>Adaptive limit simulation: limit / K and p99 latency over time, K = 5, 50, 500</title>',
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${svgWidth}" height="${svgHeight}" font-family="sans-serif">`,
+    '<title>Adaptive limit simulation: limit / K over 30 s for each algorithm; latency, errors and rejects overload; K = 5, 50, 500</title>',
     '<rect width="100%" height="100%" fill="white"/>',
     ...panels,
-    `<text x="${pad}" y="${height + 2 * pad + 20}" font-size="11"><tspan fill="#1f6feb">limit / K</tspan>  <tspan fill="#d97706">p99 latency / unloaded latency</tspan>  (dashed: 1 and the 2x latency bound; dips: probes of the unloaded latency)</text>`,
+    `<text x="${pad + 40}" y="${svgHeight - 10}" font-size="11">limit / K (0 to 2; dashed: 1):  ${legend}  (dips of gradient: probes of the unloaded latency)</text>`,
     '</svg>',
   ].join('\n');
   writeFileSync(new URL('./adaptive-simulation.svg', import.meta.url), `${svg}\n`);

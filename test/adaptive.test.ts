@@ -11,7 +11,8 @@ import {
 } from '../src/index.js';
 import { abortListeners, flush, track, useFakeTime } from './helpers.js';
 
-const sample = (rtt: number, running: number, dropped = false) => ({ now: 0, rtt, running, dropped });
+/** A completed call: it finished at `now` after `rtt` (so it started at `now - rtt`). */
+const sample = (rtt: number, running: number, dropped = false, now = 0) => ({ now, rtt, running, dropped });
 /** Record `label` in `order`, then pass the value on. */
 const noting =
   <T>(order: unknown[], label: unknown) =>
@@ -25,48 +26,74 @@ const feed = (algorithm: LimitAlgorithm, n: number, s: ReturnType<typeof sample>
 };
 
 describe('limit algorithms (update rules on synthetic samples)', () => {
-  it('AIMD: +1 per used sample, x0.9 on a drop or a timeout, within bounds', () => {
-    const a = aimd({ initial: 10, min: 2, max: 12, maxRtt: 500 });
-    expect(a.update(sample(10, 5))).toBe(11); // running*2 >= limit: in use
-    expect(a.update(sample(10, 2))).toBe(11); // not in use: no growth
-    expect(feed(a, 5, sample(10, 11))).toBe(12); // capped at max
-    expect(a.update(sample(10, 12, true))).toBe(10); // floor(12 x 0.9)
-    expect(a.update(sample(600, 10))).toBe(9); // over maxRtt counts as a drop
-    expect(feed(a, 50, sample(10, 1, true))).toBe(2); // floored at min
+  it('AIMD: slow start, then +increase per round trip; x0.9 on a drop or a timeout, once per round trip', () => {
+    const a = aimd({ initial: 10, min: 2, max: 40, maxRtt: 500 });
+    expect(a.update(sample(10, 5, false, 10))).toBe(11); // slow start: +1 per used sample
+    expect(a.update(sample(10, 2, false, 11))).toBe(11); // not in use: no growth
+    expect(a.update(sample(10, 11, true, 20))).toBe(9); // a drop: floor(11 x 0.9), slow start ends
+    // Calls that started before that decrease were sent at the old limit: their drops are old news.
+    expect(a.update(sample(10, 11, true, 25))).toBe(9);
+    expect(a.update(sample(600, 11, false, 30))).toBe(9); // a timeout counts as a drop: also old news
+    // Near the limit it dropped at, growth is careful: at most 0.004 per sample.
+    expect(a.update(sample(10, 9, false, 30))).toBeCloseTo(9.004, 9);
+    // A call sent after the decrease (started at 30 > 20) that fails lowers it again.
+    expect(a.update(sample(10, 9, true, 40))).toBe(8);
+    expect(a.update(sample(600, 8, false, 641))).toBe(7); // over maxRtt, started at 41 > 40
+    // Past 1.2 x the limit of the last drop (9.6), growth is +1 per round trip: 1/limit per sample.
+    const past = feed(a, 700, sample(10, 40, false, 700));
+    expect(past).toBeGreaterThan(9.6);
+    expect(a.update(sample(10, 40, false, 701))).toBeCloseTo(past + 1 / past, 9);
+    expect(feed(a, 5000, sample(10, 40, false, 702))).toBe(40); // capped at max
+    expect(feed(a, 50, sample(10, 1, true, 0))).toBe(40); // drops of calls older than the last decrease: none
+    let now = 1000;
+    for (let i = 0; i < 50; i++) a.update(sample(1, 1, true, (now += 10)));
+    expect(a.limit).toBe(2); // fresh drops, one per round trip: floored at min
   });
 
-  it('Vegas: grows while the estimated queue is small, shrinks when it is large or on drops', () => {
+  it('Vegas: per round trip, grows while the estimated queue is small, shrinks when it is large; x0.9 on drops', () => {
     const v = vegas({ initial: 100, max: 1000 });
     v.update(sample(100, 100)); // first sample: rttNoLoad = 100
-    // No queue (rtt = rttNoLoad): +6 x log10(100) = +12.
-    expect(v.update(sample(100, 100))).toBe(112);
-    // queue = ceil(112 x (1 - 100/200)) = 56 > 6 x log10(112): shrink by log10(112).
-    expect(v.update(sample(200, 112))).toBeCloseTo(112 - Math.log10(112), 6);
-    const before = v.limit;
-    expect(v.update(sample(100, 1))).toBe(before); // not using the limit: no signal
-    expect(v.update(sample(100, 200, true))).toBeCloseTo(before - Math.log10(before), 6);
+    // No queue (rtt = rttNoLoad): +6 x log10(100) = +12 per round trip, spread over 100 samples.
+    expect(v.update(sample(100, 100))).toBeCloseTo(100.12, 9);
+    // queue = ceil(100.12 x (1 - 100/200)) = 51 > 6 x log10(100.12): shrink by log10(100.12), once.
+    expect(v.update(sample(200, 100, false, 1000))).toBeCloseTo(100.12 - Math.log10(100.12), 9);
+    const shrunk = v.limit;
+    expect(v.update(sample(200, 100, false, 1100))).toBe(shrunk); // started at 900, before that decrease
+    expect(v.update(sample(100, 1, false, 1200))).toBe(shrunk); // not using the limit: no signal
+    expect(v.update(sample(100, 200, true, 1300))).toBe(Math.floor(shrunk * 0.9)); // a fresh drop
+    // Then growth near the drop is careful: 0.004 per sample, not 6 x log10(limit) / limit.
+    expect(v.update(sample(100, 100, false, 1400))).toBeCloseTo(Math.floor(shrunk * 0.9) + 0.004, 9);
   });
 
-  it('Gradient2: grows by queueSize while short RTT ~ long RTT; backs off when short RTT rises', () => {
+  it('Gradient2: grows by queueSize while short RTT ~ long RTT; backs off when short RTT rises, once per round trip', () => {
     const g = gradient2({ initial: 50, smoothing: 1, queueSize: 4, rttTolerance: 1.5, longWindow: 10 });
-    expect(g.update(sample(100, 50))).toBe(54); // gradient 1: +4
-    expect(g.update(sample(100, 54))).toBe(58);
+    expect(g.update(sample(100, 50, false, 100))).toBe(54); // gradient 1: +4
+    expect(g.update(sample(100, 54, false, 200))).toBe(58);
     // Long RTT (a plain average while warming up) = 200, short = 400:
     // gradient = 1.5 x 200 / 400 = 0.75 -> 58 x 0.75 + 4.
-    expect(g.update(sample(400, 58))).toBeCloseTo(47.5, 6);
+    expect(g.update(sample(400, 58, false, 1000))).toBeCloseTo(47.5, 9);
+    // A call that started before that decrease: no second decrease in the round trip.
+    expect(g.update(sample(10_000, 48, false, 1100))).toBeCloseTo(47.5, 9);
+    // One sent after it: long = (100 + 100 + 400 + 10,000 + 10,000) / 5 = 4,120; gradient 0.618.
+    expect(g.update(sample(10_000, 48, false, 12_000))).toBeCloseTo(47.5 * 0.618 + 4, 9);
     // Far above the long average, the gradient is floored at 0.5.
-    expect(g.update(sample(10_000, 48))).toBeCloseTo(47.5 * 0.5 + 4, 6);
-    expect(g.update(sample(100, 10))).toBeCloseTo(g.limit, 6); // running < limit/2: unchanged
+    expect(g.update(sample(100_000, 48, false, 200_000))).toBeCloseTo((47.5 * 0.618 + 4) * 0.5 + 4, 9);
+    const before = g.limit;
+    expect(g.update(sample(100, 1, false, 200_100))).toBe(before); // running < limit/2: unchanged
+    expect(g.update(sample(100, 30, true, 200_200))).toBe(Math.floor(before * 0.9)); // a fresh drop
+    expect(g.update(sample(50, 30, true, 200_250))).toBe(Math.floor(before * 0.9)); // started before it
   });
 
-  it('gradient: settles where latency is (1 + buffer) x the unloaded latency', () => {
+  it('gradient: settles where latency is (1 + buffer) x the unloaded latency; decreases once per round trip', () => {
     const g = gradient({ initial: 10, buffer: 0.1 });
     expect(g.update(sample(100, 10))).toBe(10); // no unloaded RTT yet: no change
     g.setMinRtt(100);
-    expect(g.update(sample(100, 10))).toBeCloseTo(10.1, 6); // g = 1.1: +0.1 per sample
-    expect(g.update(sample(110, 10))).toBeCloseTo(10.1, 6); // at 1.1 x minRtt: steady
-    expect(g.update(sample(220, 10))).toBeCloseTo(9.6, 6); // g = 0.5: -0.5
-    expect(g.update(sample(100, 10, true))).toBeCloseTo(4.8, 6); // a drop halves it
+    expect(g.update(sample(100, 10, false, 100))).toBeCloseTo(10.1, 9); // g = 1.1: +0.1 per sample
+    expect(g.update(sample(110, 10, false, 200))).toBeCloseTo(10.1, 9); // at 1.1 x minRtt: steady
+    expect(g.update(sample(220, 10, false, 1000))).toBeCloseTo(5.05, 9); // g = 0.5: x0.5 at once
+    expect(g.update(sample(220, 10, false, 1100))).toBeCloseTo(5.05, 9); // started before it: no more
+    expect(g.update(sample(100, 10, true, 1200))).toBe(4); // a fresh drop: floor(5.05 x 0.9)
+    expect(g.update(sample(100, 10, false, 1300))).toBeCloseTo(4.004, 9); // careful growth near the drop
   });
 
   it('validates bounds', () => {
@@ -99,11 +126,12 @@ describe('AdaptiveLimiter', () => {
     await flush();
     expect(limiter.limit).toBe(3);
     expect(order).toEqual(['c', 'd']); // the grown limit lets both in
-    b.drop(); // x0.9 -> 2
+    b.drop(); // floor(3 x 0.9) -> 2
     expect(limiter.limit).toBe(2);
     (await c).ignore();
-    (await d).release();
-    expect(changes).toEqual(['2->3', '3->2', '2->3']);
+    (await d).release(); // near the drop growth is careful: 2.004 stays 2
+    expect(limiter.limit).toBe(2);
+    expect(changes).toEqual(['2->3', '3->2']);
     expect(limiter.stats()).toMatchObject({ running: 0, succeeded: 2, dropped: 1 });
   });
 

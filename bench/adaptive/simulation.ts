@@ -4,9 +4,14 @@
  * (test/adaptive.simulation.test.ts) and by bench/adaptive/chart.ts, which
  * writes the table and the chart kept in bench/.
  *
- * The downstream: unloaded latency L; with n calls in flight, a call that
- * arrives takes L x max(1, n / K) (the capacity is shared); past 1.5 K in
- * flight it fails (overloaded) after that time.
+ * Three kinds of downstream (`overload`), unloaded latency L:
+ * - `latency`: with n calls in flight, a call that arrives takes
+ *   L x max(1, n / K) (the capacity is shared); past 1.5 K in flight it fails
+ *   (overloaded) after that time.
+ * - `errors`: latency stays L; a call that arrives with more than K in flight
+ *   (itself included) fails after L. Only drops say "too much".
+ * - `rejects`: latency stays L; a call over K is refused at once (a 429 after
+ *   L / 100): fast failures, the case that fools latency-only algorithms.
  */
 import type { Clock } from '../../src/core/clock.js';
 
@@ -89,10 +94,16 @@ export interface SimLimiter {
   readonly limit: number;
 }
 
+/** How the downstream says it has too much: see the file's comment. */
+export type Overload = 'latency' | 'errors' | 'rejects';
+
 export interface SimulationResult {
   readonly k: number;
+  readonly overload: Overload;
   /** Mean limit over the last third of the run. */
   readonly settledLimit: number;
+  /** Median limit over the last third of the run (sampled every `step`). */
+  readonly medianLimit: number;
   /** p99 downstream latency of successful calls over the last third, divided by the unloaded latency. */
   readonly p99Ratio: number;
   /** Successful calls per second over the last third, divided by the downstream's capacity (K / L). */
@@ -113,15 +124,27 @@ const percentile = (values: number[], q: number) => {
 export async function simulate(
   k: number,
   makeLimiter: (clock: VirtualClock) => SimLimiter,
-  { durationMs = 30_000, latencyMs = 100, step = 250 } = {},
+  {
+    durationMs = 30_000,
+    latencyMs = 100,
+    step = 250,
+    overload = 'latency' as Overload,
+  }: { durationMs?: number; latencyMs?: number; step?: number; overload?: Overload } = {},
 ): Promise<SimulationResult> {
   const clock = new VirtualClock();
   const limiter = makeLimiter(clock);
   let inflight = 0;
   const downstream = () => {
     inflight++;
-    const overloaded = inflight > 1.5 * k;
-    const took = latencyMs * Math.max(1, inflight / k);
+    let overloaded: boolean;
+    let took: number;
+    if (overload === 'latency') {
+      overloaded = inflight > 1.5 * k;
+      took = latencyMs * Math.max(1, inflight / k);
+    } else {
+      overloaded = inflight > k;
+      took = overloaded && overload === 'rejects' ? latencyMs / 100 : latencyMs;
+    }
     return new Promise<number>((resolve, reject) => {
       clock.setTimeout(() => {
         inflight--;
@@ -170,6 +193,11 @@ export async function simulate(
   const settled = series.filter((s) => s.t > from);
   return {
     k,
+    overload,
+    medianLimit: percentile(
+      settled.map((s) => s.limit),
+      0.5,
+    ),
     settledLimit: settled.reduce((sum, s) => sum + s.limit, 0) / Math.max(1, settled.length),
     p99Ratio:
       percentile(

@@ -56,47 +56,111 @@ function fraction(name: string, value: number, lowOpen: boolean): number {
 }
 
 /**
- * AIMD (TCP Reno style, as Netflix's AIMDLimit): +`increase` per successful
- * sample while the limit is in use (running >= limit / 2); x `backoffRatio`
- * on a drop or an RTT above `maxRtt`.
+ * The discipline every built-in algorithm keeps on top of its own rule:
+ * - **At most one decrease per round trip.** A sample that would lower the
+ *   limit lowers it only if its call started after the last decrease: the
+ *   calls in flight then were sent under the old limit, and their failures
+ *   say nothing new (TCP's recovery point; Netflix's windowed limits).
+ * - **Careful growth near the last drop.** From a drop until the limit is
+ *   1.5x the limit it dropped at, the limit grows by at most 0.02 per
+ *   successful call (2% per round trip), so each probe past the capacity
+ *   costs a few failed calls, also at small limits (at 5 a probe to 6 comes
+ *   every ~5 round trips, not every one).
+ */
+class Recovery {
+  #decreasedAt = Number.NEGATIVE_INFINITY;
+  #droppedAt = Number.POSITIVE_INFINITY; // the limit at the last drop
+
+  /** Whether a decrease signal from this sample is news (its call started after the last decrease). */
+  fresh({ now, rtt }: LimitSample): boolean {
+    return now - rtt > this.#decreasedAt;
+  }
+
+  /** Lower `limit` to `to` (already bounded); a drop also marks where growth turns careful. */
+  decrease(sample: LimitSample, limit: number, to: number, drop: boolean): number {
+    if (to >= limit) return limit;
+    this.#decreasedAt = sample.now;
+    if (drop) this.#droppedAt = limit;
+    return to;
+  }
+
+  /** Raise `limit` toward `to`, at most 0.02 per sample near the last drop. */
+  grow(limit: number, to: number): number {
+    if (to <= limit) return limit;
+    if (limit >= 1.2 * this.#droppedAt) this.#droppedAt = Number.POSITIVE_INFINITY;
+    return this.#droppedAt === Number.POSITIVE_INFINITY ? to : Math.min(to, limit + 0.004);
+  }
+}
+
+const backoffRatio = (options: { readonly backoffRatio?: number }) =>
+  fraction('backoffRatio', options.backoffRatio ?? 0.9, true);
+
+/** `floor(limit x ratio)`, within the bounds. */
+const backoff = (limit: number, ratio: number, min: number, max: number) => clamp(Math.floor(limit * ratio), min, max);
+
+/**
+ * AIMD (TCP Reno style): slow start (+1 per used sample, doubling per round
+ * trip) until the first drop, then +`increase` per round trip while the limit
+ * is in use (running >= limit / 2); x `backoffRatio` (rounded down) on a drop
+ * or an RTT above `maxRtt`, at most once per round trip.
  */
 export function aimd(
   options: LimitBounds & {
+    /** @default 0.9 */
     readonly backoffRatio?: number;
+    /** Growth per round trip after slow start. @default 1 */
     readonly increase?: number;
+    /** An RTT above this counts as a drop. @default Infinity */
     readonly maxRtt?: number;
   } = {},
 ): LimitAlgorithm {
   const { min, max, initial } = bounds(options);
-  const ratio = fraction('backoffRatio', options.backoffRatio ?? 0.9, true);
+  const ratio = backoffRatio(options);
   const increase = checkFiniteNumber('increase', options.increase ?? 1);
   checkRenamed(options, { timeoutMs: 'maxRtt' });
   const maxRtt = checkMs('maxRtt', options.maxRtt ?? Number.POSITIVE_INFINITY);
+  const recovery = new Recovery();
   let limit = initial;
+  let slowStart = true;
   return {
     get limit() {
       return limit;
     },
-    update({ rtt, running, dropped }) {
-      if (dropped || rtt > maxRtt) limit = Math.max(min, Math.floor(limit * ratio));
-      else if (running * 2 >= limit) limit = Math.min(max, limit + increase);
+    update(sample) {
+      const { rtt, running, dropped } = sample;
+      if (dropped || rtt > maxRtt) {
+        if (recovery.fresh(sample)) {
+          slowStart = false;
+          limit = recovery.decrease(sample, limit, backoff(limit, ratio, min, max), true);
+        }
+      } else if (running * 2 >= limit) {
+        limit = clamp(recovery.grow(limit, limit + (slowStart ? 1 : increase / limit)), min, max);
+      }
       return limit;
     },
   };
 }
 
 /**
- * TCP Vegas (as Netflix's VegasLimit): from the lowest RTT seen (`rttNoLoad`,
- * re-probed every `probeMultiplier` x limit samples) it estimates the queue
- * `limit x (1 - rttNoLoad / rtt)`; with `t = log10(limit)`: grow by 6t when
- * the queue is under t, by t under 3t, shrink by t over 6t, and by t on a drop.
+ * TCP Vegas (after Netflix's VegasLimit): from the lowest RTT seen
+ * (`rttNoLoad`, re-probed every `probeMultiplier` x limit samples) it
+ * estimates the queue `limit x (1 - rttNoLoad / rtt)`; with `t = log10(limit)`,
+ * per round trip: grow by 6t when the queue is under t, by t under 3t, shrink
+ * by t over 6t (at most once per round trip); x `backoffRatio` on a drop.
  */
 export function vegas(
-  options: LimitBounds & { readonly smoothing?: number; readonly probeMultiplier?: number } = {},
+  options: LimitBounds & {
+    readonly smoothing?: number;
+    readonly probeMultiplier?: number;
+    /** @default 0.9 */
+    readonly backoffRatio?: number;
+  } = {},
 ): LimitAlgorithm {
   const { min, max, initial } = bounds(options);
   const smoothing = fraction('smoothing', options.smoothing ?? 1, true);
   const probeMultiplier = checkCount('probeMultiplier', options.probeMultiplier ?? 30, 1, false);
+  const ratio = backoffRatio(options);
+  const recovery = new Recovery();
   let limit = initial;
   let rttNoLoad = 0;
   let samples = 0;
@@ -104,7 +168,12 @@ export function vegas(
     get limit() {
       return limit;
     },
-    update({ rtt, running, dropped }) {
+    update(sample) {
+      const { rtt, running, dropped } = sample;
+      if (dropped) {
+        if (recovery.fresh(sample)) limit = recovery.decrease(sample, limit, backoff(limit, ratio, min, max), true);
+        return limit;
+      }
       samples++;
       if (samples > probeMultiplier * limit) {
         samples = 0;
@@ -115,31 +184,30 @@ export function vegas(
         rttNoLoad = rtt;
         return limit;
       }
+      if (running * 2 < limit) return limit; // not using the limit: no signal
       const log = Math.max(1, Math.log10(limit));
-      let next: number;
-      if (dropped) next = limit - log;
-      else if (running * 2 < limit)
-        return limit; // not using the limit: no signal
-      else {
-        const queue = Math.ceil(limit * (1 - rttNoLoad / rtt));
-        if (queue <= log) next = limit + 6 * log;
-        else if (queue < 3 * log) next = limit + log;
-        else if (queue > 6 * log) next = limit - log;
-        else return limit;
+      const queue = Math.ceil(limit * (1 - rttNoLoad / rtt));
+      if (queue > 6 * log) {
+        if (recovery.fresh(sample)) {
+          limit = recovery.decrease(sample, limit, clamp(limit - smoothing * log, min, max), false);
+        }
+      } else if (queue < 3 * log) {
+        // One round trip's growth, spread over the limit's samples.
+        const step = (queue <= log ? 6 * log : log) / limit;
+        limit = clamp(recovery.grow(limit, limit + smoothing * step), min, max);
       }
-      next = clamp(next, min, max);
-      limit = (1 - smoothing) * limit + smoothing * next;
       return limit;
     },
   };
 }
 
 /**
- * Gradient2 (as Netflix's Gradient2Limit): compares the short-term RTT (this
- * sample) with a long-term exponential average over `longWindow` samples;
- * `gradient = clamp(rttTolerance x long / short, 0.5, 1)`, and the new limit
- * is `limit x gradient + queueSize`, smoothed. The long average decays when it
- * is more than twice the short one (recovery after overload).
+ * Gradient2 (after Netflix's Gradient2Limit): compares the short-term RTT
+ * (this sample) with a long-term exponential average over `longWindow`
+ * samples; `gradient = clamp(rttTolerance x long / short, 0.5, 1)`, and the
+ * limit moves toward `limit x gradient + queueSize`, smoothed (a decrease at
+ * most once per round trip). The long average decays when it is more than
+ * twice the short one (recovery after overload). x `backoffRatio` on a drop.
  */
 export function gradient2(
   options: LimitBounds & {
@@ -147,6 +215,8 @@ export function gradient2(
     readonly rttTolerance?: number;
     readonly longWindow?: number;
     readonly queueSize?: number;
+    /** @default 0.9 */
+    readonly backoffRatio?: number;
   } = {},
 ): LimitAlgorithm {
   const { min, max, initial } = bounds(options);
@@ -155,6 +225,8 @@ export function gradient2(
   if (tolerance < 1) throw new RangeError(`Expected \`rttTolerance\` to be a number >= 1, got ${show(tolerance)}`);
   const window = checkCount('longWindow', options.longWindow ?? 600, 1, false);
   const queueSize = checkFiniteNumber('queueSize', options.queueSize ?? 4);
+  const ratio = backoffRatio(options);
+  const recovery = new Recovery();
   let limit = initial;
   let longRtt = 0;
   let count = 0;
@@ -162,15 +234,21 @@ export function gradient2(
     get limit() {
       return limit;
     },
-    update({ rtt, running }) {
+    update(sample) {
+      const { rtt, running, dropped } = sample;
+      if (dropped) {
+        if (recovery.fresh(sample)) limit = recovery.decrease(sample, limit, backoff(limit, ratio, min, max), true);
+        return limit;
+      }
       // Warm-up: a plain average for the first `window` samples, then an EMA.
       count++;
       longRtt = count <= window ? longRtt + (rtt - longRtt) / count : longRtt + (rtt - longRtt) * (2 / (window + 1));
       if (longRtt / rtt > 2) longRtt *= 0.95;
       if (running < limit / 2) return limit;
       const gradient = clamp((tolerance * longRtt) / rtt, 0.5, 1);
-      const next = limit * gradient + queueSize;
-      limit = clamp((1 - smoothing) * limit + smoothing * next, min, max);
+      const next = clamp((1 - smoothing) * limit + smoothing * (limit * gradient + queueSize), min, max);
+      if (next > limit) limit = recovery.grow(limit, next);
+      else if (next < limit && recovery.fresh(sample)) limit = recovery.decrease(sample, limit, next, false);
       return limit;
     },
   };
@@ -178,8 +256,10 @@ export function gradient2(
 
 /**
  * Envoy's adaptive-concurrency gradient: `gradient = clamp((minRtt x (1 +
- * buffer)) / sampleRtt, 0.5, 2)`, applied per sample as `limit += gradient - 1`
- * (so one round of `limit` samples scales the limit by about the gradient). `minRtt` is
+ * buffer)) / sampleRtt, 0.5, 2)`. Above 1 it applies per sample as
+ * `limit += gradient - 1` (one round of `limit` samples scales the limit by
+ * about the gradient); below 1 the limit is scaled by it at once, at most once
+ * per round trip; x `backoffRatio` on a drop. `minRtt` is
  * the unloaded latency, measured by the limiter at `minLimit` concurrency every
  * `probeInterval` (see `AdaptiveLimiter`); between probes the limit settles
  * where latency is `1 + buffer` times the unloaded latency.
@@ -191,10 +271,18 @@ export interface GradientAlgorithm extends LimitAlgorithm {
   setMinRtt(rtt: number): void;
 }
 
-export function gradient(options: LimitBounds & { readonly buffer?: number } = {}): GradientAlgorithm {
+export function gradient(
+  options: LimitBounds & {
+    readonly buffer?: number;
+    /** @default 0.9 */
+    readonly backoffRatio?: number;
+  } = {},
+): GradientAlgorithm {
   const { min, max, initial } = bounds(options);
   const buffer = checkFiniteNumber('buffer', options.buffer ?? 0.1);
   if (buffer < 0) throw new RangeError(`Expected \`buffer\` to be a number >= 0, got ${show(buffer)}`);
+  const ratio = backoffRatio(options);
+  const recovery = new Recovery();
   let limit = initial;
   let minRtt = 0;
   return {
@@ -207,17 +295,18 @@ export function gradient(options: LimitBounds & { readonly buffer?: number } = {
     setMinRtt(rtt) {
       minRtt = rtt;
     },
-    update({ rtt, running, dropped }) {
+    update(sample) {
+      const { rtt, running, dropped } = sample;
       if (minRtt === 0) return limit;
       if (dropped) {
-        limit = clamp(limit * 0.5, min, max);
+        if (recovery.fresh(sample)) limit = recovery.decrease(sample, limit, backoff(limit, ratio, min, max), true);
         return limit;
       }
       if (running * 2 < limit) return limit; // not using the limit: no signal
-      // Each of a round's `limit` samples moves the limit by (g - 1): one
-      // round multiplies it by about g.
       const g = clamp((minRtt * (1 + buffer)) / rtt, 0.5, 2);
-      limit = clamp(limit + (g - 1), min, max);
+      if (g > 1) limit = clamp(recovery.grow(limit, limit + (g - 1)), min, max);
+      else if (g < 1 && recovery.fresh(sample))
+        limit = recovery.decrease(sample, limit, clamp(limit * g, min, max), false);
       return limit;
     },
   };
