@@ -40,6 +40,10 @@ export function isServer(part: unknown): part is ServerLike {
  * idle keep-alive connections at once and each busy one as its response
  * ends, and resolves once the last connection is gone. `destroy()` (at the
  * phase's deadline) closes every connection now.
+ *
+ * Register servers when they start: a request already in flight at
+ * registration is not seen, so it is not told `Connection: close`; its
+ * connection is closed once idle by a sweep every 250 ms while closing.
  */
 export class ServerPhase {
   readonly #server: ServerLike;
@@ -78,9 +82,14 @@ export class ServerPhase {
 
   close(): Promise<void> {
     this.#closing = true;
+    const sweep = setInterval(() => this.#closeIdle(), 250);
+    sweep.unref();
     const closed = new Promise<void>((resolve) => {
       // The callback runs once every connection has ended; an error means it was not listening.
-      this.#server.close(() => resolve());
+      this.#server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
     });
     for (const response of this.#responses) this.#lastResponse(response);
     for (const session of this.#sessions) session.close();
