@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 // The built package, loaded by name through its `exports` map (self-reference),
@@ -233,4 +235,45 @@ describe('package', () => {
     expect(pkg.dependencies ?? {}).toEqual({});
     expect(pkg.engines.node).toBe('>=20');
   });
+
+  it('the packed tarball passes publint (strict) and arethetypeswrong, and ships what a user needs', () => {
+    // Packed without scripts: `prepare` would rebuild dist under the other test files.
+    const root = new URL('..', import.meta.url).pathname;
+    const into = mkdtempSync(join(tmpdir(), 'sluice-pack-'));
+    try {
+      const pack = spawnSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', into], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      expect(pack.status, pack.stderr).toBe(0);
+      const [packed] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
+      const files = packed.files.map((f) => f.path);
+      for (const needed of [
+        'README.md',
+        'CHANGELOG.md',
+        'LICENSE',
+        'package.json',
+        'dist/index.js',
+        'dist/index.cjs',
+      ]) {
+        expect(files).toContain(needed);
+      }
+      expect(files.filter((f) => f.endsWith('.map') || f.startsWith('src/'))).toEqual([]);
+      const tarball = join(into, packed.filename);
+      const tool = (path: string, args: string[]) =>
+        spawnSync(process.execPath, [new URL(`../node_modules/${path}`, import.meta.url).pathname, ...args], {
+          cwd: into,
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+      const publint = tool('publint/src/cli.js', ['run', tarball, '--strict']);
+      expect(publint.status, publint.stdout + publint.stderr).toBe(0);
+      expect(publint.stdout).toMatch(/All good!/);
+      const attw = tool('@arethetypeswrong/cli/dist/index.js', [tarball, '--format', 'ascii']);
+      expect(attw.status, attw.stdout + attw.stderr).toBe(0);
+      expect(attw.stdout).toMatch(/No problems found/);
+    } finally {
+      rmSync(into, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
