@@ -68,6 +68,7 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
+export { ADMISSION_CHANNEL, type AdmissionMessage, type RejectReason } from './core/trace.js';
 export { Batcher, type BatcherOptions } from './flow/Batcher.js';
 export { type BatchOptions, batch, merge, transform } from './flow/combinators.js';
 export { type DedupeCallOptions, type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';

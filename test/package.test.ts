@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 const node = (args: string[]) => spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
 
 const expectedExports = [
+  'ADMISSION_CHANNEL',
   'AdaptiveLimiter',
   'AdaptivePermit',
   'BackendUnavailableError',

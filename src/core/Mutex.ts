@@ -2,6 +2,7 @@ import type { Admission, RunContext } from './admission.js';
 import type { Clock } from './clock.js';
 import type { Permit } from './Permit.js';
 import { Semaphore, type SemaphoreStats } from './Semaphore.js';
+import { TRACE_AS, type TraceAs } from './trace.js';
 import { show } from './validate.js';
 
 /** Options of {@link Mutex.lock} and {@link Mutex.run}. */
@@ -29,7 +30,8 @@ export class Mutex implements Admission<Permit, LockOptions>, AsyncDisposable {
     if (typeof options !== 'object' || options === null) {
       throw new TypeError(`Expected \`options\` to be an object (a Mutex has one permit), got ${show(options)}`);
     }
-    this.#semaphore = new Semaphore(1, { ...options, name: options.name ?? 'Mutex' });
+    const as: TraceAs = { [TRACE_AS]: { part: this, kind: 'Mutex' } };
+    this.#semaphore = new Semaphore(1, { ...options, name: options.name ?? 'Mutex', ...as });
   }
 
   /** Whether someone holds the lock. */

@@ -1,6 +1,8 @@
+import { admissions, type Trace } from './trace.js';
+
 /** The side of a limiter that takes capacity back. Internal. */
 export interface PermitOwner {
-  releasePermit(weight: number): void;
+  releasePermit(weight: number, permit: Permit): void;
 }
 
 /**
@@ -28,7 +30,7 @@ export class Permit implements Disposable {
     const owner = this.#owner;
     if (owner === undefined) return;
     this.#owner = undefined;
-    owner.releasePermit(this.weight);
+    owner.releasePermit(this.weight, this);
   }
 
   [Symbol.dispose](): void {
@@ -43,11 +45,14 @@ export class Permit implements Disposable {
  */
 export class PermitCounter implements PermitOwner {
   running = 0;
+  /** Told of each release, when the admission channel has listeners. */
+  trace: Trace | undefined = undefined;
   issue(weight: number): Permit {
     this.running++;
     return new Permit(this, weight);
   }
-  releasePermit(): void {
+  releasePermit(_weight: number, permit: Permit): void {
     this.running--;
+    if (admissions.hasSubscribers) this.trace?.released(permit);
   }
 }

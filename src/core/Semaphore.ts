@@ -2,7 +2,8 @@ import { type AcquireOptions, type Admission, type AdmissionStats, type RunConte
 import { type Clock, systemClock } from './clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { Permit, type PermitOwner } from './Permit.js';
-import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
+import { admissions, TRACE_AS, Trace, type TraceAs } from './trace.js';
+import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkName, checkSignal, show } from './validate.js';
 import { type Waiter, Waiters, type WaitersHost } from './Waiters.js';
 
 /** Options of the {@link Semaphore} constructor. */
@@ -14,7 +15,10 @@ export interface SemaphoreOptions {
   readonly maxWaiting?: number;
   /** Time source for timeouts. @default systemClock */
   readonly clock?: Clock;
-  /** Names the part in its error messages ("orders-db acquire timed out ..."). @default 'Semaphore' */
+  /**
+   * Names the part in its error messages ("orders-db acquire timed out ...")
+   * and on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'Semaphore'
+   */
   readonly name?: string;
 }
 
@@ -51,6 +55,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   /** Refused at once for `timeout: 0` (the engine counts the ones that waited). */
   #timedOutNow = 0;
   #rejected = 0;
+  readonly #trace: Trace;
 
   /**
    * @param permits capacity: an integer >= 1, or Infinity.
@@ -61,11 +66,11 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
       options.maxWaiting === undefined
         ? Number.POSITIVE_INFINITY
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
-    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
-      throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(options.name)}`);
-    }
-    this.#name = options.name ?? 'Semaphore';
-    this.#waiters = new Waiters(this.#host, options.clock ?? systemClock);
+    this.#name = checkName(options.name, 'Semaphore');
+    const clock = options.clock ?? systemClock;
+    const as = (options as TraceAs)[TRACE_AS];
+    this.#trace = new Trace(as?.part ?? this, as?.kind ?? 'Semaphore', this.#name, clock);
+    this.#waiters = new Waiters(this.#host, clock, undefined, this.#trace);
   }
 
   /** Total capacity. */
@@ -111,10 +116,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   tryAcquire(options?: { readonly weight?: number }): Permit | undefined {
     const weight = options?.weight === undefined ? 1 : this.#checkWeight(options.weight);
     if (this.#closed || this.#waiters.size > 0 || this.#inUse + weight > this.#capacity) return undefined;
-    this.#inUse += weight;
-    this.#admitted++;
-    this.#running++;
-    return new Permit(this, weight);
+    return this.#lend(weight);
   }
 
   /**
@@ -182,9 +184,10 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
   }
 
   /** @internal called by Permit.release */
-  releasePermit(weight: number): void {
+  releasePermit(weight: number, permit: Permit): void {
     this.#inUse -= weight;
     this.#running--;
+    if (admissions.hasSubscribers) this.#trace.released(permit);
     if (this.#waiters.size > 0) this.#drain();
     else if (this.#inUse === 0 && this.#idleResolvers.length > 0) {
       const resolvers = this.#idleResolvers;
@@ -207,7 +210,7 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(this.#closedError());
+      return this.#refuse(this.#closedError());
     }
     const waiters = this.#waiters;
     if (signal?.aborted) return waiters.refuseAborted(signal);
@@ -217,24 +220,37 @@ export class Semaphore implements Admission<Permit>, PermitOwner, AsyncDisposabl
       this.#inUse + weight <= this.#capacity &&
       (waiters.size === 0 || priority > (waiters.first() as Waiter).priority)
     ) {
-      this.#inUse += weight;
-      this.#admitted++;
-      this.#running++;
-      return new Permit(this, weight);
+      return this.#lend(weight);
     }
     if (timeout === 0) {
       this.#timedOutNow++;
-      return Promise.reject(this.#timeoutError(0, weight));
+      return this.#refuse(this.#timeoutError(0, weight));
     }
     if (waiters.size >= this.#maxWaiting) {
       this.#rejected++;
-      return Promise.reject(
+      return this.#refuse(
         new QueueFullError(
           `${this.#name} queue is full (${waiters.size}/${this.#maxWaiting} waiting; ${this.#inUse}/${this.#capacity} in use)`,
         ),
       );
     }
     return waiters.wait<Permit>(weight, priority, undefined, undefined, signal, timeout);
+  }
+
+  /** Admission now: the capacity taken, a permit for it. */
+  #lend(weight: number): Permit {
+    this.#inUse += weight;
+    this.#admitted++;
+    this.#running++;
+    const permit = new Permit(this, weight);
+    if (admissions.hasSubscribers) this.#trace.admitted(permit);
+    return permit;
+  }
+
+  /** A refusal at once (closed, `timeout: 0`, queue full), told on the admission channel. */
+  #refuse(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   /** Grant waiters from the head while they fit. */

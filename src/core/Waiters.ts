@@ -2,6 +2,7 @@ import type { Clock } from './clock.js';
 import { Deque } from './Deque.js';
 import { pending, takeResolver } from './gate.js';
 import { type LevelEntry, Levels } from './Levels.js';
+import { admissions, type Trace } from './trace.js';
 
 /**
  * One waiting call. A single class for every part, so the engine's code sees
@@ -119,10 +120,14 @@ export class Waiters {
   #liveDeadlines = 0;
   #deadDeadlines = 0;
 
-  constructor(host: WaitersHost, clock: Clock, counters = new WaitCounters()) {
+  /** The part's voice on the admission channel: waits, grants and refusals are told here. */
+  readonly #trace: Trace | undefined;
+
+  constructor(host: WaitersHost, clock: Clock, counters = new WaitCounters(), trace?: Trace) {
     this.#host = host;
     this.#clock = clock;
     this.counters = counters;
+    this.#trace = trace;
   }
 
   /** Live waiters. */
@@ -151,12 +156,14 @@ export class Waiters {
     if (direct) waiter.direct = true;
     this.#queue.push(waiter);
     if (signal !== undefined || timeout !== Number.POSITIVE_INFINITY) this.#arm(waiter, signal, timeout);
+    if (admissions.hasSubscribers) this.#trace?.waited(waiter, this.#queue.size);
     return promise;
   }
 
   /** Refuse a call whose signal is already aborted (counted as aborted; nothing is queued). */
   refuseAborted(signal: AbortSignal): Promise<never> {
     this.counters.aborted++;
+    if (admissions.hasSubscribers) this.#trace?.rejected(signal.reason, undefined, 'aborted');
     return Promise.reject(signal.reason);
   }
 
@@ -172,7 +179,8 @@ export class Waiters {
 
   /** Answer `waiter` (from `first()` or `last()`) with `value`: it leaves the queue now. */
   grant(waiter: Waiter, value: unknown): void {
-    this.take(waiter);
+    this.#take(waiter);
+    if (admissions.hasSubscribers) this.#trace?.admitted(value as object, waiter);
     waiter.resolve(value);
   }
 
@@ -193,6 +201,10 @@ export class Waiters {
    * answers `waiter.resolve` itself later (a task's result, not its admission).
    */
   take(waiter: Waiter): void {
+    this.#take(waiter);
+  }
+
+  #take(waiter: Waiter): void {
     this.#queue.remove(waiter);
     this.#settle(waiter);
   }
@@ -200,7 +212,8 @@ export class Waiters {
   /** Answer any live `waiter` with `error` (the part's own reasons: a failed create, a shrink). */
   fail(waiter: Waiter, error: unknown): void {
     if (waiter.done) return;
-    this.take(waiter);
+    this.#take(waiter);
+    if (admissions.hasSubscribers) this.#trace?.rejected(error, waiter);
     waiter.resolve(Promise.reject(error));
   }
 
@@ -214,7 +227,11 @@ export class Waiters {
   /** Answer every waiter with `error` (close, destroy, clear). Returns how many there were. */
   failAll(error: unknown): number {
     const waiters = this.takeAll();
-    for (const waiter of waiters) waiter.resolve(Promise.reject(error));
+    const trace = admissions.hasSubscribers ? this.#trace : undefined;
+    for (const waiter of waiters) {
+      trace?.rejected(error, waiter);
+      waiter.resolve(Promise.reject(error));
+    }
     return waiters.length;
   }
 
@@ -318,9 +335,11 @@ export class Waiters {
   #leave(waiter: Waiter, reason: unknown, timeout: number | undefined): void {
     if (waiter.done) return;
     const wasFirst = this.#queue.first() === waiter;
-    this.take(waiter);
+    this.#take(waiter);
     this.#host.left(waiter, wasFirst);
-    waiter.resolve(Promise.reject(timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout)));
+    const error = timeout === undefined ? reason : this.#host.timeoutError(waiter, timeout);
+    if (admissions.hasSubscribers) this.#trace?.rejected(error, waiter, timeout === undefined ? 'aborted' : 'timeout');
+    waiter.resolve(Promise.reject(error));
   }
 
   #settle(waiter: Waiter): void {

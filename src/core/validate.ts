@@ -94,3 +94,12 @@ export function checkRenamed(options: object | undefined, renames: Readonly<Reco
     }
   }
 }
+
+/** A part's `name` option: a non-empty string, or `fallback` when not given. */
+export function checkName(value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`Expected \`name\` to be a non-empty string, got ${show(value)}`);
+  }
+  return value;
+}

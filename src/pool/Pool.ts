@@ -8,6 +8,7 @@
 import { type Admission, type AdmissionStats, type Lifecycle, runLeased } from '../core/admission.js';
 import { Emitter } from '../core/Emitter.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
+import { admissions, Trace } from '../core/trace.js';
 import { checkFiniteNumber, checkFunction, checkMs, checkSignal } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { nextDeadline, sweep } from './housekeeping.js';
@@ -101,10 +102,12 @@ export class Pool<T>
   #leaks = 0;
   #admitted = 0;
   #rejected = 0;
+  readonly #trace: Trace;
 
   constructor(options: PoolOptions<T>) {
     super();
     this.#o = poolSettings(options);
+    this.#trace = new Trace(this, 'Pool', this.#o.name, this.#o.clock);
     this.#factory = new ResourceFactory(this.#o, (resource) => {
       this.#created++; // made by the factory, never lent: counted, then destroyed
       this.#destroyResource(resource, 'late-create');
@@ -116,6 +119,8 @@ export class Pool<T>
           new TimeoutError(`Pool acquire timed out after ${timeout} ms (${this.#describe()})`),
       },
       this.#o.clock,
+      undefined,
+      this.#trace,
     );
     this.#fill();
   }
@@ -165,7 +170,7 @@ export class Pool<T>
     }
     if (this.#shuttingDown) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('Pool is closed'));
+      return this.#refuse(new ClosedError('Pool is closed'));
     }
     if (signal?.aborted) return this.#waiters.refuseAborted(signal);
     // Fast path: nobody waits and the top idle resource needs no check.
@@ -176,7 +181,7 @@ export class Pool<T>
     }
     if (this.#waiters.size >= this.#o.maxWaiting) {
       this.#rejected++;
-      return Promise.reject(
+      return this.#refuse(
         new QueueFullError(
           `Pool queue is full (${this.#waiters.size}/${this.#o.maxWaiting} waiting; ${this.#describe()})`,
         ),
@@ -329,9 +334,17 @@ export class Pool<T>
       }
       if (this.#needsValidation(entry, now)) return undefined;
       this.#idle.pop();
-      return this.#lend(entry, now, stack);
+      const lease = this.#lend(entry, now, stack);
+      if (admissions.hasSubscribers) this.#trace.admitted(lease);
+      return lease;
     }
     return undefined;
+  }
+
+  /** A refusal at once (closed, queue full), told on the admission channel. */
+  #refuse(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   #needsValidation(entry: Entry<T>, now: number): boolean {
@@ -468,6 +481,7 @@ export class Pool<T>
   /** @internal called by PoolLease.release */
   giveBack(entry: Entry<T>, state: 'sound' | 'broken' | 'suspect'): void {
     if (!this.#borrowed.delete(entry)) return; // revoked by a forced close
+    if (admissions.hasSubscribers && entry.lease !== undefined) this.#trace.released(entry.lease);
     entry.lease = undefined;
     entry.unwatchLeak(this.#o.clock);
     const now = this.#o.clock.now();

@@ -1,6 +1,6 @@
 import { type Backoff, exponentialBackoff } from '../core/backoff.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { checkCount, checkFiniteNumber, checkFunction, checkMs, show } from '../core/validate.js';
+import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkName, show } from '../core/validate.js';
 
 /** Options of the {@link Pool} constructor: the factory, then sizing, timeouts and lifetimes. */
 export interface PoolOptions<T> {
@@ -58,6 +58,8 @@ export interface PoolOptions<T> {
   readonly clock?: Clock;
   /** For jitter. @default Math.random */
   readonly random?: () => number;
+  /** Names the pool on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'Pool' */
+  readonly name?: string;
 }
 
 /** The options of a pool, validated, with their defaults. Internal. */
@@ -85,6 +87,7 @@ export interface PoolSettings<T> {
   readonly leakThreshold: number;
   readonly clock: Clock;
   readonly random: () => number;
+  readonly name: string;
 }
 
 /** Ms > 0 (0 would check or wake without pause). */
@@ -137,5 +140,6 @@ export function poolSettings<T>(options: PoolOptions<T>): PoolSettings<T> {
     leakThreshold: checkMs('leakDetectionThreshold', options.leakDetectionThreshold ?? Number.POSITIVE_INFINITY),
     clock: options.clock ?? systemClock,
     random: options.random ?? Math.random,
+    name: checkName(options.name, 'Pool'),
   };
 }

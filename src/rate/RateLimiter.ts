@@ -10,7 +10,8 @@ import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { Permit, PermitCounter } from '../core/Permit.js';
 import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
 import { type Rule, ruleFor } from '../core/Rule.js';
-import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
+import { admissions, Trace } from '../core/trace.js';
+import { checkCount, checkFunction, checkMs, checkName, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, Waiters } from '../core/Waiters.js';
 import { KeyedRateLimiter } from './KeyedRateLimiter.js';
 import type {
@@ -104,6 +105,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
   /** Early exits of waits, over every key's queue. */
   readonly #counters = new WaitCounters();
   #rejected = 0;
+  readonly #trace: Trace;
 
   constructor(options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -117,6 +119,8 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
         ? Number.POSITIVE_INFINITY
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
     this.#clock = options.clock ?? systemClock;
+    this.#trace = new Trace(this, 'RateLimiter', checkName(options.name, 'RateLimiter'), this.#clock);
+    this.#leases.trace = this.#trace;
   }
 
   /** The limits in force, with defaults filled in. */
@@ -165,10 +169,11 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(this.#closedError());
+      return this.#refuse(this.#closedError());
     }
     if (signal?.aborted) {
       this.#counters.aborted++;
+      if (admissions.hasSubscribers) this.#trace.rejected(signal.reason, undefined, 'aborted');
       return Promise.reject(signal.reason);
     }
     const now = this.#clock.now();
@@ -177,11 +182,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     let ownTimer = false;
     if (state.queue === undefined) {
       const wait = this.#wait(state.states, now, cost);
-      if (wait === 0) {
-        this.#take(state.states, now, cost);
-        this.#admitted++;
-        return this.#leases.issue(cost);
-      }
+      if (wait === 0) return this.#lend(state, now, cost);
       at = now + wait;
     } else {
       const from = Math.max(now, state.tailAt);
@@ -190,7 +191,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     }
     if (at - now > timeout && !ownTimer) {
       this.#timedOutNow++;
-      return Promise.reject(
+      return this.#refuse(
         new TimeoutError(
           `Rate limit admission in ${ceil(at - now)} ms exceeds the timeout of ${timeout} ms (${this.#describe(state)})`,
         ),
@@ -199,7 +200,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     const queued = state.queue?.size ?? 0;
     if (queued >= this.#maxWaiting) {
       this.#rejected++;
-      return Promise.reject(
+      return this.#refuse(
         new QueueFullError(`Rate limiter queue is full (${queued}/${this.#maxWaiting} waiting${this.#keyText(key)})`),
       );
     }
@@ -245,7 +246,23 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
       },
       this.#clock,
       this.#counters,
+      this.#trace,
     );
+  }
+
+  /** Admission now: the limits taken, a lease for it. */
+  #lend(state: KeyState, now: number, cost: number): Permit {
+    this.#take(state.states, now, cost);
+    this.#admitted++;
+    const permit = this.#leases.issue(cost);
+    if (admissions.hasSubscribers) this.#trace.admitted(permit);
+    return permit;
+  }
+
+  /** A refusal at once (closed, past the timeout, queue full), told on the admission channel. */
+  #refuse(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   /** Admission now, or `undefined`. Never jumps ahead of a waiting call of the same key. */
@@ -255,11 +272,7 @@ export class RateLimiter implements Admission<Permit, RateAcquireOptions>, Lifec
     if (this.#closed) return undefined;
     const now = this.#clock.now();
     const state = this.#state(key, now);
-    if (state.queue === undefined && this.#wait(state.states, now, cost) === 0) {
-      this.#take(state.states, now, cost);
-      this.#admitted++;
-      return this.#leases.issue(cost);
-    }
+    if (state.queue === undefined && this.#wait(state.states, now, cost) === 0) return this.#lend(state, now, cost);
     this.#denied++;
     return undefined;
   }

@@ -20,6 +20,8 @@ export interface RateLimiterOptions {
   readonly maxWaiting?: number;
   /** Time source. @default systemClock */
   readonly clock?: Clock;
+  /** Names the part on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'RateLimiter' */
+  readonly name?: string;
 }
 
 /** Options of {@link RateLimiter.acquire} and {@link RateLimiter.run}. */

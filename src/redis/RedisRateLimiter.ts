@@ -10,6 +10,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, QueueFullError, TimeoutError } from '../core/errors.js';
 import { type Permit, PermitCounter } from '../core/Permit.js';
 import { checkRateKey, checkRateWeight, maxWeight, type NormalizedLimit, normalizeLimits } from '../core/RateLimit.js';
+import { admissions, Trace } from '../core/trace.js';
 import { checkCount, checkFunction, checkMs, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters } from '../core/Waiters.js';
 import {
@@ -74,6 +75,7 @@ class KeyQueue {
 export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, AsyncDisposable {
   /** Leases out now: granted and not yet released (a rate limit's lease is spent at once; `release()` only ends `run`). */
   readonly #leases = new PermitCounter();
+  readonly #trace: Trace;
   #rejected = 0;
   readonly #redis;
   readonly #limits: readonly NormalizedLimit[];
@@ -156,6 +158,8 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
         : checkCount('maxWaiting', options.maxWaiting, 0, true);
     this.#maxBatch = options.maxBatch === undefined ? 16 : checkCount('maxBatch', options.maxBatch, 1, false);
     this.#clock = options.clock ?? systemClock;
+    this.#trace = new Trace(this, 'RedisRateLimiter', options.name, this.#clock);
+    this.#leases.trace = this.#trace;
   }
 
   get limits(): readonly NormalizedLimit[] {
@@ -203,7 +207,10 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     const key = options === undefined ? undefined : checkRateKey(options.key);
     if (this.#closed || this.#queues.has(key)) return undefined;
     const decision = await this.#decide(key, cost);
-    return decision.allowed ? this.#leases.issue(cost) : undefined;
+    if (!decision.allowed) return undefined;
+    const permit = this.#leases.issue(cost);
+    if (admissions.hasSubscribers) this.#trace.admitted(permit);
+    return permit;
   }
 
   /**
@@ -224,17 +231,18 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('Rate limiter is closed'));
+      return this.#refuse(new ClosedError('Rate limiter is closed'));
     }
     if (signal?.aborted) {
       this.#counters.aborted++;
+      if (admissions.hasSubscribers) this.#trace.rejected(signal.reason, undefined, 'aborted');
       return Promise.reject(signal.reason);
     }
     let queue = this.#queues.get(key);
     const queued = queue?.waiters.size ?? 0;
     if (queued >= this.#maxWaiting) {
       this.#rejected++;
-      return Promise.reject(
+      return this.#refuse(
         new QueueFullError(`Rate limiter queue is full (${queued}/${this.#maxWaiting} waiting${this.#keyText(key)})`),
       );
     }
@@ -292,8 +300,15 @@ export class RedisRateLimiter implements Admission<Permit, RateAcquireOptions>, 
       },
       this.#clock,
       this.#counters,
+      this.#trace,
     );
     return queue;
+  }
+
+  /** A refusal at once (closed, queue full), told on the admission channel. */
+  #refuse(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   /**

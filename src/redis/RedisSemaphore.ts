@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type Admission, joinSignals, runLeased } from '../core/admission.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { ClosedError, TimeoutError } from '../core/errors.js';
+import { admissions, Trace } from '../core/trace.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { type Waiter, Waiters } from '../core/Waiters.js';
 import { BackendUnavailableError } from './errors.js';
@@ -116,6 +117,7 @@ export class RedisSemaphore
   #idle: (() => void)[] = [];
   #admitted = 0;
   #rejected = 0;
+  readonly #trace: Trace;
   #lost = 0;
   /** Refused for `timeout: 0` (the engine counts the waits that timed out). */
   #timedOutNow = 0;
@@ -139,6 +141,7 @@ export class RedisSemaphore
     this.#keyTtl = 2 * Math.max(this.#leaseTtl, this.#waitTtl);
     this.#commandTimeout = atLeast('commandTimeout', options.commandTimeout ?? 1000, 1);
     this.#clock = options.clock ?? systemClock;
+    this.#trace = new Trace(this, 'RedisSemaphore', options.name, this.#clock);
     const prefix = checkPrefix(options.prefix ?? 'sluice:sem:');
     const base = `${prefix}{${hashTagSafe(options.name)}}:`;
     this.#keys = ['holders', 'queue', 'owners', 'grants', 'ticket', 'fence', 'config'].map((k) => base + k);
@@ -154,6 +157,8 @@ export class RedisSemaphore
           ),
       },
       this.#clock,
+      undefined,
+      this.#trace,
     );
   }
 
@@ -199,7 +204,9 @@ export class RedisSemaphore
     const timeout = options?.timeout === undefined ? Number.POSITIVE_INFINITY : checkMs('timeout', options.timeout);
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('Redis semaphore is closed'));
+      const error = new ClosedError('Redis semaphore is closed');
+      if (admissions.hasSubscribers) this.#trace.rejected(error);
+      return Promise.reject(error);
     }
     if (timeout === 0) {
       if (signal?.aborted) return this.#waiters.refuseAborted(signal);
@@ -302,14 +309,26 @@ export class RedisSemaphore
 
   /** `timeout: 0`: one attempt that never joins the queue. */
   async #now(): Promise<RedisLease> {
-    const lease = await this.#try();
-    if (this.#closed) {
-      await lease?.release();
-      throw new ClosedError('Redis semaphore is closed');
+    let lease: RedisLease | undefined;
+    let error: unknown;
+    try {
+      lease = await this.#try();
+      if (this.#closed) {
+        await lease?.release();
+        error = new ClosedError('Redis semaphore is closed');
+      } else if (lease === undefined) {
+        this.#timedOutNow++;
+        error = new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
+      }
+    } catch (failure) {
+      error = failure;
     }
-    if (lease !== undefined) return lease;
-    this.#timedOutNow++;
-    throw new TimeoutError(`Redis semaphore acquire timed out after 0 ms (${this.#permits} permits)`);
+    if (error === undefined && lease !== undefined) {
+      if (admissions.hasSubscribers) this.#trace.admitted(lease);
+      return lease;
+    }
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    throw error;
   }
 
   async #try(): Promise<RedisLease | undefined> {
@@ -494,6 +513,7 @@ export class RedisSemaphore
     let lossTimer: unknown;
     let stopped = false;
     const stop = () => {
+      if (!stopped && admissions.hasSubscribers) this.#trace.released(lease);
       stopped = true;
       this.#clock.clearTimeout(renewTimer);
       this.#clock.clearTimeout(lossTimer);
