@@ -6,6 +6,7 @@ export default defineConfig({
     'compat/p-limit': 'src/compat/p-limit.ts',
     'compat/p-queue': 'src/compat/p-queue.ts',
     'redis/index': 'src/redis/index.ts',
+    'otel/index': 'src/otel/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

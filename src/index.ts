@@ -48,7 +48,7 @@ export {
   type SluiceErrorCode,
   TimeoutError,
 } from './core/errors.js';
-export { type LimitFunction, type LimitOptions, type LimitRunOptions, limit } from './core/limit.js';
+export { type LimitFunction, type LimitOptions, type LimitRunOptions, type LimitStats, limit } from './core/limit.js';
 export { type LockOptions, Mutex } from './core/Mutex.js';
 export { Permit } from './core/Permit.js';
 export type { NormalizedLimit, RateAlgorithm, RateLimit } from './core/RateLimit.js';
@@ -68,12 +68,17 @@ export {
   type TaskQueueStats,
   type WaitOptions,
 } from './core/TaskQueue.js';
-export { ADMISSION_CHANNEL, type AdmissionMessage, type RejectReason } from './core/trace.js';
-export { Batcher, type BatcherOptions } from './flow/Batcher.js';
+export {
+  ADMISSION_CHANNEL,
+  type AdmissionMessage,
+  type AdmissionMessageBase,
+  type RejectReason,
+} from './core/trace.js';
+export { Batcher, type BatcherOptions, type BatchFunction, type BatchResult } from './flow/Batcher.js';
 export { type BatchOptions, batch, merge, transform } from './flow/combinators.js';
 export { type DedupeCallOptions, type Deduped, type DedupeOptions, dedupe } from './flow/dedupe.js';
 export { GroupCancelledError, IterationStoppedError } from './flow/errors.js';
-export { filter, forEach, type MapContext, type MapOptions, map } from './flow/map.js';
+export { filter, forEach, type MapContext, type MapOptions, map, type Source } from './flow/map.js';
 export {
   Shutdown,
   type ShutdownOptions,
@@ -155,6 +160,7 @@ export { type Throttled, type ThrottleOptions, throttle } from './rate/throttle.
 export { BackendUnavailableError, LeaseLostError } from './redis/errors.js';
 export { WorkerCrashedError } from './workers/errors.js';
 export type { HistogramSummary } from './workers/Histogram.js';
+export type { ExitReason } from './workers/Thread.js';
 export {
   WorkerPool,
   type WorkerPoolEvents,

@@ -217,6 +217,29 @@ describe('package', () => {
     expect(JSON.parse(esm.stdout)).toEqual(names);
   });
 
+  it('sluice/otel loads by name (ESM and CommonJS) without @opentelemetry/api at run time (types only)', () => {
+    const esm = node([
+      '--input-type=module',
+      '-e',
+      "const m = await import('sluice/otel'); console.log(typeof m.sluiceMetrics)",
+    ]);
+    expect(esm.stdout.trim(), esm.stderr).toBe('function');
+    const cjs = node(['-e', "console.log(typeof require('sluice/otel').sluiceMetrics)"]);
+    expect(cjs.stdout.trim(), cjs.stderr).toBe('function');
+    const built = readFileSync(new URL('../dist/otel/index.js', import.meta.url), 'utf8');
+    expect(built).not.toMatch(/from ['"]@opentelemetry/);
+  });
+
+  it('the API reference builds with TypeDoc with no warning: every type a signature names is exported, every link resolves', () => {
+    const typedoc = spawnSync(
+      process.execPath,
+      [new URL('../node_modules/typedoc/bin/typedoc', import.meta.url).pathname, '--emit', 'none'],
+      { cwd: new URL('..', import.meta.url).pathname, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(typedoc.status, typedoc.stdout + typedoc.stderr).toBe(0);
+    expect(typedoc.stdout + typedoc.stderr).not.toMatch(/warning/i);
+  }, 120_000);
+
   it('internals are not reachable through the exports map', () => {
     const result = node(['-e', "require('sluice/dist/core/Deque.js')"]);
     expect(result.status).not.toBe(0);

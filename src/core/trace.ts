@@ -19,7 +19,8 @@ export type RejectReason =
   | 'unavailable'
   | 'failed';
 
-interface MessageBase {
+/** What every {@link AdmissionMessage} has. */
+export interface AdmissionMessageBase {
   /** The part (a `Semaphore`, a `Pool`, ...): the same object for all its messages. */
   readonly part: object;
   /** Its class: `'Semaphore'`, `'Mutex'`, `'RateLimiter'`, `'Pool'`, ... */
@@ -37,15 +38,15 @@ interface MessageBase {
  * - `release`: a lease was given back after `hold` ms.
  */
 export type AdmissionMessage =
-  | (MessageBase & { readonly type: 'wait'; readonly waiting: number })
-  | (MessageBase & { readonly type: 'admit'; readonly wait: number | undefined })
-  | (MessageBase & {
+  | (AdmissionMessageBase & { readonly type: 'wait'; readonly waiting: number })
+  | (AdmissionMessageBase & { readonly type: 'admit'; readonly wait: number | undefined })
+  | (AdmissionMessageBase & {
       readonly type: 'reject';
       readonly reason: RejectReason;
       readonly wait: number | undefined;
       readonly error: unknown;
     })
-  | (MessageBase & { readonly type: 'release'; readonly hold: number | undefined });
+  | (AdmissionMessageBase & { readonly type: 'release'; readonly hold: number | undefined });
 
 /** @internal */
 export const admissions = channel(ADMISSION_CHANNEL);
@@ -70,6 +71,9 @@ const REASONS: Record<string, RejectReason> = {
   SLUICE_BACKEND_UNAVAILABLE: 'unavailable',
 };
 
+/** The trace of each traced part, for exporters that describe a part they were given. @internal */
+export const traces = new WeakMap<object, Trace>();
+
 /** The reason a refusal's error stands for (by its sluice `code`). */
 export function reasonOf(error: unknown): RejectReason {
   const code = (error as { code?: unknown } | null)?.code;
@@ -90,7 +94,9 @@ export class Trace {
     readonly kind: string,
     readonly name: string,
     readonly clock: Clock,
-  ) {}
+  ) {
+    traces.set(part, this);
+  }
 
   waited(waiter: object, waiting: number): void {
     this.#starts.set(waiter, this.clock.now());

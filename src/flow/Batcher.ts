@@ -1,8 +1,9 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, show } from '../core/validate.js';
 
-type BatchResult<K, V> = readonly (V | Error)[] | ReadonlyMap<K, V>;
-type BatchFunction<K, V> = (keys: K[]) => PromiseLike<BatchResult<K, V>> | BatchResult<K, V>;
+export type BatchResult<K, V> = readonly (V | Error)[] | ReadonlyMap<K, V>;
+/** Loads a batch of keys: a Map, or values in the keys' order. */
+export type BatchFunction<K, V> = (keys: K[]) => PromiseLike<BatchResult<K, V>> | BatchResult<K, V>;
 
 /** Options of {@link Batcher}. */
 export interface BatcherOptions<K> {

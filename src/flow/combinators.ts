@@ -1,9 +1,7 @@
 import { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../core/clock.js';
 import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
-import { type MapContext, type MapOptions, map, mapSettings } from './map.js';
-
-type Source<T> = AsyncIterable<T> | Iterable<T>;
+import { type MapContext, type MapOptions, map, mapSettings, type Source } from './map.js';
 
 function iteratorOf<T>(source: Source<T>, name = 'source'): AsyncIterator<T> | Iterator<T> {
   if (source !== null && source !== undefined) {

@@ -32,7 +32,8 @@ export interface MapOptions {
   readonly limiter?: Admission;
 }
 
-type Source<T> = AsyncIterable<T> | Iterable<T>;
+/** What the flow functions read from: any async or sync iterable. */
+export type Source<T> = AsyncIterable<T> | Iterable<T>;
 
 interface Outcome<R> {
   readonly ok: boolean;
