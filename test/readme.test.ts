@@ -1,9 +1,12 @@
 /**
  * The README's quick start runs as it is, against the built package (it
- * imports 'sluice' by name), and type-checks under `--strict`.
+ * imports 'sluice' by name), and type-checks under `--strict`; every other
+ * TypeScript block of the README and of docs/ type-checks too, each as a
+ * module, with the reader's own code (`db`, `fetchUser`, ...) declared in
+ * test/fixtures/docs-ambient.d.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -38,4 +41,52 @@ describe('README', () => {
     );
     expect(check.stdout).toBe('');
   });
+
+  it('every TypeScript block of README.md and docs/ type-checks under --strict', () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const sources = [
+      'README.md',
+      ...readdirSync(`${root}docs`, { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
+    const dir = `${root}node_modules/.cache/sluice-docs/`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const files: string[] = [];
+    for (const source of sources) {
+      const text = readFileSync(`${root}${source}`, 'utf8');
+      for (const match of text.matchAll(/```ts\n([\s\S]*?)```/g)) {
+        const line = text.slice(0, match.index).split('\n').length + 1;
+        const file = `${dir}${source.replaceAll('/', '__')}__L${line}.mts`;
+        writeFileSync(file, match[1] as string);
+        files.push(file);
+      }
+    }
+    expect(files.length).toBeGreaterThan(30);
+    const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+    const check = spawnSync(
+      process.execPath,
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--skipLibCheck',
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--types',
+        'node',
+        `${root}test/fixtures/docs-ambient.d.ts`,
+        ...files,
+      ],
+      { encoding: 'utf8', cwd: dir, timeout: 120_000 },
+    );
+    // Errors name the source and the line its block starts at: README.md__L157.mts(3,5): ...
+    expect(check.stdout.replaceAll(dir, '')).toBe('');
+    expect(check.status).toBe(0);
+  }, 120_000);
 });
