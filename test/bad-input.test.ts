@@ -6,15 +6,19 @@
 import { describe, expect, it } from 'vitest';
 import PQueue from '../src/compat/p-queue.js';
 import {
+  AdaptiveLimiter,
   batch,
   circuitBreaker,
   filter,
   forEach,
+  limit,
   Mutex,
   map,
   merge,
   Pool,
+  RateLimiter,
   retry,
+  Semaphore,
   Shutdown,
   TaskQueue,
   timeout,
@@ -22,6 +26,18 @@ import {
 } from '../src/index.js';
 
 describe('bad input is refused at the call that received it', () => {
+  it('a name that is not a non-empty string, on every part that takes one', () => {
+    const message = new TypeError('Expected `name` to be a non-empty string, got `` (string)');
+    expect(() => limit({ concurrency: 1, name: '' })).toThrow(message);
+    expect(() => new TaskQueue({ name: '' })).toThrow(message);
+    expect(() => new Semaphore(1, { name: '' })).toThrow(message);
+    expect(() => new RateLimiter({ limits: { limit: 1, interval: 1000 }, name: '' })).toThrow(message);
+    expect(() => new Pool({ create: () => ({}), name: '' })).toThrow(message);
+    expect(() => new AdaptiveLimiter({ name: 7 as never })).toThrow(
+      new TypeError('Expected `name` to be a non-empty string, got `7` (number)'),
+    );
+  });
+
   it('Pool: keepAliveInterval 0 (would validate in a loop)', () => {
     expect(() => new Pool({ create: () => ({}), keepAliveInterval: 0 })).toThrow(
       new RangeError('Expected `keepAliveInterval` to be a number of milliseconds > 0, got `0` (number)'),

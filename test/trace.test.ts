@@ -9,12 +9,17 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ADMISSION_CHANNEL,
+  AdaptiveLimiter,
   type AdmissionMessage,
+  aimd,
+  ClearedError,
+  limit,
   Mutex,
   Pool,
   QueueFullError,
   RateLimiter,
   Semaphore,
+  TaskQueue,
   TimeoutError,
 } from '../src/index.js';
 import { RedisRateLimiter, RedisSemaphore } from '../src/redis/index.js';
@@ -153,6 +158,80 @@ describe('admission channel', () => {
     } finally {
       tap.stop();
       await pool.close();
+    }
+  });
+
+  it('limit(): calls at once and after a wait, their run times, a full queue, acquire and clear', async () => {
+    useFakeTime();
+    const db = limit({ concurrency: 1, maxWaiting: 2, name: 'db' });
+    const tap = listen();
+    try {
+      let finish!: () => void;
+      const first = db(
+        () =>
+          new Promise<void>((resolve) => {
+            finish = resolve;
+          }),
+      );
+      const second = db(async () => 'second');
+      const cleared = db.acquire().catch((e: unknown) => e);
+      await expect(db(() => 1)).rejects.toBeInstanceOf(QueueFullError);
+      vi.advanceTimersByTime(40);
+      expect(db.clear()).toBe(2); // the second call and the acquire
+      finish();
+      await first;
+      await expect(second).rejects.toBeInstanceOf(ClearedError);
+      expect(await cleared).toBeInstanceOf(ClearedError);
+      const permit = db.tryAcquire();
+      vi.advanceTimersByTime(5);
+      permit?.release();
+      expect(tap.lines()).toEqual([
+        'admit:db:0',
+        'wait:db:1',
+        'wait:db:2',
+        'reject:db:full:0',
+        'reject:db:cleared:40',
+        'reject:db:cleared:40',
+        'release:db:40',
+        'admit:db:0',
+        'release:db:5',
+      ]);
+      expect(tap.messages.every((m) => m.part === db && m.kind === 'limit')).toBe(true);
+    } finally {
+      tap.stop();
+    }
+  });
+
+  it('TaskQueue and AdaptiveLimiter: waits, starts and ends', async () => {
+    useFakeTime();
+    const queue = new TaskQueue({ concurrency: 1, name: 'jobs' });
+    const adaptive = new AdaptiveLimiter({ algorithm: aimd({ initial: 1, min: 1, max: 1 }), name: 'api' });
+    const tap = listen();
+    try {
+      const a = queue.add(() => new Promise((resolve) => setTimeout(resolve, 30)));
+      const b = queue.add(() => 'b');
+      vi.advanceTimersByTime(30);
+      await a;
+      await b;
+      const held = await adaptive.acquire();
+      const next = adaptive.acquire();
+      vi.advanceTimersByTime(10);
+      held.success();
+      (await next).drop();
+      expect(tap.lines()).toEqual([
+        'admit:jobs:0',
+        'wait:jobs:1',
+        'release:jobs:30',
+        'admit:jobs:30',
+        'release:jobs:0',
+        'admit:api:0',
+        'wait:api:1',
+        'release:api:10',
+        'admit:api:10',
+        'release:api:0',
+      ]);
+    } finally {
+      tap.stop();
     }
   });
 

@@ -7,7 +7,8 @@ import { type Admission, type AdmissionStats, type RunContext, runLeased } from 
 import { type Clock, systemClock } from '../core/clock.js';
 import { Emitter } from '../core/Emitter.js';
 import { ClosedError, OverloadedError, QueueFullError, TimeoutError } from '../core/errors.js';
-import { checkCount, checkFunction, checkMs, checkRenamed, checkSignal, show } from '../core/validate.js';
+import { admissions, Trace } from '../core/trace.js';
+import { checkCount, checkFunction, checkMs, checkName, checkRenamed, checkSignal, show } from '../core/validate.js';
 import { WaitCounters, type Waiter, Waiters, type WaitersHost } from '../core/Waiters.js';
 import { AdaptivePermit } from './AdaptivePermit.js';
 import { type GradientAlgorithm, gradient, type LimitAlgorithm } from './algorithms.js';
@@ -43,6 +44,8 @@ export interface AdaptiveLimiterOptions {
   readonly overloaded?: () => boolean;
   /** @default systemClock */
   readonly clock?: Clock;
+  /** Names the limiter on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'AdaptiveLimiter' */
+  readonly name?: string;
 }
 
 export interface AdaptiveAcquireOptions {
@@ -109,6 +112,7 @@ export class AdaptiveLimiter
   #admitted = 0;
   /** Refused at once for `timeout: 0` (the engines count the ones that waited). */
   #timedOutNow = 0;
+  readonly #trace: Trace;
 
   constructor(options: AdaptiveLimiterOptions = {}) {
     super();
@@ -144,6 +148,7 @@ export class AdaptiveLimiter
     if (options.overloaded !== undefined) checkFunction('overloaded', options.overloaded);
     this.#overloaded = options.overloaded;
     this.#clock = options.clock ?? systemClock;
+    this.#trace = new Trace(this, 'AdaptiveLimiter', checkName(options.name, 'AdaptiveLimiter'), this.#clock);
     this.#limit = Math.max(1, Math.round(this.#algorithm.limit));
     if (this.#probing !== undefined) this.#probeUntil = this.#probeSamples; // measure the unloaded RTT first
   }
@@ -191,29 +196,30 @@ export class AdaptiveLimiter
     const partition = this.#partition(options?.partition);
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('Adaptive limiter is closed'));
+      return this.#refuse(new ClosedError('Adaptive limiter is closed'));
     }
     if (signal?.aborted) {
       this.#counters.aborted++;
+      if (admissions.hasSubscribers) this.#trace.rejected(signal.reason, undefined, 'aborted');
       return Promise.reject(signal.reason);
     }
     const refusal = this.#refusal();
     if (refusal !== undefined) {
       this.#rejected++;
-      return Promise.reject(new OverloadedError(refusal));
+      return this.#refuse(new OverloadedError(refusal));
     }
-    if (this.#waiting === 0 && this.#running < this.limit) return this.#admit(partition);
+    if (this.#waiting === 0 && this.#running < this.limit) return this.#admitNow(partition);
     if (timeout === 0) {
       this.#timedOutNow++;
-      return Promise.reject(new TimeoutError(`Adaptive limiter acquire timed out after 0 ms (${this.#describe()})`));
+      return this.#refuse(new TimeoutError(`Adaptive limiter acquire timed out after 0 ms (${this.#describe()})`));
     }
     if (this.#waiting >= this.#maxWaiting) {
       this.#rejected++;
-      return Promise.reject(new QueueFullError(`Adaptive limiter queue is full (${this.#describe()})`));
+      return this.#refuse(new QueueFullError(`Adaptive limiter queue is full (${this.#describe()})`));
     }
     let queue = this.#queues.get(partition);
     if (queue === undefined) {
-      queue = new Waiters(this.#host, this.#clock, this.#counters);
+      queue = new Waiters(this.#host, this.#clock, this.#counters, this.#trace);
       this.#queues.set(partition, queue);
     }
     this.#waiting++;
@@ -234,7 +240,20 @@ export class AdaptiveLimiter
     if (this.#closed || this.#waiting > 0 || this.#running >= this.limit || this.#refusal() !== undefined) {
       return undefined;
     }
-    return this.#admit(partition);
+    return this.#admitNow(partition);
+  }
+
+  /** Admission without a wait, told on the admission channel. */
+  #admitNow(partition: string): AdaptivePermit {
+    const permit = this.#admit(partition);
+    if (admissions.hasSubscribers) this.#trace.admitted(permit);
+    return permit;
+  }
+
+  /** A refusal at once, told on the admission channel. */
+  #refuse(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   /**
@@ -285,6 +304,7 @@ export class AdaptiveLimiter
   /** @internal called by AdaptivePermit */
   complete(permit: AdaptivePermit, outcome: 'success' | 'drop' | 'ignore'): void {
     this.#running--;
+    if (admissions.hasSubscribers) this.#trace.released(permit);
     this.#runningBy.set(permit.partition, (this.#runningBy.get(permit.partition) ?? 1) - 1);
     const now = this.#clock.now();
     if (outcome === 'drop') this.#dropped++;

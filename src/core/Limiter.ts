@@ -1,8 +1,13 @@
+/**
+ * Long file: one class, the state behind `limit()` with its four entry forms
+ * (call, run, acquire, map), each with a fast path and a traced one.
+ */
 import type { RunContext } from './admission.js';
 import { systemClock } from './clock.js';
 import { contextFree } from './context.js';
 import { ClearedError, ClosedError, QueueFullError, TimeoutError } from './errors.js';
 import { Permit, type PermitOwner } from './Permit.js';
+import { admissions, type Trace } from './trace.js';
 import { checkCount, checkFiniteNumber, checkFunction, checkMs, checkSignal, show } from './validate.js';
 import { type Waiter, Waiters } from './Waiters.js';
 
@@ -62,17 +67,41 @@ export class Limiter implements PermitOwner {
   /** `clear()` forgets the waiting calls (their promises never settle) instead of rejecting them. */
   readonly #dropOnClear: boolean;
 
-  constructor(concurrency: number, maxWaiting: number, dropOnClear = false) {
+  /** The part's voice on the admission channel. */
+  readonly #trace: Trace | undefined;
+
+  constructor(concurrency: number, maxWaiting: number, dropOnClear = false, trace?: Trace) {
     this.#dropOnClear = dropOnClear;
     this.#concurrency = concurrency;
     this.#maxWaiting = maxWaiting;
+    this.#trace = trace;
     this.#waiters = new Waiters(
       {
         left: () => this.#checkIdle(),
         timeoutError: (_waiter, ms) => this.#timeoutError(ms),
       },
       systemClock,
+      undefined,
+      trace,
     );
+  }
+
+  /** `fn`, told on the admission channel when someone listens (its start and its end). */
+  #traced<F extends Fn>(fn: F): F {
+    return admissions.hasSubscribers && this.#trace !== undefined ? this.#trace.wrap(fn) : fn;
+  }
+
+  /** A permit, told on the admission channel (after a wait when `waiter` is given). */
+  #permit(waiter?: Waiter): Permit {
+    const permit = new Permit(this, 1);
+    if (admissions.hasSubscribers) this.#trace?.admitted(permit, waiter);
+    return permit;
+  }
+
+  /** A refusal at once, told on the admission channel. */
+  #refusal(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace?.rejected(error);
+    return Promise.reject(error);
   }
 
   get running(): number {
@@ -92,7 +121,8 @@ export class Limiter implements PermitOwner {
     this.#next();
   }
 
-  releasePermit(): void {
+  releasePermit(_weight: number, permit: Permit): void {
+    if (admissions.hasSubscribers) this.#trace?.released(permit);
     this.#settled();
   }
 
@@ -166,7 +196,7 @@ export class Limiter implements PermitOwner {
       if (head === undefined) break;
       this.#take();
       const fn = head.data as Fn | typeof LEASE;
-      if (fn === LEASE) head.resolve(new Permit(this, 1));
+      if (fn === LEASE) head.resolve(this.#permit(head));
       else if (head.direct) this.#startDirect(head.resolve, fn, head.extra);
       else head.resolve(head); // the gate's reaction (#resume) reads the call off the waiter
     }
@@ -204,12 +234,12 @@ export class Limiter implements PermitOwner {
   #refuse(): Promise<never> | undefined {
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError('limit() is closed'));
+      return this.#refusal(new ClosedError('limit() is closed'));
     }
     const waiting = this.#waiters.size;
     if (waiting >= this.#maxWaiting) {
       this.#rejected++;
-      return Promise.reject(
+      return this.#refusal(
         new QueueFullError(
           `limit() queue is full (${waiting}/${this.#maxWaiting} waiting, ${this.#running}/${this.#concurrency} running)`,
         ),
@@ -234,11 +264,12 @@ export class Limiter implements PermitOwner {
 
   /** The call form: `limited(fn, ...args)`. */
   call(fn: Fn, args: unknown): Promise<unknown> {
+    const call = this.#traced(fn);
     if (this.#freeNow()) {
       this.#take();
-      return this.#start(fn, args);
+      return this.#start(call, args);
     }
-    return this.#enqueue(fn, args, undefined);
+    return this.#enqueue(call, args, undefined);
   }
 
   run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: Wait | object): Promise<T> {
@@ -247,14 +278,15 @@ export class Limiter implements PermitOwner {
     const { signal } = wait;
     if (signal?.aborted) return this.#waiters.refuseAborted(signal);
     const context: RunContext = { signal };
+    const work = this.#traced(fn as Fn) as unknown as (context: RunContext) => T | PromiseLike<T>;
     if (this.#freeNow()) {
       this.#take();
-      return this.#start(fn as Fn, context) as Promise<T>;
+      return this.#start(work as Fn, context) as Promise<T>;
     }
-    if (wait.timeout === 0 && !this.#closed) return Promise.reject(this.#timeoutError(0));
+    if (wait.timeout === 0 && !this.#closed) return this.#refusal(this.#timeoutError(0));
     // The work must not start on a signal that aborted as the slot came (after the grant, before the reaction).
     const guarded =
-      signal === undefined ? fn : (ctx: RunContext) => (signal.aborted ? Promise.reject(signal.reason) : fn(ctx));
+      signal === undefined ? work : (ctx: RunContext) => (signal.aborted ? Promise.reject(signal.reason) : work(ctx));
     return this.#enqueue(guarded as Fn, context, wait) as Promise<T>;
   }
 
@@ -263,26 +295,27 @@ export class Limiter implements PermitOwner {
     if (wait.signal?.aborted) return this.#waiters.refuseAborted(wait.signal);
     if (this.#freeNow()) {
       this.#take();
-      return Promise.resolve(new Permit(this, 1));
+      return Promise.resolve(this.#permit());
     }
-    if (wait.timeout === 0 && !this.#closed) return Promise.reject(this.#timeoutError(0));
+    if (wait.timeout === 0 && !this.#closed) return this.#refusal(this.#timeoutError(0));
     return this.#enqueue(LEASE, undefined, wait) as Promise<Permit>;
   }
 
   tryAcquire(): Permit | undefined {
     if (!this.#freeNow()) return undefined;
     this.#take();
-    return new Permit(this, 1);
+    return this.#permit();
   }
 
   /** A call with a signal for its wait: start now if a slot is free, else wait (abortable). */
   #callWithSignal(fn: Fn, args: unknown, signal: AbortSignal): Promise<unknown> {
     if (signal.aborted) return this.#waiters.refuseAborted(signal);
+    const call = this.#traced(fn);
     if (this.#freeNow()) {
       this.#take();
-      return this.#start(fn, args);
+      return this.#start(call, args);
     }
-    return this.#enqueue(fn, args, { signal, timeout: Number.POSITIVE_INFINITY, priority: 0 });
+    return this.#enqueue(call, args, { signal, timeout: Number.POSITIVE_INFINITY, priority: 0 });
   }
 
   async map<T, R>(

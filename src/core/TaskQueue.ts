@@ -13,12 +13,14 @@ import { Permit } from './Permit.js';
 import { Guard, NO_SIGNAL, QueuedTask, runGuarded, type TaskContext } from './QueuedTask.js';
 import type { RateLimit } from './RateLimit.js';
 import { StartGate } from './StartGate.js';
+import { admissions, Trace } from './trace.js';
 import {
   checkBoolean,
   checkCount,
   checkFiniteNumber,
   checkFunction,
   checkMs,
+  checkName,
   checkRemoved,
   checkRenamed,
   checkSignal,
@@ -59,6 +61,8 @@ export interface TaskQueueOptions {
   readonly overflow?: OverflowBehaviour;
   /** Time source for timeouts and rate limits. @default systemClock */
   readonly clock?: Clock;
+  /** Names the queue on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'TaskQueue' */
+  readonly name?: string;
 }
 
 /** Options of {@link TaskQueue.add} (and `run`). */
@@ -165,6 +169,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
   #admitted = 0;
   #rejected = 0;
   readonly #counters = new WaitCounters();
+  readonly #trace: Trace;
 
   constructor(options: TaskQueueOptions = {}) {
     checkRenamed(options, { timeout: 'runTimeout', maxSize: 'maxWaiting' });
@@ -189,6 +194,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
     }
     this.#overflow = overflow;
     this.#clock = options.clock ?? systemClock;
+    this.#trace = new Trace(this, 'TaskQueue', checkName(options.name, 'TaskQueue'), this.#clock);
     const hooks = (options as { [QUEUE_HOOKS]?: QueueHooks })[QUEUE_HOOKS];
     this.#events = hooks?.events;
     this.#dropOnClear = hooks?.dropOnClear === true;
@@ -211,6 +217,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
       },
       this.#clock,
       this.#counters,
+      this.#trace,
     );
   }
 
@@ -312,9 +319,11 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
     }
     if (this.#closed) {
       this.#rejected++;
-      return Promise.reject(new ClosedError(`TaskQueue is closed (${this.#describe()})`));
+      return this.#refusal(new ClosedError(`TaskQueue is closed (${this.#describe()})`));
     }
     if (signal?.aborted) return this.#waiters.refuseAborted(signal);
+    // Told on the admission channel (its start and its end) when someone listens.
+    const work = admissions.hasSubscribers ? this.#trace.wrap(fn) : fn;
     const key = options.id ?? this.#nextId++;
     const guard = runTimeout === undefined && signal === undefined ? undefined : new Guard(runTimeout, signal);
     if (!this.#paused && this.#waiters.size === 0 && this.#running < this.#concurrency) {
@@ -324,26 +333,32 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
         this.#added++;
         this.#events?.emit('add');
         this.#take(now);
-        const result = this.#execute(new QueuedTask(fn as (context: TaskContext) => unknown, priority, key, guard));
+        const result = this.#execute(new QueuedTask(work as (context: TaskContext) => unknown, priority, key, guard));
         this.#events?.emit('active');
         return result as Promise<Awaited<R>>;
       }
     }
     const refused = this.#refuse(wait);
     if (refused !== undefined) return refused;
-    return this.#enqueue(fn as (context: TaskContext) => unknown, priority, key, guard, wait) as Promise<Awaited<R>>;
+    return this.#enqueue(work as (context: TaskContext) => unknown, priority, key, guard, wait) as Promise<Awaited<R>>;
+  }
+
+  /** A refusal at once, told on the admission channel. */
+  #refusal(error: unknown): Promise<never> {
+    if (admissions.hasSubscribers) this.#trace.rejected(error);
+    return Promise.reject(error);
   }
 
   /** Why a task that cannot start now may not wait either, or undefined. Drops the oldest under 'drop-oldest'. */
   #refuse(wait: number): Promise<never> | undefined {
     if (wait === 0) {
       this.#timedOut++;
-      return Promise.reject(this.#waitTimeoutError(0));
+      return this.#refusal(this.#waitTimeoutError(0));
     }
     if (this.#waiters.size < this.#maxWaiting) return undefined;
     this.#rejected++;
     if (this.#overflow === 'reject' || this.#maxWaiting === 0) {
-      return Promise.reject(
+      return this.#refusal(
         new QueueFullError(
           `TaskQueue is full (${this.#waiters.size}/${this.#maxWaiting} waiting, ${this.#running} running)`,
         ),

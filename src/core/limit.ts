@@ -1,7 +1,9 @@
 import type { AcquireOptions, Admission, AdmissionStats, Lifecycle, RunContext } from './admission.js';
+import { systemClock } from './clock.js';
 import { Limiter, NONE, Spread } from './Limiter.js';
 import type { Permit } from './Permit.js';
-import { checkCount, checkFunction, checkRemoved, checkRenamed } from './validate.js';
+import { Trace } from './trace.js';
+import { checkCount, checkFunction, checkName, checkRemoved, checkRenamed } from './validate.js';
 
 /** Options of {@link limit}. */
 export interface LimitOptions {
@@ -13,6 +15,8 @@ export interface LimitOptions {
    * An integer >= 0, or Infinity. @default Infinity
    */
   readonly maxWaiting?: number;
+  /** Names the limiter on the admission channel (`ADMISSION_CHANNEL`, `sluice/otel`). @default 'limit' */
+  readonly name?: string;
 }
 
 /** Options of {@link LimitFunction.run}, {@link LimitFunction.acquire} and {@link LimitFunction.map}. */
@@ -75,7 +79,7 @@ export interface LimitFunction extends Admission<Permit, LimitRunOptions>, Lifec
   stats(): LimitStats;
 }
 
-function normalize(options: number | LimitOptions): { concurrency: number; maxWaiting: number } {
+function normalize(options: number | LimitOptions): { concurrency: number; maxWaiting: number; name: string } {
   if (typeof options === 'object' && options !== null) {
     checkRenamed(options, { maxPending: 'maxWaiting' });
     checkRemoved(options, 'rejectOnClear', 'clear() rejects every waiting call');
@@ -85,9 +89,14 @@ function normalize(options: number | LimitOptions): { concurrency: number; maxWa
         options.maxWaiting === undefined
           ? Number.POSITIVE_INFINITY
           : checkCount('maxWaiting', options.maxWaiting, 0, true),
+      name: checkName(options.name, 'limit'),
     };
   }
-  return { concurrency: checkCount('concurrency', options, 1, true), maxWaiting: Number.POSITIVE_INFINITY };
+  return {
+    concurrency: checkCount('concurrency', options, 1, true),
+    maxWaiting: Number.POSITIVE_INFINITY,
+    name: 'limit',
+  };
 }
 
 /**
@@ -115,9 +124,10 @@ export interface LimitHooks {
 }
 
 export function limit(options: number | LimitOptions): LimitFunction {
-  const { concurrency, maxWaiting } = normalize(options);
+  const { concurrency, maxWaiting, name } = normalize(options);
   const hooks = typeof options === 'object' ? (options as { [LIMIT_HOOKS]?: LimitHooks })[LIMIT_HOOKS] : undefined;
-  const core = new Limiter(concurrency, maxWaiting, hooks?.dropOnClear === true);
+  // `limited` is the part the admission channel names; it calls `core` only once made.
+  let core: Limiter;
   // A plain function (not a rest parameter) so that the common 0- and
   // 1-argument calls allocate no argument array.
   const limited = function limited(fn: (...args: never[]) => unknown) {
@@ -130,6 +140,12 @@ export function limit(options: number | LimitOptions): LimitFunction {
     // biome-ignore lint/complexity/noArguments: see above.
     return core.call(fn, new Spread(Array.prototype.slice.call(arguments, 1)));
   } as unknown as LimitFunction;
+  core = new Limiter(
+    concurrency,
+    maxWaiting,
+    hooks?.dropOnClear === true,
+    new Trace(limited, 'limit', name, systemClock),
+  );
   Object.defineProperties(limited, {
     running: { get: () => core.running },
     waiting: { get: () => core.waiting },

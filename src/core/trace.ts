@@ -111,6 +111,39 @@ export class Trace {
     admissions.publish({ type: 'admit', part: this.part, kind: this.kind, name: this.name, wait });
   }
 
+  /** `lease` was admitted after `wait` ms (measured by the part). */
+  admittedAfter(lease: object, wait: number | undefined): void {
+    this.#starts.set(lease, this.clock.now());
+    admissions.publish({ type: 'admit', part: this.part, kind: this.kind, name: this.name, wait });
+  }
+
+  /**
+   * `fn`, wrapped to tell its start (after a wait since now) and its end: for
+   * the parts that run the caller's function rather than lend a lease.
+   */
+  wrap<F extends (...args: never[]) => unknown>(fn: F): F {
+    const calledAt = this.clock.now();
+    const trace = this;
+    const token = {};
+    return function traced(this: unknown, ...args: never[]) {
+      trace.admittedAfter(token, trace.clock.now() - calledAt);
+      let result: unknown;
+      try {
+        result = fn.apply(this, args);
+      } catch (error) {
+        trace.released(token);
+        throw error;
+      }
+      if (result !== null && typeof (result as PromiseLike<unknown>)?.then === 'function') {
+        const done = () => trace.released(token);
+        Promise.resolve(result).then(done, done);
+      } else {
+        trace.released(token);
+      }
+      return result;
+    } as F;
+  }
+
   /** A call was refused (at once when `waiter` is undefined) or left the queue. */
   rejected(error: unknown, waiter?: object, reason: RejectReason = reasonOf(error)): void {
     const wait = this.#since(waiter, this.clock.now());
