@@ -155,6 +155,31 @@ describe.each(implementations)('$name', ({ PQueue, TimeoutError, isSluice }) => 
     }).toThrow(TypeError);
   });
 
+  it("invalid options: p-queue's own messages, also for an option given as undefined; fractional counts round up", async () => {
+    const cases: [object, string][] = [
+      [{ concurrency: 0 }, 'Expected `concurrency` to be a number from 1 and up, got `0` (number)'],
+      [{ concurrency: undefined }, 'Expected `concurrency` to be a number from 1 and up, got `undefined` (undefined)'],
+      [{ intervalCap: 0 }, 'Expected `intervalCap` to be a number from 1 and up, got `0` (number)'],
+      [{ intervalCap: undefined }, 'Expected `intervalCap` to be a number from 1 and up, got `` (undefined)'],
+      [{ interval: -1 }, 'Expected `interval` to be a finite number >= 0, got `-1` (number)'],
+      [{ interval: undefined }, 'Expected `interval` to be a finite number >= 0, got `` (undefined)'],
+      [{ timeout: 0 }, 'Expected `timeout` to be a positive finite number, got `0` (number)'],
+    ];
+    for (const [options, message] of cases) expect(() => new PQueue(options)).toThrow(new TypeError(message));
+    const queue = new PQueue({ concurrency: 1.5 });
+    await expect(queue.add(() => 1, { timeout: -5 })).rejects.toThrow(
+      new TypeError('Expected `timeout` to be a positive finite number, got `-5` (number)'),
+    );
+    const gates = [deferred(), deferred(), deferred()];
+    for (const gate of gates) void queue.add(() => gate.promise);
+    expect(queue.pending).toBe(2); // pending < 1.5 admits a second
+    const [first] = queue.runningTasks;
+    vi.advanceTimersByTime(7);
+    expect(queue.runningTasks[0]?.startTime).toBe(first?.startTime); // the same on every read
+    for (const gate of gates) gate.resolve();
+    await queue.onIdle();
+  });
+
   it('signal: aborting a queued task removes it and rejects with the reason', async () => {
     const queue = new PQueue({ concurrency: 1 });
     const gate = deferred();

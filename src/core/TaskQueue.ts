@@ -170,6 +170,7 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
   #rejected = 0;
   readonly #counters = new WaitCounters();
   readonly #trace: Trace;
+  #wallAtZero: number | undefined = undefined;
 
   constructor(options: TaskQueueOptions = {}) {
     checkRenamed(options, { timeout: 'runTimeout', maxSize: 'maxWaiting' });
@@ -259,13 +260,14 @@ export class TaskQueue implements Admission<Permit, TaskAcquireOptions>, Lifecyc
   /** The running tasks, for debugging stuck work. */
   get runningTasks(): RunningTask[] {
     const now = this.#clock.now();
-    const wall = Date.now();
+    // Wall time of the clock's zero, taken once: a task's startTime reads the same every time.
+    this.#wallAtZero ??= Date.now() - now;
     const out: RunningTask[] = [];
     for (let task = this.#runHead; task !== undefined; task = task.next) {
       out.push({
         id: task.id,
         priority: task.priority,
-        startTime: wall - (now - task.startedAt),
+        startTime: Math.round(this.#wallAtZero + task.startedAt),
         runTimeout: task.timeout,
         runTimeoutRemaining: task.timeout === undefined ? undefined : Math.max(0, task.startedAt + task.timeout - now),
       });
