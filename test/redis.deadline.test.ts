@@ -68,6 +68,31 @@ describe('Redis unreachable: never a hang', () => {
     expect(error).toBeInstanceOf(BackendUnavailableError);
     expect((error as Error).message).toMatch(/Redis is unavailable \(a rate limit decision\): connect ECONNREFUSED/);
     expect((error as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+    await limiter.close(); // nothing in flight: the deadline timer stops
+  });
+
+  it('one deadline timer for the decisions in flight; it stops by itself once nothing is pending', async () => {
+    const answers: ((reply: unknown) => void)[] = [];
+    const slow: RedisAdapter = {
+      ...silent,
+      command: () => new Promise((resolve) => answers.push(resolve)),
+    };
+    const limiter = new RedisRateLimiter({ client: slow, name: 'x', limits, commandTimeout: 500 });
+    const first = track(limiter.consume());
+    await vi.advanceTimersByTimeAsync(200);
+    const second = track(limiter.consume());
+    await flush();
+    expect(answers.length).toBe(2);
+    expect(vi.getTimerCount()).toBe(1); // one timer for both
+    answers[0]?.([1, 0, 9, 10, 100]);
+    await flush();
+    expect(first.state).toBe('fulfilled');
+    expect(second.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(499); // the second's deadline is 500 ms after it began
+    expect(second.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(second.error).toBeInstanceOf(BackendUnavailableError);
+    expect(vi.getTimerCount()).toBe(0); // nothing pending: not re-armed
   });
 
   it('an error reply about the request itself is not hidden behind the policy', async () => {
@@ -77,6 +102,7 @@ describe('Redis unreachable: never a hang', () => {
     };
     const limiter = new RedisRateLimiter({ client: wrong, name: 'x', limits, onUnavailable: 'fail-open' });
     await expect(limiter.consume()).rejects.toThrow(/^WRONGTYPE/);
+    await limiter.close();
   });
 
   it('the semaphore fails closed at commandTimeout', async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
+import { Deque } from '../core/Deque.js';
 import { BackendUnavailableError } from './errors.js';
 import type { RedisAdapter } from './RedisAdapter.js';
 
@@ -30,15 +31,17 @@ export class Script {
    * count a decision twice; and each caller resends once, so a flushed cache
    * costs one extra round trip, not a storm of retries.
    */
-  async run(redis: RedisAdapter, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const tail = [String(keys.length), ...keys, ...args];
-    try {
-      return await redis.command(['EVALSHA', this.sha, ...tail]);
-    } catch (error) {
+  run(redis: RedisAdapter, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const command = ['EVALSHA', this.sha, String(keys.length)];
+    for (const key of keys) command.push(key);
+    for (const arg of args) command.push(arg);
+    return redis.command(command).catch((error: unknown) => {
       if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
       this.reloads++;
-      return redis.command(['EVAL', this.source, ...tail]);
-    }
+      command[0] = 'EVAL';
+      command[1] = this.source;
+      return redis.command(command);
+    });
   }
 }
 
@@ -54,6 +57,13 @@ function isProgrammingError(error: unknown): boolean {
     error instanceof ReferenceError ||
     error instanceof SyntaxError
   );
+}
+
+/** What a failed command becomes: an outage, or (a reply about the request, a programming error) itself. */
+function failure(error: unknown, what: string): unknown {
+  const message = messageOf(error);
+  if ((REPLY.test(message) && !UNAVAILABLE_REPLY.test(message)) || isProgrammingError(error)) return error;
+  return new BackendUnavailableError(`Redis is unavailable (${what}): ${message}`, { cause: error });
 }
 
 /**
@@ -80,10 +90,97 @@ export function withDeadline<T>(clock: Clock, ms: number, what: string, call: ()
       },
       (error: unknown) => {
         clock.clearTimeout(timer);
-        const message = messageOf(error);
-        if ((REPLY.test(message) && !UNAVAILABLE_REPLY.test(message)) || isProgrammingError(error)) reject(error);
-        else reject(new BackendUnavailableError(`Redis is unavailable (${what}): ${message}`, { cause: error }));
+        reject(failure(error, what));
       },
     );
   });
+}
+
+interface Pending {
+  readonly at: number;
+  readonly what: string;
+  /** Rejects the caller; undefined once the command is answered or timed out. */
+  fail: ((error: unknown) => void) | undefined;
+}
+
+/**
+ * `withDeadline` for a part whose commands all have the same deadline, so
+ * they end in the order they began: one queue and one timer for all, instead
+ * of a timer set and cleared per command (which cost a decision ~7 us of
+ * latency, a twentieth of a round trip to a local Redis). The timer does not
+ * keep the process alive (a command's connection does); it stops once
+ * nothing is pending when it fires, and `stop()` ends it at once when
+ * nothing is pending. Internal.
+ */
+export class Deadlines {
+  readonly #pending = new Deque<Pending>();
+  #timer: unknown = undefined;
+  /** `stop()` was called: the timer ends as soon as nothing is pending. */
+  #stopping = false;
+
+  constructor(
+    readonly clock: Clock,
+    readonly ms: number,
+  ) {}
+
+  run<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { at: this.clock.now() + this.ms, what, fail: reject };
+      this.#pending.push(entry);
+      this.#timer ??= this.clock.setTimeout(this.#expire, this.ms, false);
+      let promise: Promise<T>;
+      try {
+        promise = call();
+      } catch (error) {
+        promise = Promise.reject(error);
+      }
+      promise.then(
+        (value) => {
+          entry.fail = undefined;
+          this.#trim();
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (entry.fail === undefined) return; // already timed out
+          entry.fail = undefined;
+          this.#trim();
+          reject(failure(error, what));
+        },
+      );
+    });
+  }
+
+  /** A part that closes: the timer ends now if nothing is pending, else once the last pending command ends. */
+  stop(): void {
+    this.#stopping = true;
+    this.#trim();
+  }
+
+  /** Drop the answered commands at the head (they mostly end in order); when stopping and none is left, the timer. */
+  #trim(): void {
+    while (this.#pending.peek()?.fail === undefined && this.#pending.length > 0) this.#pending.shift();
+    if (this.#stopping && this.#pending.length === 0 && this.#timer !== undefined) {
+      this.clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = this.clock.now();
+    for (let head = this.#pending.peek(); head !== undefined; head = this.#pending.peek()) {
+      const fail = head.fail;
+      if (fail === undefined) {
+        this.#pending.shift();
+        continue;
+      }
+      if (head.at > now) {
+        this.#timer = this.clock.setTimeout(this.#expire, Math.ceil(head.at - now), false);
+        return;
+      }
+      this.#pending.shift();
+      head.fail = undefined;
+      fail(new BackendUnavailableError(`Redis did not answer ${head.what} within ${this.ms} ms`));
+    }
+  };
 }

@@ -11,11 +11,45 @@
  * interval, burst; then per request: cost, id.
  * KEYS: per request r and limit i, KEYS[(r-1)*2n + 2i-1] (state) and
  * KEYS[(r-1)*2n + 2i] (sliding window: the weight in the window).
- * Compact layout, for one GCRA limit (n = 1, algorithm g): KEYS[r] and, per
- * request, ARGV[6 + r] = cost (no window key, no id).
  * Returns, per request, { allowed (0|1), wait ms, remaining, limit and reset ms
  * of the tightest limit }, flattened.
  */
+/**
+ * One GCRA limit, the common case: the general script's decision without its
+ * tables and with the fewest arguments (the decision a one-at-a-time caller
+ * waits for, so every microsecond in it is latency).
+ * ARGV: limit, interval, burst, then one cost per request. KEYS: one per request.
+ * Returns, per request, { allowed (0|1), wait ms, remaining, reset ms }, whole
+ * ms rounded up, flattened.
+ */
+export const GCRA_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local limit, burst = tonumber(ARGV[1]), tonumber(ARGV[3])
+local T = tonumber(ARGV[2]) / limit
+local EPS = 1e-6
+local out = {}
+for r = 1, #KEYS do
+  local key = KEYS[r]
+  local cost = tonumber(ARGV[3 + r])
+  local tat = tonumber(redis.call('GET', key) or '0')
+  if tat < now then tat = now end
+  local w = tat + cost * T - burst * T - now
+  local allowed = 0
+  if w <= EPS then
+    allowed = 1
+    w = 0
+    tat = tat + cost * T
+    redis.call('SET', key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
+  end
+  local remaining, reset = math.floor((burst * T - (tat - now)) / T + EPS), math.ceil(tat - now)
+  if #KEYS == 1 then return { allowed, math.ceil(w), remaining, reset } end
+  local o = #out
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = allowed, math.ceil(w), remaining, reset
+end
+return out
+`;
+
 export const RATE_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -23,33 +57,6 @@ local n = tonumber(ARGV[1])
 local m = tonumber(ARGV[2])
 local EPS = 1e-6
 
-if n == 1 and ARGV[3] == 'g' then
-  -- One GCRA limit, the common case: the decisions of the general path below,
-  -- without its tables (a third of the script's time).
-  local limit, burst = tonumber(ARGV[4]), tonumber(ARGV[6])
-  local T = tonumber(ARGV[5]) / limit
-  local out = {}
-  for r = 1, m do
-    local key = KEYS[r]
-    local cost = tonumber(ARGV[6 + r])
-    local tat = tonumber(redis.call('GET', key) or '0')
-    if tat < now then tat = now end
-    local w = tat + cost * T - burst * T - now
-    local allowed = 0
-    if w <= EPS then
-      allowed = 1
-      w = 0
-      tat = tat + cost * T
-      redis.call('SET', key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
-    end
-    -- The wait and the reset in whole ms (rounded up, as the caller reads them).
-    local remaining, reset = math.floor((burst * T - (tat - now)) / T + EPS), math.ceil(tat - now)
-    if m == 1 then return { allowed, math.ceil(w), remaining, limit, reset } end
-    local o = #out
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = allowed, math.ceil(w), remaining, limit, reset
-  end
-  return out
-end
 local limits = {}
 for i = 1, n do
   local base = 2 + (i - 1) * 4
