@@ -11,6 +11,13 @@ import { describe, expect, it } from 'vitest';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
+/** `tsc --noEmit --strict` as a consumer's project would run it (nodenext, es2022), on `files`. */
+function typecheck(files: string[], cwd: string, extra: string[] = []) {
+  const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
+  const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022'];
+  return spawnSync(process.execPath, [tsc, ...args, ...extra, ...files], { encoding: 'utf8', cwd, timeout: 120_000 });
+}
+
 describe('README', () => {
   it('the quick start runs and type-checks', () => {
     const block = /<!-- quick-start -->\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
@@ -22,23 +29,7 @@ describe('README', () => {
     const run = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 30_000 });
     expect(run.stderr).toBe('');
     expect(run.stdout.trim()).toBe('5 users, at most 10 fetched at once');
-    const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
-    const check = spawnSync(
-      process.execPath,
-      [
-        tsc,
-        '--noEmit',
-        '--strict',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        file,
-      ],
-      { encoding: 'utf8', cwd: dir },
-    );
+    const check = typecheck([file], dir);
     expect(check.stdout).toBe('');
   });
 
@@ -64,27 +55,11 @@ describe('README', () => {
       }
     }
     expect(files.length).toBeGreaterThan(30);
-    const tsc = new URL('../node_modules/typescript/bin/tsc', import.meta.url).pathname;
-    const check = spawnSync(
-      process.execPath,
-      [
-        tsc,
-        '--noEmit',
-        '--strict',
-        '--skipLibCheck',
-        '--module',
-        'nodenext',
-        '--moduleResolution',
-        'nodenext',
-        '--target',
-        'es2022',
-        '--types',
-        'node',
-        `${root}test/fixtures/docs-ambient.d.ts`,
-        ...files,
-      ],
-      { encoding: 'utf8', cwd: dir, timeout: 120_000 },
-    );
+    const check = typecheck([`${root}test/fixtures/docs-ambient.d.ts`, ...files], dir, [
+      '--skipLibCheck',
+      '--types',
+      'node',
+    ]);
     // Errors name the source and the line its block starts at: README.md__L157.mts(3,5): ...
     expect(check.stdout.replaceAll(dir, '')).toBe('');
     expect(check.status).toBe(0);

@@ -62,10 +62,12 @@ function fraction(name: string, value: number, lowOpen: boolean): number {
  *   calls in flight then were sent under the old limit, and their failures
  *   say nothing new (TCP's recovery point; Netflix's windowed limits).
  * - **Careful growth near the last drop.** From a drop until the limit is
- *   1.5x the limit it dropped at, the limit grows by at most 0.02 per
- *   successful call (2% per round trip), so each probe past the capacity
- *   costs a few failed calls, also at small limits (at 5 a probe to 6 comes
- *   every ~5 round trips, not every one).
+ *   1.2x the limit it dropped at, the limit grows by at most 0.004 per
+ *   successful call (0.4% per round trip): a probe past the capacity comes
+ *   about every 25 round trips, also at small limits (at 5, from 5.0 to the
+ *   5.5 that rounds to 6). When failing calls hold their slot for a whole
+ *   latency, a probe costs about one round trip of calls, so the failure rate
+ *   is about one in the number of round trips between probes.
  */
 class Recovery {
   #decreasedAt = Number.NEGATIVE_INFINITY;
@@ -84,7 +86,7 @@ class Recovery {
     return to;
   }
 
-  /** Raise `limit` toward `to`, at most 0.02 per sample near the last drop. */
+  /** Raise `limit` toward `to`, at most 0.004 per sample near the last drop. */
   grow(limit: number, to: number): number {
     if (to <= limit) return limit;
     if (limit >= 1.2 * this.#droppedAt) this.#droppedAt = Number.POSITIVE_INFINITY;

@@ -59,6 +59,15 @@ function isProgrammingError(error: unknown): boolean {
   );
 }
 
+/** `call()`, with a synchronous throw as a rejection. */
+function started<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** What a failed command becomes: an outage, or (a reply about the request, a programming error) itself. */
 function failure(error: unknown, what: string): unknown {
   const message = messageOf(error);
@@ -77,13 +86,7 @@ export function withDeadline<T>(clock: Clock, ms: number, what: string, call: ()
     const timer = clock.setTimeout(() => {
       reject(new BackendUnavailableError(`Redis did not answer ${what} within ${ms} ms`));
     }, ms);
-    let promise: Promise<T>;
-    try {
-      promise = call();
-    } catch (error) {
-      promise = Promise.reject(error);
-    }
-    promise.then(
+    started(call).then(
       (value) => {
         clock.clearTimeout(timer);
         resolve(value);
@@ -128,13 +131,7 @@ export class Deadlines {
       const entry: Pending = { at: this.clock.now() + this.ms, what, fail: reject };
       this.#pending.push(entry);
       this.#timer ??= this.clock.setTimeout(this.#expire, this.ms, false);
-      let promise: Promise<T>;
-      try {
-        promise = call();
-      } catch (error) {
-        promise = Promise.reject(error);
-      }
-      promise.then(
+      started(call).then(
         (value) => {
           entry.fail = undefined;
           this.#trim();
