@@ -235,34 +235,40 @@ describe.skipIf(!available)('RedisSemaphore at scale and under faults', () => {
     await sem.close();
   }, 20_000);
 
-  it('an acquire sent while Redis is down (offline queue on) leaves no ghost lease after the restart', async () => {
-    const name = randomUUID();
-    const client = connect(server.url, { maxRetriesPerRequest: null }); // ioredis keeps commands until it reconnects
-    const sem = new RedisSemaphore({ client, name, permits: 1, commandTimeout: 200 });
-    await (await sem.acquire()).release();
-    await server.stop();
-    await expect(sem.acquire()).rejects.toBeInstanceOf(BackendUnavailableError);
-    await server.start();
-    await client.ping(); // reconnected: the queued ask and its leave have run, in order
-    expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
-    await sem.close();
-  }, 20_000);
-
-  it('the same with node-redis: an acquire queued while Redis is down leaves no ghost lease after the restart', async () => {
-    const name = randomUUID();
-    const client = createClient({ url: server.url, socket: { reconnectStrategy: () => 50 } });
-    client.on('error', () => {});
-    await client.connect();
-    const sem = new RedisSemaphore({ client: client as unknown as RedisClient, name, permits: 1, commandTimeout: 200 });
-    await (await sem.acquire()).release();
-    await server.stop();
-    await expect(sem.acquire()).rejects.toBeInstanceOf(BackendUnavailableError);
-    await server.start();
-    await client.ping(); // reconnected: the queued ask and its leave have run, in order
-    expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
-    await sem.close();
-    client.destroy();
-  }, 20_000);
+  it.each([
+    [
+      'ioredis (its offline queue keeps commands until it reconnects)',
+      async () => {
+        const client = connect(server.url, { maxRetriesPerRequest: null });
+        return { client: client as unknown as RedisClient, end: async () => {} };
+      },
+    ],
+    [
+      'node-redis',
+      async () => {
+        const client = createClient({ url: server.url, socket: { reconnectStrategy: () => 50 } });
+        client.on('error', () => {});
+        await client.connect();
+        return { client: client as unknown as RedisClient, end: async () => client.destroy() };
+      },
+    ],
+  ])(
+    '%s: an acquire sent while Redis is down leaves no ghost lease after the restart',
+    async (_name, open) => {
+      const name = randomUUID();
+      const { client, end } = await open();
+      const sem = new RedisSemaphore({ client, name, permits: 1, commandTimeout: 200 });
+      await (await sem.acquire()).release();
+      await server.stop();
+      await expect(sem.acquire()).rejects.toBeInstanceOf(BackendUnavailableError);
+      await server.start();
+      await (client as unknown as { ping(): Promise<unknown> }).ping(); // reconnected: the queued ask and its leave have run, in order
+      expect(await remote(name)).toEqual({ holders: 0, queued: 0, grants: 0 });
+      await sem.close();
+      await end();
+    },
+    20_000,
+  );
 
   it('fencing tokens keep growing across a restart that lost every key', async () => {
     const name = randomUUID();
